@@ -1,0 +1,86 @@
+"""Model backends behind one small interface.
+
+A backend turns a :class:`Request` (chat messages and parameters) into a
+:class:`Completion` (answer text, tokens, cost). Backends are chosen by name in
+``.pdd/config.yaml`` or ``PDD_BACKEND``; their modules, and the model SDKs they
+use, are imported only when a model is actually called, so commands that call no
+model do not pay for importing the clients.
+
+=============  ===========================================================
+``openai``     OpenAI-compatible Chat Completions (official ``openai`` SDK)
+``replay``     recorded responses only; never calls out
+=============  ===========================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pdd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pdd.config import Config
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model request.
+
+    ``messages``: ``({"role", "content"}, ...)`` in Chat Completions form;
+    ``model``: model name; ``temperature``: 0 to 2; ``max_tokens``: answer limit;
+    ``module``: the module it is for (for messages only, not part of any key).
+    """
+
+    messages: tuple[dict[str, str], ...]
+    model: str
+    temperature: float
+    max_tokens: int
+    module: str = ""
+
+    def params(self) -> dict[str, Any]:
+        """The generation parameters that change the answer (part of the cache key)."""
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown)."""
+
+    text: str
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the completion."""
+        return {"text": self.text, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+                "cost_usd": self.cost_usd, "model": self.model}
+
+
+class Backend(Protocol):
+    """What every backend provides. ``complete`` raises :class:`pdd.errors.BackendError`."""
+
+    name: str
+
+    def complete(self, request: Request) -> Completion: ...
+
+
+def make_backend(config: "Config", root: Path) -> Backend:
+    """Instantiate the configured backend. Raises :class:`ConfigError` for an
+    unknown or unavailable one."""
+    if config.backend == "openai":
+        from pdd.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(config.section("openai"))
+    if config.backend == "replay":
+        from pdd.backends.replay import ReplayBackend
+
+        return ReplayBackend(root / config.replay_dir)
+    raise ConfigError(
+        f"backend '{config.backend}' is not available in this version of pdd",
+        hint="use 'openai' (any OpenAI-compatible endpoint) or 'replay'",
+    )

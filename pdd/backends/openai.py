@@ -1,0 +1,98 @@
+"""``openai`` backend: any OpenAI-compatible Chat Completions endpoint.
+
+Uses the official ``openai`` SDK, so OpenAI, Ollama, vLLM, llama.cpp server and LM
+Studio all work through ``base_url``. Settings (``openai:`` in config):
+``base_url`` (the ``OPENAI_BASE_URL`` environment variable wins over it),
+``timeout`` (seconds per request, default 120), ``max_retries`` (default 4; the SDK
+retries connection errors, timeouts, 429 and 5xx with exponential backoff and
+honours ``Retry-After``). The key is read by the SDK from ``OPENAI_API_KEY`` and
+never stored or logged by pdd; a local server given by ``base_url`` needs none.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pdd.backends import Completion, Request
+from pdd.errors import BackendError, ConfigError
+
+_LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-server"
+
+
+class OpenAIBackend:
+    """Chat Completions through ``openai.OpenAI``. Raises :class:`BackendError`."""
+
+    name = "openai"
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        import openai
+
+        base_url = os.environ.get("OPENAI_BASE_URL") or settings.get("base_url") or None
+        api_key = os.environ.get("OPENAI_API_KEY")
+        if not api_key:
+            if base_url is None:
+                raise ConfigError(
+                    "the openai backend needs OPENAI_API_KEY in the environment",
+                    hint="export OPENAI_API_KEY=..., or set openai.base_url (or OPENAI_BASE_URL) to a local server",
+                )
+            api_key = _LOCAL_PLACEHOLDER_KEY
+        self._openai = openai
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=float(settings.get("timeout") or 120),
+            max_retries=int(settings.get("max_retries") if settings.get("max_retries") is not None else 4),
+        )
+
+    def complete(self, request: Request) -> Completion:
+        """Send ``request``; return the first choice's text and the usage counts."""
+        openai = self._openai
+        try:
+            response = self._client.chat.completions.create(
+                model=request.model,
+                messages=list(request.messages),  # type: ignore[arg-type]
+                temperature=request.temperature,
+                max_tokens=request.max_tokens,
+            )
+        except openai.APIStatusError as exc:
+            raise BackendError(
+                f"openai backend: {request.module or 'request'}: HTTP {exc.status_code}: {_error_message(exc)}",
+                hint=_hint_for_status(exc.status_code),
+            ) from None
+        except openai.APITimeoutError:
+            raise BackendError(f"openai backend: {request.module or 'request'}: the request timed out after retries",
+                               hint="raise openai.timeout in .pdd/config.yaml, or check the server") from None
+        except openai.APIConnectionError as exc:
+            raise BackendError(f"openai backend: cannot reach the server: {exc}",
+                               hint="check openai.base_url / OPENAI_BASE_URL and that the server is running") from None
+        except openai.OpenAIError as exc:
+            raise BackendError(f"openai backend: {exc}") from None
+        if not response.choices or response.choices[0].message.content is None:
+            raise BackendError(f"openai backend: {request.module or 'request'}: the answer has no text")
+        usage = response.usage
+        return Completion(
+            text=response.choices[0].message.content,
+            tokens_in=getattr(usage, "prompt_tokens", None),
+            tokens_out=getattr(usage, "completion_tokens", None),
+            model=response.model or request.model,
+        )
+
+
+def _error_message(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(getattr(exc, "message", exc))
+
+
+def _hint_for_status(status: int) -> str | None:
+    if status in (401, 403):
+        return "check OPENAI_API_KEY"
+    if status == 404:
+        return "check the model name (model in .pdd/config.yaml or PDD_MODEL) and the base_url"
+    if status == 429:
+        return "rate limited after retries: try again later or lower --jobs"
+    return None

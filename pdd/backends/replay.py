@@ -1,0 +1,79 @@
+"""``replay`` backend: answers only from recorded responses; never calls out.
+
+Recordings live in the replay folder (``replay.dir``, default ``.pdd/recordings``),
+tracked in git, one JSON file per request: ``<replay key>.json`` where the replay
+key is the SHA-256 of the canonical JSON of the request's messages (see
+:func:`replay_key`), so a recording made with any backend and model replays under
+any model name. File shape::
+
+    {"label": "recorded response", "replay_key": ..., "module": ...,
+     "recorded_from": {"backend": ..., "model": ...}, "recorded_at": ISO-8601,
+     "completion": {"text": ..., "tokens_in": ..., "tokens_out": ..., ...}}
+
+``pdd build --record`` writes them from whatever backend answered.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pdd.atomicfile import write_atomic
+from pdd.backends import Completion, Request
+from pdd.canonical import digest
+from pdd.errors import ReplayMissError
+
+LABEL = "recorded response"
+
+
+def replay_key(request: Request) -> str:
+    """SHA-256 hex of the canonical JSON of ``request.messages``."""
+    return digest(list(request.messages))
+
+
+class ReplayBackend:
+    """Serve recordings from ``directory``. A miss raises :class:`ReplayMissError`."""
+
+    name = "replay"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def complete(self, request: Request) -> Completion:
+        """The recorded completion for ``request``; never makes a network call."""
+        key = replay_key(request)
+        path = self.directory / f"{key}.json"
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            c = data["completion"]
+            return Completion(text=c["text"], tokens_in=c.get("tokens_in"), tokens_out=c.get("tokens_out"),
+                              cost_usd=c.get("cost_usd"), model=c.get("model"))
+        except FileNotFoundError:
+            raise ReplayMissError(
+                f"replay backend: no recorded response for {request.module or 'this request'} (replay key {key[:12]})",
+                hint=(
+                    "the prompt or its context changed since it was recorded. Configure a model to generate it: "
+                    "PDD_BACKEND=openai PDD_MODEL=<model> (with OPENAI_API_KEY or OPENAI_BASE_URL), "
+                    "and add --record to store the new answers for replay"
+                ),
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReplayMissError(f"replay backend: recording {path} is corrupt: {exc}") from None
+
+
+def record(directory: Path, request: Request, completion: Completion, *, backend: str) -> Path:
+    """Store ``completion`` as the recorded response of ``request``; return its path."""
+    key = replay_key(request)
+    data = {
+        "label": LABEL,
+        "replay_key": key,
+        "module": request.module,
+        "recorded_from": {"backend": backend, "model": completion.model or request.model},
+        "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "completion": completion.to_json(),
+    }
+    path = directory / f"{key}.json"
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    return path

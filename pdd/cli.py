@@ -1,0 +1,148 @@
+"""The ``pdd`` command line: a thin typer layer over the library.
+
+Each command parses options, calls the library, prints, and maps
+:class:`pdd.errors.PddError` to its exit code (0 ok, 1 problem found, 2 bad
+usage or input, 3 backend failure). Library modules are imported inside the
+commands, so ``pdd --help`` and light commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from pdd import __version__
+from pdd.errors import PddError
+
+app = typer.Typer(
+    name="pdd",
+    help="Prompt-driven development, git-native: prompts and behavior tests are the source; generated/ is build output.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(exc: PddError) -> None:
+    print(f"pdd: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"  hint: {exc.hint}", file=sys.stderr)
+    raise typer.Exit(exc.exit_code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"pdd {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """pdd: prompts are the source; generated code is build output."""
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path("."), help="A folder inside the git repository to set up."),
+) -> None:
+    """Make the pdd layout, config, .gitignore, .gitattributes and notes settings in a git repository."""
+    from pdd.project import find_root
+    from pdd.scaffold import init_project
+
+    try:
+        root = find_root(path.resolve())
+        changed = init_project(root)
+    except PddError as exc:
+        _fail(exc)
+    for line in changed:
+        print(line)
+    if not changed:
+        print("nothing to do: the pdd layout is already in place")
+    else:
+        print("next: write a prompt in prompts/ (pdd new NAME) and its tests in behavior_tests/, then run `pdd build`")
+
+
+@app.command()
+def build(
+    names: Optional[List[str]] = typer.Argument(None, help="Modules to build (e.g. billing/money); default: all."),
+    force: bool = typer.Option(False, "--force", help="Regenerate the named modules (all, if none named) even when fresh."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Modules generated concurrently (default: config build.jobs, 4)."),
+    attempts: Optional[int] = typer.Option(None, "--attempts", min=1, help="Generations per module when its tests fail (default: config build.attempts, 2)."),
+    no_tests: bool = typer.Option(False, "--no-tests", help="Do not run the behavior tests."),
+    record: bool = typer.Option(False, "--record", help="Store every model answer as a recorded response for the replay backend."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on standard output."),
+) -> None:
+    """Rebuild what is stale or missing, dependencies first; run the behavior tests; write provenance notes."""
+    from pdd.build import BuildOptions
+    from pdd.build import build as run_build
+    from pdd.progress import make_reporter
+    from pdd.project import open_project
+
+    try:
+        project = open_project()
+        report = run_build(project, BuildOptions(names=list(names or []), force=force, jobs=jobs, attempts=attempts,
+                                                 run_tests=not no_tests, record=record), make_reporter())
+    except PddError as exc:
+        _fail(exc)
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if as_json:
+        print(json.dumps({"exit_code": report.exit_code, "run": str(report.run_path),
+                          "modules": {r.name: r.to_json() for r in report.results}}, indent=2))
+    else:
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to build"
+        print(f"pdd build: {summary}", file=sys.stderr)
+        for r in report.results:
+            if r.status == "failed" and r.detail:
+                print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
+        if report.exit_code == 1:
+            print("next: read the failures above; fix the prompt (or `pdd fix NAME`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 3:
+            print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
+        elif report.notes_missing_before and counts.get("built"):
+            print("notes written to refs/notes/pdd; share them with `git push origin refs/notes/pdd`", file=sys.stderr)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the states as JSON."),
+) -> None:
+    """Each module's state: fresh, stale, edited, missing, orphan, failing (or unknown without notes), and why."""
+    from pdd.freshness import FETCH_NOTES_HINT, project_states
+    from pdd.project import open_project
+
+    try:
+        states = project_states(open_project())
+    except PddError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps({"modules": [s.to_json() for s in states]}, indent=2))
+    else:
+        if not states:
+            print("no modules: write prompts/NAME.prompt (pdd new NAME)")
+        width = max((len(s.path) for s in states), default=0)
+        for s in states:
+            print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
+        if any(s.state == "unknown" for s in states):
+            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except PddError as exc:  # pragma: no cover - commands catch their own
+        print(f"pdd: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("pdd: interrupted", file=sys.stderr)
+        sys.exit(130)
+

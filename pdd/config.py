@@ -1,0 +1,228 @@
+"""Project settings: ``.pdd/config.yaml``, read and written with ruamel.yaml.
+
+The file is read in round-trip mode so that a rewrite keeps the user's comments.
+Environment variables override it (product contract, "Model backends"):
+
+=================  ======================================
+variable           overrides
+=================  ======================================
+``PDD_BACKEND``    ``backend``
+``PDD_MODEL``      ``model``
+``PDD_JOBS``       ``build.jobs``
+``OPENAI_BASE_URL``  ``openai.base_url`` (read by the SDK)
+=================  ======================================
+
+API keys are never read from, nor written to, this file.
+
+Errors: :class:`pdd.errors.ConfigError` (exit 2) naming the file, the line and the
+offending key.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pdd.errors import ConfigError
+
+CONFIG_RELPATH = ".pdd/config.yaml"
+
+BACKENDS = ("openai", "anthropic", "command", "replay")
+
+DEFAULT_CONFIG_TEXT = """\
+# pdd configuration. Docs: README.md, "Configuration".
+# API keys are never stored here: they come from the environment
+# (OPENAI_API_KEY, ANTHROPIC_API_KEY).
+
+# Model backend: openai | anthropic | command | replay. Env: PDD_BACKEND.
+backend: replay
+# Model name passed to the backend. Env: PDD_MODEL.
+model: recorded
+temperature: 0.0
+max_tokens: 8192
+
+paths:
+  prompts: prompts            # prompts/**/*.prompt, one per module
+  tests: behavior_tests       # pytest behavior tests, written by people
+
+build:
+  jobs: 4                     # modules generated concurrently. Env: PDD_JOBS
+  attempts: 2                 # generations per module when its tests fail
+
+tests:
+  # Command that runs the behavior tests; the test files are appended.
+  # Empty means: this Python interpreter's pytest.
+  command: []
+  timeout: 300                # seconds per module's test run
+
+openai:
+  base_url:                   # e.g. http://127.0.0.1:11434/v1 (Ollama). Env: OPENAI_BASE_URL
+  timeout: 120                # seconds per request
+  max_retries: 4
+
+replay:
+  dir: .pdd/recordings        # recorded responses, tracked in git
+
+check:
+  stale: error                # error | warn: what the pre-commit hook does on stale output
+
+# USD per million tokens, per model, with the date the prices were taken:
+# prices:
+#   gpt-4.1: {input: 2.00, output: 8.00, date: 2026-01-01}
+prices: {}
+"""
+
+_SCHEMA: dict[str, Any] = {
+    "backend": str,
+    "model": str,
+    "temperature": (int, float),
+    "max_tokens": int,
+    "paths": {"prompts": str, "tests": str},
+    "build": {"jobs": int, "attempts": int},
+    "tests": {"command": list, "timeout": (int, float)},
+    "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
+    "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
+    "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float)},
+    "replay": {"dir": str},
+    "check": {"stale": str},
+    "prices": dict,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective settings after defaults, the file and the environment.
+
+    ``raw`` keeps backend-specific sections (``openai``, ``anthropic``, ...) as
+    plain dicts for the backend that reads them.
+    """
+
+    backend: str = "replay"
+    model: str = "recorded"
+    temperature: float = 0.0
+    max_tokens: int = 8192
+    prompts_dir: str = "prompts"
+    tests_dir: str = "behavior_tests"
+    jobs: int = 4
+    attempts: int = 2
+    test_command: tuple[str, ...] = ()
+    test_timeout: float = 300.0
+    stale_policy: str = "error"
+    replay_dir: str = ".pdd/recordings"
+    prices: dict[str, Any] = field(default_factory=dict)
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The plain-dict settings of backend section ``name`` (empty if absent)."""
+        return dict(self.sections.get(name) or {})
+
+
+def _plain(node: Any) -> Any:
+    """ruamel round-trip containers to plain dicts and lists."""
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line_of(mapping: Any, key: str) -> int | None:
+    try:
+        return mapping.lc.key(key)[0] + 1
+    except Exception:
+        return None
+
+
+def _validate(path: str, data: Any, schema: dict[str, Any], prefix: str = "") -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {prefix or 'top level'} must be a mapping")
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        line = _line_of(data, key)
+        where = f"{path}:{line}" if line else path
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(f"{where}: unknown key '{dotted}'", hint=f"known keys here: {known}")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if value is None:
+                continue
+            _validate(path, value, expected, prefix=f"{dotted}.")
+        elif value is not None and not isinstance(value, expected) or isinstance(value, bool) and expected in (int, (int, float)):
+            names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+            raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}")
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    return yaml
+
+
+def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
+    """Read ``ROOT/.pdd/config.yaml`` (absent: defaults) and apply environment overrides.
+
+    Raises :class:`ConfigError` for malformed YAML, unknown keys, wrong types or
+    values out of range.
+    """
+    env = os.environ if environ is None else environ
+    path = root / CONFIG_RELPATH
+    data: dict[str, Any] = {}
+    if path.exists():
+        from ruamel.yaml.error import YAMLError
+
+        try:
+            loaded = _yaml().load(path.read_text(encoding="utf-8"))
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(
+                f"{CONFIG_RELPATH}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}",
+                hint="fix the YAML syntax, or delete the file and run `pdd init` to write a fresh one",
+            ) from None
+        if loaded is not None:
+            _validate(CONFIG_RELPATH, loaded, _SCHEMA)
+            data = loaded
+    plain = _plain(data)
+
+    def get(section: str, key: str, default: Any) -> Any:
+        value = (plain.get(section) or {}).get(key)
+        return default if value is None else value
+
+    backend = env.get("PDD_BACKEND") or plain.get("backend") or "replay"
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"unknown backend '{backend}' (from {'PDD_BACKEND' if env.get('PDD_BACKEND') else CONFIG_RELPATH})",
+            hint=f"use one of: {', '.join(BACKENDS)}",
+        )
+    jobs = int(env["PDD_JOBS"]) if env.get("PDD_JOBS", "").isdigit() else get("build", "jobs", 4)
+    attempts = get("build", "attempts", 2)
+    if jobs < 1 or attempts < 1:
+        raise ConfigError(f"{CONFIG_RELPATH}: build.jobs and build.attempts must be at least 1")
+    stale = get("check", "stale", "error")
+    if stale not in ("error", "warn"):
+        raise ConfigError(f"{CONFIG_RELPATH}: check.stale must be 'error' or 'warn', got {stale!r}")
+    command = get("tests", "command", [])
+    if not all(isinstance(a, str) for a in command):
+        raise ConfigError(f"{CONFIG_RELPATH}: tests.command must be a list of strings")
+    sections = {k: v for k, v in plain.items() if isinstance(v, dict)}
+    return Config(
+        backend=backend,
+        model=env.get("PDD_MODEL") or plain.get("model") or "recorded",
+        temperature=float(plain.get("temperature") if plain.get("temperature") is not None else 0.0),
+        max_tokens=int(plain.get("max_tokens") or 8192),
+        prompts_dir=get("paths", "prompts", "prompts"),
+        tests_dir=get("paths", "tests", "behavior_tests"),
+        jobs=jobs,
+        attempts=attempts,
+        test_command=tuple(command),
+        test_timeout=float(get("tests", "timeout", 300)),
+        stale_policy=stale,
+        replay_dir=get("replay", "dir", ".pdd/recordings"),
+        prices=dict(plain.get("prices") or {}),
+        sections=sections,
+    )

@@ -1,0 +1,194 @@
+"""Module inputs and states: fresh, stale, edited, missing, orphan, failing.
+
+Definitions (product contract, "Provenance in git notes"):
+
+* **genuine**: the file's blob has a note line naming its path; otherwise it was
+  **edited** by hand;
+* **stale**: genuine, but no note line for the path carries the fingerprint
+  computed now;
+* **missing**: a prompt without its module; **orphan**: a module under
+  ``generated/`` without a prompt;
+* **failing**: the newest run record for the module failed its behavior tests
+  with the current fingerprint;
+* **unknown**: the notes ref is absent (a clone that never fetched the notes), so
+  provenance cannot be judged — never reported as edited.
+
+The working-tree files are read here (for ``status`` and ``build``); the
+pre-commit hook and ``check`` use the index and trees instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pdd.fingerprint import Generator, compute_fingerprint, generator_for
+from pdd.generation import DependencyContext
+from pdd.interface import extract_interface, interface_digest
+from pdd.notes import notes_ref_exists, read_notes, records_for_path
+from pdd.project import Project
+from pdd.prompt import GENERATED_DIR, PromptSpec
+from pdd.render import render_prompt
+
+STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "unknown")
+FETCH_NOTES_HINT = "git fetch origin refs/notes/pdd:refs/notes/pdd   (or: pdd notes sync)"
+
+
+def git_blob_id(data: bytes) -> str:
+    """The git blob id (SHA-1 hex) of ``data``, as ``git hash-object`` computes it."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@dataclass(frozen=True)
+class ModuleInputs:
+    """Everything a module's generation depends on, with its fingerprint."""
+
+    fingerprint: str
+    rendered: str
+    generator: Generator
+    prompt_blob: str
+    includes: dict[str, str]
+    dep_digests: dict[str, str]
+    dep_contexts: tuple[DependencyContext, ...]
+
+    def to_note(self) -> dict[str, Any]:
+        """The input manifest stored in the note (blob ids of prompt and includes,
+        dependency interface digests, generator identity)."""
+        return {"includes": self.includes, "deps": self.dep_digests, "generator": self.generator.to_json()}
+
+
+class DependencyUnavailable(Exception):
+    """A dependency's generated module is missing or does not parse."""
+
+
+def dependency_interface(project: Project, dep: PromptSpec) -> str:
+    """Interface text of ``dep``'s generated file in the working tree.
+    Raises :class:`DependencyUnavailable`."""
+    path = project.root / dep.output
+    try:
+        source = path.read_text(encoding="utf-8")
+        return extract_interface(source, dep.output)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
+        raise DependencyUnavailable(f"{dep.output}: {exc.__class__.__name__}: {exc}") from None
+
+
+def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
+    """Render ``spec`` and compute its fingerprint from the dependencies' current
+    files. Raises :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
+    specs = project.specs()
+    rendered = render_prompt(spec, project.root, project.config.prompts_dir)
+    contexts = []
+    digests = {}
+    for dep_name in spec.depends:
+        dep = specs[dep_name]
+        iface = dependency_interface(project, dep)
+        contexts.append(DependencyContext(module=dep.module, interface=iface))
+        digests[dep_name] = interface_digest(iface)
+    generator = generator_for(spec, project.config)
+    includes = {}
+    for inc in rendered.includes:
+        try:
+            includes[inc] = git_blob_id((project.root / inc).read_bytes())
+        except OSError:
+            includes[inc] = ""
+    return ModuleInputs(
+        fingerprint=compute_fingerprint(spec, rendered.text, generator, digests),
+        rendered=rendered.text,
+        generator=generator,
+        prompt_blob=git_blob_id((project.root / spec.path).read_bytes()),
+        includes=includes,
+        dep_digests=digests,
+        dep_contexts=tuple(contexts),
+    )
+
+
+@dataclass
+class ModuleState:
+    """The state of one module (or orphan file) and why."""
+
+    name: str | None
+    path: str
+    state: str
+    reason: str
+    prompt: str | None = None
+    fingerprint: str | None = None
+    note: dict[str, Any] | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"module": self.name, "path": self.path, "prompt": self.prompt, "state": self.state,
+                "reason": self.reason, "fingerprint": self.fingerprint}
+
+
+def latest_outcomes(project: Project) -> dict[str, dict[str, Any]]:
+    """Per module, the newest run-record entry (see :mod:`pdd.runs`)."""
+    from pdd.runs import latest_module_outcomes
+
+    return latest_module_outcomes(project.root)
+
+
+def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, have_notes: bool,
+               outcomes: dict[str, dict[str, Any]] | None = None) -> ModuleState:
+    """The state of ``spec``'s generated file in the working tree."""
+    path = project.root / spec.output
+    base = dict(name=spec.name, path=spec.output, prompt=spec.path, fingerprint=inputs.fingerprint if inputs else None)
+    if not path.is_file():
+        return ModuleState(state="missing", reason="no generated file; run `pdd build " + spec.name + "`", **base)
+    blob = git_blob_id(path.read_bytes())
+    records = records_for_path(read_notes(project.repo, blob), spec.output) if have_notes else []
+    if not have_notes:
+        return ModuleState(state="unknown", reason=f"no notes ref {'refs/notes/pdd'}; fetch it: {FETCH_NOTES_HINT}", **base)
+    if not records:
+        return ModuleState(state="edited", reason=f"blob {blob[:10]} has no pdd note for this path: edited by hand; "
+                                                   f"run `pdd fix {spec.output}` or `pdd build --force {spec.name}`", **base)
+    note = records[-1]
+    if inputs is None:
+        return ModuleState(state="stale", reason="a dependency is missing or does not parse", note=note, **base)
+    outcome = (outcomes or {}).get(spec.name)
+    if outcome and outcome.get("fingerprint") == inputs.fingerprint and outcome.get("status") == "failed":
+        return ModuleState(state="failing", reason="the last build's behavior tests failed: " + str(outcome.get("error") or ""),
+                           note=note, **base)
+    if any(r.get("fingerprint") == inputs.fingerprint for r in records):
+        return ModuleState(state="fresh", reason="genuine and up to date", note=note, **base)
+    return ModuleState(state="stale", reason=_why_stale(note, inputs), note=note, **base)
+
+
+def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
+    recorded = note.get("inputs") or {}
+    reasons = []
+    if note.get("prompt_blob") and note.get("prompt_blob") != inputs.prompt_blob:
+        reasons.append("prompt changed")
+    if recorded.get("includes") not in (None, inputs.includes):
+        reasons.append("an included fragment changed")
+    if recorded.get("deps") not in (None, inputs.dep_digests):
+        reasons.append("a dependency's interface changed")
+    if recorded.get("generator") not in (None, inputs.generator.to_json()):
+        reasons.append("generator changed (backend, model or parameters)")
+    return (", ".join(reasons) or "fingerprint changed") + "; run `pdd build`"
+
+
+def project_states(project: Project) -> list[ModuleState]:
+    """States of every module and every orphan file, sorted by path."""
+    specs = project.specs()
+    have_notes = notes_ref_exists(project.repo)
+    outcomes = latest_outcomes(project)
+    states: list[ModuleState] = []
+    for name in sorted(specs):
+        spec = specs[name]
+        try:
+            inputs: ModuleInputs | None = module_inputs(project, spec)
+        except DependencyUnavailable:
+            inputs = None
+        states.append(file_state(project, spec, inputs, have_notes, outcomes))
+    outputs = {s.output for s in specs.values()}
+    gen = project.root / GENERATED_DIR
+    if gen.is_dir():
+        for p in sorted(gen.rglob("*.py")):
+            rel = p.relative_to(project.root).as_posix()
+            if p.name == "__init__.py" or rel in outputs or "__pycache__" in p.parts:
+                continue
+            states.append(ModuleState(name=None, path=rel, state="orphan", reason="no prompt generates this file; "
+                                      f"delete it (git rm {rel}) or write its prompt"))
+    return sorted(states, key=lambda s: s.path)

@@ -1,0 +1,124 @@
+"""A pdd project: the git repository, its settings and its prompts.
+
+:func:`open_project` finds the repository containing a folder (like ``git``
+does), reads ``.pdd/config.yaml`` and is the entry point of every command.
+Prompt discovery follows the contract: ``prompts/**/*.prompt``, skipping files and
+folders whose name starts with ``_`` (fragments).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from pdd.config import Config, load_config
+from pdd.errors import InputError, NotARepositoryError
+from pdd.graph import check_graph
+from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, PromptSpec, is_fragment, load_prompt
+
+if TYPE_CHECKING:
+    import pygit2
+
+
+def find_root(start: Path) -> Path:
+    """The top of the git working tree containing ``start``.
+
+    Raises :class:`NotARepositoryError` outside a repository or in a bare one.
+    """
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise NotARepositoryError("git is not installed or not on PATH") from None
+    if out.returncode != 0 or not out.stdout.strip():
+        raise NotARepositoryError(
+            f"{start} is not inside a git working tree",
+            hint="run `git init` first, or cd into your repository",
+        )
+    return Path(out.stdout.strip()).resolve()
+
+
+@dataclass
+class Project:
+    """A repository root with its effective :class:`Config`."""
+
+    root: Path
+    config: Config
+    _specs: dict[str, PromptSpec] | None = field(default=None, repr=False)
+
+    @cached_property
+    def repo(self) -> "pygit2.Repository":
+        """The pygit2 repository (imported lazily)."""
+        import pygit2
+
+        return pygit2.Repository(str(self.root))
+
+    @property
+    def prompts_path(self) -> Path:
+        return self.root / self.config.prompts_dir
+
+    @property
+    def generated_path(self) -> Path:
+        return self.root / GENERATED_DIR
+
+    def prompt_files(self) -> list[PurePosixPath]:
+        """Module prompt files relative to the prompts folder, sorted."""
+        base = self.prompts_path
+        if not base.is_dir():
+            return []
+        found = []
+        for p in base.rglob(f"*{PROMPT_SUFFIX}"):
+            rel = PurePosixPath(p.relative_to(base).as_posix())
+            if p.is_file() and not is_fragment(rel):
+                found.append(rel)
+        return sorted(found)
+
+    def specs(self) -> dict[str, PromptSpec]:
+        """All module specs by name, validated as a graph.
+
+        Raises :class:`InputError` for any bad prompt file, an unknown dependency, a
+        cycle, or two prompts writing the same output.
+        """
+        if self._specs is None:
+            specs: dict[str, PromptSpec] = {}
+            outputs: dict[str, str] = {}
+            for rel in self.prompt_files():
+                spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir)
+                if spec.output in outputs:
+                    raise InputError(spec.path, spec.keys_line.get("output"),
+                                     f"output {spec.output} is also written by {outputs[spec.output]}")
+                outputs[spec.output] = spec.path
+                specs[spec.name] = spec
+            check_graph(specs)
+            self._specs = specs
+        return self._specs
+
+    def select(self, names: list[str]) -> list[str]:
+        """Resolve user-given module names (``billing/money``, a prompt path, or a
+        generated path) to module names. Raises :class:`pdd.errors.UsageError`."""
+        from pdd.errors import UsageError
+
+        specs = self.specs()
+        by_output = {s.output: n for n, s in specs.items()}
+        by_path = {s.path: n for n, s in specs.items()}
+        chosen = []
+        for raw in names:
+            key = raw.replace("\\", "/").removeprefix("./")
+            name = key if key in specs else by_output.get(key) or by_path.get(key)
+            if name is None and key.endswith(PROMPT_SUFFIX):
+                name = key.removeprefix(self.config.prompts_dir + "/").removesuffix(PROMPT_SUFFIX)
+                name = name if name in specs else None
+            if name is None:
+                raise UsageError(f"no module named {raw!r}", hint=f"known modules: {', '.join(sorted(specs)) or '(none)'}")
+            chosen.append(name)
+        return chosen
+
+
+def open_project(start: Path | None = None) -> Project:
+    """The project of the repository containing ``start`` (default: the current folder)."""
+    root = find_root(start or Path.cwd())
+    return Project(root=root, config=load_config(root))

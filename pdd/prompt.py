@@ -1,0 +1,219 @@
+"""Prompt files: YAML front matter, then a Markdown body rendered with Jinja2.
+
+Format (product contract, "The prompt file")::
+
+    ---
+    depends: [billing/money]
+    tests: [behavior_tests/test_invoice.py]
+    output: generated/billing/invoice.py
+    model: some-model
+    temperature: 0.2
+    ---
+    # Goal
+    ...
+    {% include "_shared/python_style.md" %}
+
+* ``prompts/billing/invoice.prompt`` is the module ``billing/invoice``, written to
+  ``generated/billing/invoice.py`` and importable as ``generated.billing.invoice``.
+* Files and folders whose name starts with ``_`` are fragments, not modules.
+* The front matter is optional; its keys are exactly those above.
+* The body is rendered with a ``StrictUndefined`` Jinja2 environment whose loader
+  root is the prompts folder, so ``{% include "_shared/x.md" %}`` reads
+  ``prompts/_shared/x.md``. Template variables: ``name`` (``billing/invoice``),
+  ``module`` (``generated.billing.invoice``) and ``output``.
+
+Every error is an :class:`pdd.errors.InputError` naming the file and the 1-based
+line, raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pdd.errors import InputError
+
+PROMPT_SUFFIX = ".prompt"
+GENERATED_DIR = "generated"
+INIT_TEXT = '"""Package made by pdd: build output, do not edit."""\n'
+FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature")
+_FENCE = "---"
+_NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class PromptSpec:
+    """A parsed (not yet rendered) prompt file.
+
+    ``name`` is the module name (``billing/invoice``); ``path`` the prompt file
+    relative to the repository root (POSIX); ``body`` the template source with the
+    front matter replaced by blank lines, so template line numbers equal file line
+    numbers; ``keys_line`` maps each front-matter key to its line.
+    """
+
+    name: str
+    path: str
+    depends: tuple[str, ...]
+    tests: tuple[str, ...]
+    tests_declared: bool
+    output: str
+    model: str | None
+    temperature: float | None
+    body: str
+    keys_line: dict[str, int] = field(default_factory=dict, compare=False)
+
+    @property
+    def module(self) -> str:
+        """Dotted import name of the generated module, e.g. ``generated.billing.invoice``."""
+        return str(PurePosixPath(self.output).with_suffix("")).replace("/", ".")
+
+
+def is_fragment(relpath: PurePosixPath) -> bool:
+    """True if any component of ``relpath`` (relative to the prompts folder) starts with ``_``."""
+    return any(part.startswith("_") for part in relpath.parts)
+
+
+def module_name_for(relpath: PurePosixPath) -> str:
+    """``billing/invoice.prompt`` (relative to the prompts folder) -> ``billing/invoice``."""
+    return str(relpath.with_suffix(""))
+
+
+def _check_module_path(path: str, line: int | None, output: str) -> str:
+    """Normalise and validate an ``output`` path; it must be ``generated/**/<ident>.py``."""
+    if "\\" in output:
+        raise InputError(path, line, f"output path {output!r} must use '/' separators")
+    p = PurePosixPath(output)
+    if p.is_absolute() or ".." in p.parts or p.parts[:1] != (GENERATED_DIR,) or len(p.parts) < 2:
+        raise InputError(
+            path, line, f"output path {output!r} is outside {GENERATED_DIR}/",
+            hint=f"outputs must be files under {GENERATED_DIR}/, e.g. {GENERATED_DIR}/billing/invoice.py",
+        )
+    if p.suffix != ".py":
+        raise InputError(path, line, f"output path {output!r} must end in .py")
+    for part in (*p.parts[1:-1], p.stem):
+        if not _NAME_PART.match(part) or keyword.iskeyword(part) or part == "__init__":
+            raise InputError(
+                path, line, f"output path {output!r}: {part!r} is not a valid Python module name",
+                hint="use letters, digits and underscores, not starting with a digit",
+            )
+    return str(p)
+
+
+def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
+    """Return (front matter YAML or None, its first line number, body with blanked front matter)."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].rstrip("\r\n") != _FENCE:
+        return None, 0, text
+    for i in range(1, len(lines)):
+        if lines[i].rstrip("\r\n") == _FENCE:
+            yaml_text = "".join(lines[1:i])
+            body = "\n" * (i + 1) + "".join(lines[i + 1:])
+            return yaml_text, 2, body
+    raise InputError(path, 1, "front matter opened with '---' is never closed", hint="add a line '---' after the front matter")
+
+
+def _as_str_list(path: str, line: int, key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(path, line, f"'{key}' must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_tests") -> PromptSpec:
+    """Parse prompt file ``text`` (stored at repo-relative ``path``) for module ``name``.
+
+    Raises :class:`InputError` with file and line for malformed YAML, a front matter
+    that is not a mapping, unknown keys, wrongly typed values, or an output path
+    outside ``generated/``.
+    """
+    yaml_text, first_line, body = _split_front_matter(path, text)
+    data: dict[str, Any] = {}
+    keys_line: dict[str, int] = {}
+    if yaml_text is not None and yaml_text.strip():
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import YAMLError
+
+        try:
+            loaded = YAML(typ="rt").load(yaml_text)
+        except YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = first_line + mark.line if mark is not None else 1
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise InputError(path, line, f"malformed YAML front matter: {problem}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InputError(path, first_line, "front matter must be a mapping of keys to values")
+        for key in loaded or {}:
+            try:
+                keys_line[str(key)] = first_line + loaded.lc.key(key)[0]
+            except Exception:
+                keys_line[str(key)] = first_line
+            if key not in FRONT_MATTER_KEYS:
+                raise InputError(
+                    path, keys_line[str(key)], f"unknown front-matter key {key!r}",
+                    hint=f"allowed keys: {', '.join(FRONT_MATTER_KEYS)}",
+                )
+        data = {str(k): v for k, v in (loaded or {}).items()}
+
+    depends = _as_str_list(path, keys_line.get("depends", 1), "depends", data["depends"]) if data.get("depends") is not None else ()
+    if len(set(depends)) != len(depends):
+        raise InputError(path, keys_line.get("depends"), "'depends' lists a module twice")
+    if name in depends:
+        raise InputError(path, keys_line.get("depends"), f"module {name!r} depends on itself", hint="remove it from 'depends'")
+    stem = PurePosixPath(name).name
+    tests_declared = data.get("tests") is not None
+    tests = (
+        _as_str_list(path, keys_line.get("tests", 1), "tests", data["tests"])
+        if tests_declared
+        else (f"{tests_dir}/test_{stem}.py",)
+    )
+    for t in tests:
+        tp = PurePosixPath(t)
+        if tp.is_absolute() or ".." in tp.parts:
+            raise InputError(path, keys_line.get("tests"), f"test path {t!r} must be relative to the repository, without '..'")
+    output = data.get("output")
+    if output is None:
+        output = f"{GENERATED_DIR}/{name}.py"
+    elif not isinstance(output, str):
+        raise InputError(path, keys_line.get("output"), f"'output' must be a path string, got {output!r}")
+    output = _check_module_path(path, keys_line.get("output", 1) if "output" in data else 1, output)
+    model = data.get("model")
+    if model is not None and (not isinstance(model, str) or not model):
+        raise InputError(path, keys_line.get("model"), f"'model' must be a model name, got {model!r}")
+    temperature = data.get("temperature")
+    if temperature is not None:
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            raise InputError(path, keys_line.get("temperature"), f"'temperature' must be a number from 0 to 2, got {temperature!r}")
+        temperature = float(temperature)
+    return PromptSpec(
+        name=name,
+        path=path,
+        depends=depends,
+        tests=tests,
+        tests_declared=tests_declared,
+        output=output,
+        model=model,
+        temperature=temperature,
+        body=body,
+        keys_line=keys_line,
+    )
+
+
+def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir: str = "behavior_tests") -> PromptSpec:
+    """Read and parse ``ROOT/PROMPTS_DIR/RELPATH``. Raises :class:`InputError`."""
+    path = f"{prompts_dir}/{relpath}"
+    name = module_name_for(relpath)
+    for part in PurePosixPath(name).parts:
+        if not _NAME_PART.match(part) or keyword.iskeyword(part):
+            raise InputError(
+                path, None, f"prompt name {part!r} is not a valid Python module name",
+                hint="rename the file or folder with letters, digits and underscores",
+            )
+    try:
+        text = (root / path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from None
+    return parse_prompt(text, path=path, name=name, tests_dir=tests_dir)

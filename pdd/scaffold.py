@@ -1,0 +1,69 @@
+"""``pdd init``: lay out a pdd project in an existing git repository.
+
+Creates, only where absent (re-running changes nothing that exists):
+
+* ``prompts/_shared/python_style.md``, ``behavior_tests/``, ``generated/__init__.py``;
+* ``.pdd/config.yaml`` (commented; see :data:`pdd.config.DEFAULT_CONFIG_TEXT`);
+* ``.pdd/.gitignore`` ignoring ``cache/``, ``runs/``, ``backup/``, ``fix/``;
+* a ``.gitattributes`` line ``generated/** linguist-generated=true``;
+* git config ``notes.pdd.mergeStrategy=cat_sort_uniq``.
+
+Returns the list of what it created or changed, for the CLI to print.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from pdd.atomicfile import write_atomic
+from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
+from pdd.prompt import INIT_TEXT
+
+GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
+PDD_GITIGNORE = "# pdd: local caches and run records, never committed\ncache/\nruns/\nbackup/\nfix/\n"
+STYLE_FRAGMENT = """\
+## Python style
+- Python 3.10+, standard library only unless the specification names a dependency.
+- Type hints on every public function and method; a docstring on every public name.
+- Define `__all__`. No I/O, network or global state changes at import time.
+- Raise specific exceptions with messages that say what was wrong.
+"""
+
+NEW_PROJECT_CONFIG = DEFAULT_CONFIG_TEXT.replace(
+    "backend: replay\n", "backend: openai\n"
+).replace("model: recorded\n", "model: gpt-4.1-mini\n")
+
+
+def _git_config_get(root: Path, key: str) -> str | None:
+    out = subprocess.run(["git", "config", "--local", "--get", key], cwd=root, capture_output=True, text=True)
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def init_project(root: Path) -> list[str]:
+    """Create the pdd layout under ``root`` (a git work tree); return what changed."""
+    changed: list[str] = []
+
+    def create(rel: str, text: str) -> None:
+        path = root / rel
+        if not path.exists():
+            write_atomic(path, text)
+            changed.append(f"created {rel}")
+
+    create(CONFIG_RELPATH, NEW_PROJECT_CONFIG)
+    create(".pdd/.gitignore", PDD_GITIGNORE)
+    create("prompts/_shared/python_style.md", STYLE_FRAGMENT)
+    create("generated/__init__.py", INIT_TEXT)
+    if not (root / "behavior_tests").exists():
+        (root / "behavior_tests").mkdir(parents=True)
+        changed.append("created behavior_tests/")
+    attrs = root / ".gitattributes"
+    existing = attrs.read_text(encoding="utf-8") if attrs.exists() else ""
+    if GITATTRIBUTES_LINE not in existing.splitlines():
+        sep = "" if not existing or existing.endswith("\n") else "\n"
+        write_atomic(attrs, existing + sep + GITATTRIBUTES_LINE + "\n")
+        changed.append("added generated/** linguist-generated to .gitattributes")
+    if _git_config_get(root, "notes.pdd.mergeStrategy") is None:
+        subprocess.run(["git", "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq"], cwd=root, check=True)
+        changed.append("set git config notes.pdd.mergeStrategy=cat_sort_uniq")
+    return changed

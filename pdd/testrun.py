@@ -1,0 +1,144 @@
+"""Run a module's behavior tests with pytest in a subprocess, with a timeout.
+
+A candidate module is tested *before* it replaces the file in ``generated/``: it
+is written to a scratch overlay folder whose ``generated`` packages put the overlay
+first and the real ``generated/`` second on their ``__path__``, so the candidate
+shadows its old version while every other module resolves as usual. A tiny pytest
+plugin in the overlay (``-p pdd_overlay``) imports those packages before test
+collection, so pytest's own ``sys.path`` changes cannot bypass the overlay.
+
+The test process does not inherit ``*_API_KEY`` variables: generated code under
+test has no business with the model keys.
+
+Outcome: :class:`TestResult` — ``status`` is ``passed``, ``failed`` (including
+"no tests collected", pytest exit 5, so nothing passes vacuously), ``timeout`` or
+``error`` (pytest could not run: usage error, internal error).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+_PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd_overlay")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """``status``: passed|failed|timeout|error; ``output``: combined stdout and stderr
+    (overlay paths replaced by repository paths); ``seconds``: wall time."""
+
+    __test__ = False  # not a pytest test class
+
+    status: str
+    output: str
+    returncode: int | None
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def _scrubbed_env(overlay: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
+    """Write the candidate and its package shims; return the dotted package chain."""
+    rel = PurePosixPath(output)
+    packages = rel.parts[:-1]  # ('generated', 'billing')
+    for depth in range(1, len(packages) + 1):
+        pkg_rel = PurePosixPath(*packages[:depth])
+        folder = overlay / pkg_rel
+        folder.mkdir(parents=True, exist_ok=True)
+        real = root / pkg_rel
+        (folder / "__init__.py").write_text(
+            "# pdd test overlay: this folder first, then the real package.\n"
+            f"__path__ = [{str(folder)!r}, {str(real)!r}]\n",
+            encoding="utf-8",
+        )
+    (overlay / rel).write_text(code, encoding="utf-8")
+    chain = ".".join(packages)
+    (overlay / "pdd_overlay.py").write_text(
+        "# pdd test overlay plugin: bind the overlay packages before collection.\n"
+        f"import importlib\nfor _name in {[('.'.join(packages[:i + 1])) for i in range(len(packages))]!r}:\n"
+        "    importlib.import_module(_name)\n",
+        encoding="utf-8",
+    )
+    return chain
+
+
+def run_tests(
+    root: Path,
+    test_files: list[str],
+    *,
+    output: str | None = None,
+    code: str | None = None,
+    command: tuple[str, ...] = (),
+    timeout: float = 300.0,
+) -> TestResult:
+    """Run ``test_files`` (repo-relative) with pytest from ``root``.
+
+    With ``output`` and ``code``, the candidate ``code`` stands in for the file at
+    ``output`` (an overlay; ``generated/`` is not touched). ``command`` replaces
+    ``python -m pytest`` (it must accept pytest's options). Never raises for test
+    failures; raises :class:`OSError` only if the command cannot be started.
+    """
+    base = list(command) if command else [sys.executable, "-m", "pytest"]
+    overlay = Path(tempfile.mkdtemp(prefix="pdd-tests-"))
+    try:
+        if output is not None and code is not None:
+            _write_overlay(overlay, root, output, code)
+            opts = list(_PYTEST_OPTS)
+        else:
+            opts = ["-q", "-p", "no:cacheprovider"]
+        argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            argv, cwd=overlay if output else root, env=_scrubbed_env(overlay), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            out, _ = proc.communicate()
+            return TestResult("timeout", _clean(out, overlay, root) + f"\n[pdd] tests timed out after {timeout:g} s\n",
+                              None, time.monotonic() - start)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+        seconds = time.monotonic() - start
+        text = _clean(out, overlay, root)
+        rc = proc.returncode
+        if rc == 0:
+            return TestResult("passed", text, rc, seconds)
+        if rc in (1, 5):
+            if rc == 5:
+                text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
+            return TestResult("failed", text, rc, seconds)
+        return TestResult("error", text, rc, seconds)
+    finally:
+        shutil.rmtree(overlay, ignore_errors=True)
+
+
+def _clean(out: str, overlay: Path, root: Path) -> str:
+    return out.replace(str(overlay) + os.sep, "").replace(str(overlay), ".").replace(str(root) + os.sep, "")

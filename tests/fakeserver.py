@@ -1,0 +1,673 @@
+"""A fake model server for tests: it speaks the real HTTP APIs but is not a model.
+
+``FakeModelServer`` is a test double. It listens on 127.0.0.1 and answers two
+real wire formats closely enough that the official, unmodified ``openai`` and
+``anthropic`` Python SDKs can talk to it:
+
+* OpenAI Chat Completions: ``POST /v1/chat/completions`` (``/chat/completions``
+  is accepted too). Point the SDK at ``server.openai_base_url``
+  (``http://127.0.0.1:PORT/v1``).
+* Anthropic Messages: ``POST /v1/messages``. Point the SDK at
+  ``server.anthropic_base_url`` (``http://127.0.0.1:PORT``).
+
+Nothing here generates text. Every answer comes from a *responder*, a callable
+given the logged request that returns the assistant text (``str``) or a
+``Reply``. A ``Reply`` can also override the token counts or inject faults: an
+HTTP error status (shaped like each API's real error JSON), a ``Retry-After``
+header, a hang (to exceed client timeouts), or a body that is not valid JSON.
+
+Ready-made responders:
+
+* ``ScriptedResponder([...])`` returns the given replies in order, then 500s
+  with a clear message once it runs out.
+* ``AnswersResponder(directory)`` finds ``Target module: generated.x.y`` in the
+  request and answers with the contents of ``DIRECTORY/x/y.py`` in a fenced
+  ``python`` block.
+
+Token counts are rough stand-ins (about 4 characters per token), not real
+tokenizer output.
+
+Streaming (``"stream": true``) is not supported; such requests get a 400.
+
+Only the standard library is used. The module has no relative imports, so it
+can be imported as ``tests.fakeserver``, as ``fakeserver`` (with ``tests/`` on
+``sys.path``), or run directly::
+
+    python tests/fakeserver.py --answers DIR [--latency S] [--port N]
+
+which prints exactly one line, ``FAKE_MODEL_SERVER_URL=http://127.0.0.1:PORT``,
+to stdout once it is listening and then serves until SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+
+__all__ = [
+    "FakeModelServer",
+    "Reply",
+    "ScriptedResponder",
+    "AnswersResponder",
+    "request_text",
+    "find_target_module",
+]
+
+
+# ---------------------------------------------------------------------------
+# Replies and responders
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Reply:
+    """What the fake server should send back for one request.
+
+    ``text`` is the assistant text on success, or the error message when
+    ``status`` is not 2xx. ``prompt_tokens``/``completion_tokens`` override
+    the estimated usage numbers. Faults:
+
+    * ``status``: HTTP status (e.g. 400, 401, 404, 429, 500, 529). Non-2xx
+      statuses send the API's real error JSON shape.
+    * ``retry_after``: seconds; sent as the ``Retry-After`` header.
+    * ``hang``: seconds to sleep before answering (added to the server's
+      latency), to exceed a client's timeout.
+    * ``malformed``: send a 200 ``application/json`` body that is not valid
+      JSON.
+    * ``error_type``: override the error ``type`` in the error body.
+    """
+
+    text: str = ""
+    prompt_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    status: int = 200
+    retry_after: Optional[float] = None
+    hang: float = 0.0
+    malformed: bool = False
+    error_type: Optional[str] = None
+
+    @property
+    def is_error(self) -> bool:
+        return not (200 <= self.status < 300)
+
+
+ReplyLike = Union[str, Reply]
+Responder = Callable[[Dict[str, Any]], ReplyLike]
+
+
+def _default_responder(request: Dict[str, Any]) -> ReplyLike:
+    return "OK"
+
+
+class ScriptedResponder:
+    """Return the scripted replies (``str`` or ``Reply``) in order.
+
+    Once exhausted, every further request gets a 500 whose message says the
+    script ran out. Thread-safe.
+    """
+
+    def __init__(self, replies: Sequence[ReplyLike]):
+        self._replies: List[ReplyLike] = list(replies)
+        self._index = 0
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        """How many requests have asked for a reply (including exhausted ones)."""
+        with self._lock:
+            return self._index
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return max(0, len(self._replies) - self._index)
+
+    def __call__(self, request: Dict[str, Any]) -> ReplyLike:
+        with self._lock:
+            i = self._index
+            self._index += 1
+        if i < len(self._replies):
+            return self._replies[i]
+        return Reply(
+            status=500,
+            text=(
+                f"ScriptedResponder exhausted: {len(self._replies)} replies were "
+                f"scripted but this is request #{i + 1}"
+            ),
+        )
+
+
+_TARGET_RE = re.compile(r"Target module: (generated(?:\.\w+)+)")
+
+
+def _content_text(content: Any) -> str:
+    """Text of a message ``content`` / Anthropic ``system`` value.
+
+    Handles plain strings and lists of content blocks/parts (``{"type": "text",
+    "text": ...}``); non-text blocks contribute nothing.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                if isinstance(block.get("text"), str):
+                    parts.append(block["text"])
+                elif "content" in block:  # e.g. Anthropic tool_result blocks
+                    parts.append(_content_text(block["content"]))
+        return "\n".join(parts)
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        return content["text"]
+    return ""
+
+
+def request_text(request: Dict[str, Any]) -> str:
+    """All prompt text of a logged request: Anthropic ``system`` then messages."""
+    body = request.get("body")
+    if not isinstance(body, dict):
+        return ""
+    parts = []
+    if "system" in body:
+        parts.append(_content_text(body.get("system")))
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            parts.append(_content_text(message.get("content")))
+    return "\n".join(p for p in parts if p)
+
+
+def find_target_module(request: Dict[str, Any]) -> Optional[str]:
+    """First ``Target module: generated.x.y`` named in the request, or None.
+
+    Searches the Anthropic top-level ``system`` field first, then every
+    message in order.
+    """
+    match = _TARGET_RE.search(request_text(request))
+    return match.group(1) if match else None
+
+
+class AnswersResponder:
+    """Answer with a prepared module file chosen by the request's target module.
+
+    ``generated.billing.money`` maps to ``DIRECTORY/billing/money.py`` (and,
+    if that does not exist, ``DIRECTORY/billing/money/__init__.py``). The file
+    is read on every request and returned inside a ```python fenced block
+    after one line of prose. A missing file gives a 404 naming the expected
+    path; a request naming no target module gives a 400.
+    """
+
+    PROSE = "Here is the module."
+
+    def __init__(self, directory: Union[str, "os.PathLike[str]"]):
+        self.directory = os.path.abspath(os.fspath(directory))
+
+    def path_for(self, module: str) -> str:
+        parts = module.split(".")
+        if parts and parts[0] == "generated":
+            parts = parts[1:]
+        return os.path.join(self.directory, *parts) + ".py"
+
+    def __call__(self, request: Dict[str, Any]) -> ReplyLike:
+        module = find_target_module(request)
+        if module is None:
+            return Reply(
+                status=400,
+                text=(
+                    "AnswersResponder: no 'Target module: generated.<name>' line "
+                    "found in the request's system prompt or messages"
+                ),
+            )
+        path = self.path_for(module)
+        candidates = [path, os.path.join(path[: -len(".py")], "__init__.py")]
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                with open(candidate, "r", encoding="utf-8") as fh:
+                    code = fh.read()
+                break
+        else:
+            return Reply(
+                status=404,
+                text=(
+                    f"AnswersResponder: no answer file for target module {module}: "
+                    f"expected {path}"
+                ),
+            )
+        if not code.endswith("\n"):
+            code += "\n"
+        return f"{self.PROSE}\n\n```python\n{code}```\n"
+
+
+# ---------------------------------------------------------------------------
+# Wire formats
+# ---------------------------------------------------------------------------
+
+_OPENAI_ERRORS = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    408: ("server_error", "timeout"),
+    409: ("invalid_request_error", "conflict"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+_ANTHROPIC_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def _openai_error_body(status: int, message: str, error_type: Optional[str]) -> Dict[str, Any]:
+    default_type, code = _OPENAI_ERRORS.get(
+        status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    )
+    return {
+        "error": {
+            "message": message,
+            "type": error_type or default_type,
+            "param": None,
+            "code": code,
+        }
+    }
+
+
+def _anthropic_error_body(status: int, message: str, error_type: Optional[str]) -> Dict[str, Any]:
+    default_type = _ANTHROPIC_ERRORS.get(
+        status, "api_error" if status >= 500 else "invalid_request_error"
+    )
+    return {"type": "error", "error": {"type": error_type or default_type, "message": message}}
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any]:
+    body = request["body"]
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else _estimate_tokens(request_text(request))
+    completion = (
+        reply.completion_tokens if reply.completion_tokens is not None else _estimate_tokens(reply.text)
+    )
+    return {
+        "id": "chatcmpl-" + uuid.uuid4().hex[:24],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model") or "fake-model",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text, "refusal": None},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+        "system_fingerprint": None,
+    }
+
+
+def _anthropic_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any]:
+    body = request["body"]
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else _estimate_tokens(request_text(request))
+    completion = (
+        reply.completion_tokens if reply.completion_tokens is not None else _estimate_tokens(reply.text)
+    )
+    return {
+        "id": "msg_" + uuid.uuid4().hex[:24],
+        "type": "message",
+        "role": "assistant",
+        "model": body.get("model") or "fake-model",
+        "content": [{"type": "text", "text": reply.text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+    }
+
+
+_ROUTES = {
+    "/v1/chat/completions": "openai",
+    "/chat/completions": "openai",
+    "/v1/messages": "anthropic",
+}
+
+
+# ---------------------------------------------------------------------------
+# HTTP server
+# ---------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    fake: "FakeModelServer"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout, OSError)):
+            return  # client went away (e.g. it timed out); expected in tests
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeModelServer/1.0"
+    server: _Server
+
+    # -- plumbing -----------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        if self.server.fake.verbose:
+            sys.stderr.write("fakeserver: " + (format % args) + "\n")
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size_line = self.rfile.readline()
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    # consume trailers up to the blank line
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, payload: bytes, api: Optional[str], extra: Optional[Dict[str, str]] = None) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            if api == "anthropic":
+                self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
+            else:
+                self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:24])
+            for key, value in (extra or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
+
+    def _send_error(self, api: Optional[str], status: int, message: str,
+                    error_type: Optional[str] = None, extra: Optional[Dict[str, str]] = None) -> None:
+        if api == "anthropic":
+            body = _anthropic_error_body(status, message, error_type)
+        else:
+            body = _openai_error_body(status, message, error_type)
+        self._send(status, json.dumps(body).encode("utf-8"), api, extra)
+
+    # -- methods ------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802
+        api = "anthropic" if "anthropic-version" in self.headers else None
+        self._send_error(api, 404, f"Unknown route: GET {self.path} (fake model server)")
+
+    def do_POST(self) -> None:  # noqa: N802
+        fake = self.server.fake
+        raw = self._read_body()
+        path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        api = _ROUTES.get(path)
+        if api is None:
+            guess = "anthropic" if "anthropic-version" in self.headers else None
+            self._send_error(guess, 404, f"Unknown route: POST {self.path} (fake model server)")
+            return
+
+        try:
+            body: Any = json.loads(raw.decode("utf-8")) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        request = {
+            "api": api,
+            "path": self.path,
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body,
+        }
+        fake._log(request)
+
+        if not isinstance(body, dict):
+            self._send_error(api, 400, "Request body must be a JSON object (fake model server)")
+            return
+        if body.get("stream"):
+            self._send_error(api, 400, "Streaming (\"stream\": true) is not supported by the fake model server")
+            return
+
+        try:
+            result = fake.responder(request)
+        except Exception as exc:  # a bug in the responder: make it loud
+            self._send_error(api, 500, f"Fake model server responder raised {type(exc).__name__}: {exc}")
+            return
+        reply = result if isinstance(result, Reply) else Reply(text=str(result))
+
+        delay = max(0.0, float(fake.latency or 0.0)) + max(0.0, float(reply.hang or 0.0))
+        if delay and fake._stopping.wait(delay):
+            self.close_connection = True  # server stopping: drop the request
+            return
+
+        extra: Dict[str, str] = {}
+        if reply.retry_after is not None:
+            ra = float(reply.retry_after)
+            extra["Retry-After"] = str(int(ra)) if ra.is_integer() else repr(ra)
+
+        if reply.is_error:
+            self._send_error(api, reply.status, reply.text or f"Injected HTTP {reply.status}",
+                             reply.error_type, extra)
+            return
+        if reply.malformed:
+            prefix = '{"id": "chatcmpl-broken", "choices": [' if api == "openai" else '{"id": "msg_broken", "content": ['
+            self._send(reply.status, (prefix + '{"index": 0, "message": ').encode("utf-8"), api, extra)
+            return
+
+        if api == "openai":
+            payload = _openai_success_body(request, reply)
+        else:
+            payload = _anthropic_success_body(request, reply)
+        self._send(reply.status, json.dumps(payload).encode("utf-8"), api, extra)
+
+
+class FakeModelServer:
+    """An HTTP server on 127.0.0.1 speaking OpenAI Chat Completions and Anthropic Messages.
+
+    Each request is logged, given to ``responder`` and answered after
+    ``latency`` seconds (sleeping in the request's own thread, so concurrent
+    requests overlap).
+    """
+
+    def __init__(self, responder: Optional[Responder] = None, latency: float = 0.0,
+                 *, port: int = 0, verbose: bool = False):
+        self.responder: Responder = responder or _default_responder
+        self.latency = latency
+        self.verbose = verbose
+        self._port_wanted = port
+        self._lock = threading.Lock()
+        self._requests: List[Dict[str, Any]] = []
+        self._connections: set = set()
+        self._stopping = threading.Event()
+        self._httpd: Optional[_Server] = None
+        self._thread: Optional[threading.Thread] = None
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> "FakeModelServer":
+        if self._httpd is not None:
+            raise RuntimeError("FakeModelServer already started")
+        self._stopping.clear()
+        httpd = _Server(("127.0.0.1", self._port_wanted), _Handler)
+        httpd.fake = self
+        self._httpd = httpd
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name=f"FakeModelServer:{self.port}", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        self._stopping.set()  # wakes handlers sleeping on latency/hang
+        httpd.shutdown()
+        httpd.server_close()
+        with self._lock:
+            conns = list(self._connections)
+            self._connections.clear()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "FakeModelServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- addresses ----------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("FakeModelServer is not running")
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.url
+
+    # -- request log --------------------------------------------------------
+
+    def _log(self, request: Dict[str, Any]) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _track(self, conn: Any, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    @property
+    def requests(self) -> List[Dict[str, Any]]:
+        """A snapshot (copy) of the request log, oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return len(self._requests)
+
+    @property
+    def last_request(self) -> Optional[Dict[str, Any]]:
+        with self._lock:
+            return self._requests[-1] if self._requests else None
+
+    def reset(self) -> None:
+        """Clear the request log."""
+        with self._lock:
+            self._requests.clear()
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Fake OpenAI/Anthropic model server answering from a directory of module files.")
+    parser.add_argument("--answers", required=True, help="directory of answer files (generated.a.b -> DIR/a/b.py)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds to sleep per request")
+    parser.add_argument("--port", type=int, default=0, help="port to bind on 127.0.0.1 (0 = any free port)")
+    parser.add_argument("--verbose", action="store_true", help="log requests to stderr")
+    args = parser.parse_args(argv)
+
+    if not os.path.isdir(args.answers):
+        parser.error(f"--answers directory does not exist: {args.answers}")
+
+    done = threading.Event()
+
+    def _on_signal(signum: int, frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+
+    server = FakeModelServer(AnswersResponder(args.answers), latency=args.latency,
+                             port=args.port, verbose=args.verbose)
+    server.start()
+    try:
+        sys.stdout.write(f"FAKE_MODEL_SERVER_URL={server.url}\n")
+        sys.stdout.flush()
+        while not done.wait(0.2):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,327 @@
+"""Tests for tests/fakeserver.py, driven through the official openai and anthropic SDKs."""
+
+import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).parent))  # noqa: E401,E702
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import anthropic
+import openai
+import pytest
+
+from fakeserver import AnswersResponder, FakeModelServer, Reply, ScriptedResponder
+
+HERE = pathlib.Path(__file__).parent
+
+
+def oai(srv, **kw):
+    return openai.OpenAI(api_key="test-key", base_url=srv.openai_base_url, max_retries=0, **kw)
+
+
+def ant(srv, **kw):
+    return anthropic.Anthropic(api_key="test-key", base_url=srv.anthropic_base_url, max_retries=0, **kw)
+
+
+def ask_openai(client, content="hello", **kw):
+    return client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": content}], **kw
+    )
+
+
+def ask_anthropic(client, content="hello", **kw):
+    return client.messages.create(
+        model="claude-test", max_tokens=100, messages=[{"role": "user", "content": content}], **kw
+    )
+
+
+# --- round trips -----------------------------------------------------------
+
+
+def test_openai_text_and_usage_round_trip():
+    prompt = "x" * 400
+    with FakeModelServer(lambda req: "a" * 40) as srv:
+        resp = ask_openai(oai(srv), content=prompt)
+    assert resp.choices[0].message.content == "a" * 40
+    assert resp.choices[0].message.role == "assistant"
+    assert resp.choices[0].finish_reason == "stop"
+    assert resp.object == "chat.completion"
+    assert resp.id.startswith("chatcmpl-")
+    assert resp.model == "gpt-test"
+    assert isinstance(resp.created, int)
+    assert resp.usage.prompt_tokens == 100
+    assert resp.usage.completion_tokens == 10
+    assert resp.usage.total_tokens == 110
+
+
+def test_openai_usage_override_and_path_without_v1():
+    with FakeModelServer(lambda req: Reply(text="hi", prompt_tokens=1234, completion_tokens=56)) as srv:
+        client = openai.OpenAI(api_key="test-key", base_url=srv.url, max_retries=0)
+        resp = ask_openai(client)
+        assert srv.requests[0]["path"] == "/chat/completions"
+    assert resp.choices[0].message.content == "hi"
+    assert (resp.usage.prompt_tokens, resp.usage.completion_tokens, resp.usage.total_tokens) == (1234, 56, 1290)
+
+
+def test_anthropic_text_and_usage_round_trip():
+    with FakeModelServer(lambda req: "b" * 80) as srv:
+        resp = ant(srv).messages.create(
+            model="claude-test",
+            max_tokens=100,
+            system=[{"type": "text", "text": "s" * 200}],
+            messages=[{"role": "user", "content": [{"type": "text", "text": "u" * 200}]}],
+        )
+    assert resp.type == "message"
+    assert resp.role == "assistant"
+    assert resp.id.startswith("msg_")
+    assert resp.model == "claude-test"
+    assert resp.stop_reason == "end_turn"
+    assert resp.stop_sequence is None
+    assert [b.type for b in resp.content] == ["text"]
+    assert resp.content[0].text == "b" * 80
+    # system + message text (joined by a newline) // 4
+    assert resp.usage.input_tokens == 401 // 4
+    assert resp.usage.output_tokens == 20
+
+
+def test_tiny_texts_count_at_least_one_token():
+    with FakeModelServer(lambda req: "") as srv:
+        resp = ask_anthropic(ant(srv), content="a")
+    assert resp.usage.input_tokens == 1
+    assert resp.usage.output_tokens == 1
+
+
+# --- request log -------------------------------------------------------------
+
+
+def test_request_log_count_and_reset():
+    seen = []
+
+    def responder(req):
+        seen.append(req)
+        return "ok"
+
+    with FakeModelServer(responder) as srv:
+        assert srv.request_count == 0
+        ask_openai(oai(srv), content="first", temperature=0.5)
+        ask_anthropic(ant(srv), content="second")
+        assert srv.request_count == 2
+        log = srv.requests
+        assert [r["api"] for r in log] == ["openai", "anthropic"]
+        assert [r["path"] for r in log] == ["/v1/chat/completions", "/v1/messages"]
+        assert log[0]["body"]["model"] == "gpt-test"
+        assert log[0]["body"]["temperature"] == 0.5
+        assert log[0]["body"]["messages"] == [{"role": "user", "content": "first"}]
+        assert log[1]["body"]["max_tokens"] == 100
+        assert all(k == k.lower() for r in log for k in r["headers"])
+        assert "test-key" in log[0]["headers"].get("authorization", "")
+        assert "anthropic-version" in log[1]["headers"]
+        assert seen == log  # the responder gets the logged entry
+        srv.reset()
+        assert srv.request_count == 0 and srv.requests == []
+
+
+# --- faults ------------------------------------------------------------------
+
+
+def test_openai_429_with_retry_after_is_rate_limit_error():
+    with FakeModelServer(lambda req: Reply(status=429, retry_after=7, text="slow down")) as srv:
+        with pytest.raises(openai.RateLimitError) as info:
+            ask_openai(oai(srv))
+        assert srv.request_count == 1
+    err = info.value
+    assert err.status_code == 429
+    assert err.response.headers["retry-after"] == "7"
+    payload = err.response.json()
+    assert payload["error"]["message"] == "slow down"
+    assert set(payload["error"]) >= {"message", "type", "code"}
+    assert "slow down" in str(err)
+
+
+def test_anthropic_429_with_retry_after_is_rate_limit_error():
+    with FakeModelServer(lambda req: Reply(status=429, retry_after=2.5, text="slow down")) as srv:
+        with pytest.raises(anthropic.RateLimitError) as info:
+            ask_anthropic(ant(srv))
+    err = info.value
+    assert err.response.headers["retry-after"] == "2.5"
+    assert err.response.json() == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": "slow down"},
+    }
+
+
+def test_500_is_internal_server_error_for_both_sdks():
+    with FakeModelServer(lambda req: Reply(status=500, text="boom")) as srv:
+        with pytest.raises(openai.InternalServerError, match="boom"):
+            ask_openai(oai(srv))
+        with pytest.raises(anthropic.InternalServerError, match="boom"):
+            ask_anthropic(ant(srv))
+
+
+@pytest.mark.parametrize(
+    "status, oai_exc, ant_exc",
+    [
+        (400, openai.BadRequestError, anthropic.BadRequestError),
+        (401, openai.AuthenticationError, anthropic.AuthenticationError),
+    ],
+)
+def test_client_error_statuses(status, oai_exc, ant_exc):
+    with FakeModelServer(lambda req: Reply(status=status, text="nope")) as srv:
+        with pytest.raises(oai_exc):
+            ask_openai(oai(srv))
+        with pytest.raises(ant_exc):
+            ask_anthropic(ant(srv))
+
+
+def test_hang_past_client_timeout_raises_api_timeout_error():
+    with FakeModelServer(lambda req: Reply(text="late", hang=3)) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(openai.APITimeoutError):
+            ask_openai(oai(srv, timeout=0.3))
+        with pytest.raises(anthropic.APITimeoutError):
+            ask_anthropic(ant(srv, timeout=0.3))
+        assert time.monotonic() - t0 < 2.0
+        t1 = time.monotonic()
+    # stop() must not wait for the hanging handlers
+    assert time.monotonic() - t1 < 1.0
+
+
+def test_malformed_body_raises_from_the_sdk_call():
+    # A 200 application/json body that is not JSON: both SDKs let the
+    # json.JSONDecodeError (a ValueError, not an openai/anthropic APIError) escape.
+    with FakeModelServer(lambda req: Reply(malformed=True)) as srv:
+        with pytest.raises(json.JSONDecodeError):
+            ask_openai(oai(srv))
+        with pytest.raises(json.JSONDecodeError):
+            ask_anthropic(ant(srv))
+
+
+def test_streaming_is_rejected_with_400():
+    with FakeModelServer() as srv:
+        with pytest.raises(openai.BadRequestError, match="[Ss]treaming"):
+            ask_openai(oai(srv), stream=True)
+        with pytest.raises(anthropic.BadRequestError, match="[Ss]treaming"):
+            ask_anthropic(ant(srv), stream=True)
+
+
+def test_responder_exception_becomes_500():
+    def broken(req):
+        raise KeyError("oops")
+
+    with FakeModelServer(broken) as srv:
+        with pytest.raises(openai.InternalServerError, match="KeyError"):
+            ask_openai(oai(srv))
+
+
+# --- responders --------------------------------------------------------------
+
+
+def test_scripted_responder_in_order_then_exhausted():
+    script = ScriptedResponder(["one", Reply(text="two", completion_tokens=9), "three"])
+    with FakeModelServer(script) as srv:
+        client = oai(srv)
+        assert ask_openai(client).choices[0].message.content == "one"
+        second = ask_anthropic(ant(srv))
+        assert second.content[0].text == "two" and second.usage.output_tokens == 9
+        assert ask_openai(client).choices[0].message.content == "three"
+        assert script.remaining == 0
+        with pytest.raises(openai.InternalServerError, match="exhausted"):
+            ask_openai(client)
+        assert script.calls == 4
+
+
+@pytest.fixture
+def answers(tmp_path):
+    (tmp_path / "billing").mkdir()
+    (tmp_path / "billing" / "money.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "billing" / "tax.py").write_text("RATE = 0.2")
+    return tmp_path
+
+
+def test_answers_responder_openai_finds_the_file(answers):
+    with FakeModelServer(AnswersResponder(answers)) as srv:
+        resp = oai(srv).chat.completions.create(
+            model="gpt-test",
+            messages=[
+                {"role": "system", "content": "You write code."},
+                {"role": "user", "content": "Please.\nTarget module: generated.billing.money\nThanks."},
+            ],
+        )
+    text = resp.choices[0].message.content
+    assert text == (
+        "Here is the module.\n\n```python\ndef add(a, b):\n    return a + b\n```\n"
+    )
+
+
+@pytest.mark.parametrize("as_blocks", [False, True])
+def test_answers_responder_anthropic_reads_system(answers, as_blocks):
+    system = "Target module: generated.billing.tax"
+    if as_blocks:
+        system = [{"type": "text", "text": "Preamble."}, {"type": "text", "text": system}]
+    with FakeModelServer(AnswersResponder(answers)) as srv:
+        resp = ant(srv).messages.create(
+            model="claude-test", max_tokens=100, system=system,
+            messages=[{"role": "user", "content": "write it"}],
+        )
+    text = resp.content[0].text
+    assert text.splitlines()[0] == "Here is the module."
+    assert "```python\nRATE = 0.2\n```" in text
+
+
+def test_answers_responder_missing_file_names_expected_path(answers):
+    with FakeModelServer(AnswersResponder(answers)) as srv:
+        with pytest.raises(openai.NotFoundError) as info:
+            ask_openai(oai(srv), content="Target module: generated.billing.nothere")
+        with pytest.raises(anthropic.NotFoundError):
+            ask_anthropic(ant(srv), content="Target module: generated.billing.nothere")
+    assert str(answers / "billing" / "nothere.py") in str(info.value)
+
+
+def test_answers_responder_without_target_is_400(answers):
+    with FakeModelServer(AnswersResponder(answers)) as srv:
+        with pytest.raises(openai.BadRequestError, match="Target module"):
+            ask_openai(oai(srv), content="no target here")
+
+
+# --- concurrency -------------------------------------------------------------
+
+
+def test_concurrent_requests_overlap_latency():
+    with FakeModelServer(lambda req: "ok", latency=0.3) as srv:
+        client = oai(srv)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            t0 = time.monotonic()
+            results = list(pool.map(lambda i: ask_openai(client, content=str(i)), range(8)))
+            elapsed = time.monotonic() - t0
+        assert srv.request_count == 8
+    assert [r.choices[0].message.content for r in results] == ["ok"] * 8
+    assert elapsed >= 0.3
+    assert elapsed < 1.5, f"8 requests x 0.3 s latency took {elapsed:.2f} s; not concurrent?"
+
+
+# --- command line ------------------------------------------------------------
+
+
+def test_command_line_serves_answers_until_sigterm(answers):
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "fakeserver.py"), "--answers", str(answers), "--latency", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("FAKE_MODEL_SERVER_URL=http://127.0.0.1:"), line
+        url = line.split("=", 1)[1]
+        client = openai.OpenAI(api_key="test-key", base_url=url + "/v1", max_retries=0)
+        text = ask_openai(client, content="Target module: generated.billing.money").choices[0].message.content
+        assert "def add(a, b):" in text
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=5)
+        assert proc.returncode == 0, err
+        assert out == ""  # exactly one line was printed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
