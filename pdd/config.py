@@ -169,14 +169,23 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     Raises :class:`ConfigError` for malformed YAML, unknown keys, wrong types or
     values out of range.
     """
-    env = os.environ if environ is None else environ
     path = root / CONFIG_RELPATH
+    text = path.read_text(encoding="utf-8") if path.exists() else None
+    return parse_config(text, environ)
+
+
+def parse_config(text: str | None, environ: dict[str, str] | None = None) -> Config:
+    """Settings from config file ``text`` (``None``: defaults) plus environment overrides.
+
+    Raises :class:`ConfigError` (exit 2) naming ``.pdd/config.yaml`` and the line.
+    """
+    env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
-    if path.exists():
+    if text is not None:
         from ruamel.yaml.error import YAMLError
 
         try:
-            loaded = _yaml().load(path.read_text(encoding="utf-8"))
+            loaded = _yaml().load(text)
         except YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f":{mark.line + 1}" if mark is not None else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pdd.errors import InputError
 from pdd.prompt import PromptSpec
@@ -86,12 +87,26 @@ def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[
         _static_includes(env, sub_source, f"{prompts_dir}/{name}", prompts_dir, seen, out)
 
 
-def render_prompt(spec: PromptSpec, root: Path, prompts_dir: str) -> Rendered:
-    """Render ``spec``'s body. Raises :class:`InputError` (file and line) for a syntax
-    error, a missing include or an undefined variable."""
+def _snapshot_environment(read: Callable[[str], str | None]):
     import jinja2
 
-    env = _environment(root / prompts_dir)
+    def load(name: str):
+        text = read(name)
+        return None if text is None else (text, None, lambda: False)
+
+    return jinja2.Environment(loader=jinja2.FunctionLoader(load), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def render_prompt(spec: PromptSpec, root: Path, prompts_dir: str,
+                  read: Callable[[str], str | None] | None = None) -> Rendered:
+    """Render ``spec``'s body. Includes come from ``ROOT/PROMPTS_DIR`` on disk, or,
+    with ``read``, from ``read(name)`` (name relative to the prompts folder; ``None``
+    if absent), e.g. a git index or tree. Raises :class:`InputError` (file and line)
+    for a syntax error, a missing include or an undefined variable."""
+    import jinja2
+
+    env = _environment(root / prompts_dir) if read is None else _snapshot_environment(read)
     includes: set[str] = set()
     _static_includes(env, spec.body, spec.path, prompts_dir, set(), includes)
     filename = f"<pdd:{spec.path}>"

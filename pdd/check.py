@@ -1,0 +1,306 @@
+"""``pdd check``: the CI gate and the pre-commit hook's engine.
+
+For the tree at ``HEAD`` (or, with ``staged``, git's index) every file under
+``generated/`` must be **genuine** (its blob's note in ``refs/notes/pdd`` has a
+line naming its path) and **fresh** (a line of that note carries the fingerprint
+computed now); no prompt may lack its module (**missing**) and no module its
+prompt (**orphan**). Blob ids come from git's index and trees through
+:mod:`pdd.gitsource`; no working-tree file is read or hashed, and pygit2 is not
+imported.
+
+Freshness has an exact fast path: the note records the fingerprint's inputs (the
+prompt's blob id, the included fragments' blob ids, the generator identity and the
+dependencies' interface digests); when they all equal the current ones the
+fingerprint is necessarily equal, so nothing is rendered. Otherwise the prompt is
+rendered from the snapshot (Jinja2 is imported only then) and the fingerprint
+compared.
+
+With ``staged`` the work is proportional to what is staged: only modules whose
+prompt, output, fragments or configuration are staged (and their dependents) are
+examined.
+
+Threat model (product contract): this stops careless and accidental drift; a
+forged note is caught only by ``pdd check --regenerate``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pdd.config import CONFIG_RELPATH, Config, parse_config
+from pdd.gitsource import BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
+from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
+
+FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
+
+
+def _blob_id(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
+
+
+@dataclass
+class Problem:
+    """One finding: ``state`` is edited|stale|missing|orphan|notes-missing|failing;
+    ``fix`` is the exact command that mends it; ``severity`` error|warning."""
+
+    path: str
+    state: str
+    message: str
+    fix: str
+    severity: str = "error"
+    module: str | None = None
+
+
+@dataclass
+class CheckResult:
+    """Findings of one check. ``exit_code``: 0 clean (warnings allowed), 1 errors."""
+
+    problems: list[Problem] = field(default_factory=list)
+    checked: int = 0
+    mode: str = "HEAD"
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "checked": self.checked, "ok": not self.errors,
+                "problems": [asdict(p) for p in self.problems]}
+
+
+def _specs_from_snapshot(snap: Snapshot, config: Config) -> dict[str, PromptSpec]:
+    from pdd.graph import check_graph
+
+    specs: dict[str, PromptSpec] = {}
+    base = config.prompts_dir.rstrip("/") + "/"
+    for path in sorted(snap.blobs):
+        if not path.startswith(base) or not path.endswith(PROMPT_SUFFIX):
+            continue
+        rel = PurePosixPath(path[len(base):])
+        if is_fragment(rel):
+            continue
+        name = str(rel.with_suffix(""))
+        text = snap.read_text(path) or ""
+        specs[name] = parse_prompt(text, path=path, name=name, tests_dir=config.tests_dir)
+    check_graph(specs)
+    return specs
+
+
+def _dependents(specs: dict[str, PromptSpec], names: set[str]) -> set[str]:
+    out = set(names)
+    changed = True
+    while changed:
+        changed = False
+        for n, s in specs.items():
+            if n not in out and any(d in out for d in s.depends):
+                out.add(n)
+                changed = True
+    return out
+
+
+class Checker:
+    """One check over a snapshot. Use :func:`run_check`."""
+
+    def __init__(self, root: Path, snap: Snapshot, config: Config, notes: NotesReader) -> None:
+        self.root = root
+        self.snap = snap
+        self.config = config
+        self.notes = notes
+        self._digests: dict[str, str | None] = {}
+
+    def dep_digest(self, spec: PromptSpec) -> str | None:
+        """Interface digest of ``spec``'s output in the snapshot (``None`` if absent or unparsable)."""
+        if spec.name not in self._digests:
+            from pdd.interface import extract_interface, interface_digest
+
+            text = self.snap.read_text(spec.output)
+            try:
+                self._digests[spec.name] = None if text is None else interface_digest(extract_interface(text, spec.output))
+            except (SyntaxError, ValueError):
+                self._digests[spec.name] = None
+        return self._digests[spec.name]
+
+    def records(self, blob: str, path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(records naming ``path``, all records) of ``blob``'s note."""
+        from pdd.notes import parse_note
+
+        text = self.notes.note(blob)
+        all_records = parse_note(text) if text else []
+        return [r for r in all_records if r.get("path") == path], all_records
+
+    def is_fresh(self, spec: PromptSpec, records: list[dict[str, Any]], specs: dict[str, PromptSpec]) -> tuple[bool, str]:
+        from pdd.fingerprint import generator_for
+
+        generator = generator_for(spec, self.config).to_json()
+        deps = {}
+        for d in spec.depends:
+            digest = self.dep_digest(specs[d])
+            if digest is None:
+                return False, f"dependency {d} has no usable generated module"
+            deps[d] = digest
+        prompt_blob = self.snap.blobs.get(spec.path)
+        for r in records:
+            inputs = r.get("inputs") or {}
+            includes = inputs.get("includes")
+            if (r.get("prompt_blob") == prompt_blob and inputs.get("generator") == generator
+                    and inputs.get("deps") == deps and isinstance(includes, dict)
+                    and all(self.snap.blobs.get(p) == b for p, b in includes.items())):
+                return True, "inputs unchanged"
+        # Slow path: render from the snapshot and compare fingerprints.
+        from pdd.fingerprint import compute_fingerprint, generator_for as gen_for
+        from pdd.render import render_prompt
+
+        base = self.config.prompts_dir.rstrip("/") + "/"
+        rendered = render_prompt(spec, self.root, self.config.prompts_dir,
+                                 read=lambda name: self.snap.read_text(base + name))
+        fp = compute_fingerprint(spec, rendered.text, gen_for(spec, self.config), deps)
+        if any(r.get("fingerprint") == fp for r in records):
+            return True, "fingerprint unchanged"
+        reasons = []
+        newest = records[-1] if records else {}
+        if newest.get("prompt_blob") != prompt_blob:
+            reasons.append("prompt changed")
+        if (newest.get("inputs") or {}).get("generator") != generator:
+            reasons.append("generator (backend, model or parameters) changed")
+        if (newest.get("inputs") or {}).get("deps") != deps:
+            reasons.append("a dependency's interface changed")
+        return False, ", ".join(reasons) or "an included fragment changed"
+
+    def check_module(self, spec: PromptSpec, specs: dict[str, PromptSpec], result: CheckResult) -> None:
+        result.checked += 1
+        blob = self.snap.blobs.get(spec.output)
+        if blob is None:
+            result.problems.append(Problem(spec.output, "missing", f"{spec.path} has no generated module {spec.output}",
+                                           f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
+            return
+        if not self.notes.exists:
+            return  # reported once, never as "edited"
+        records, all_records = self.records(blob, spec.output)
+        if not records:
+            other = sorted({str(r.get("path")) for r in all_records if r.get("path")})
+            why = (f"its note names {', '.join(other)}, not this path (copied or renamed by hand?)" if other
+                   else "its blob has no pdd note: edited by hand")
+            result.problems.append(Problem(spec.output, "edited", f"{spec.output} is not genuine: {why}",
+                                           f"pdd fix {spec.output}   (or: pdd build --force {spec.name})", module=spec.name))
+            return
+        fresh, why = self.is_fresh(spec, records, specs)
+        if not fresh:
+            result.problems.append(Problem(spec.output, "stale", f"{spec.output} is stale: {why}",
+                                           f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
+
+
+def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
+    """Check the index (``staged``) or ``HEAD``. Raises :class:`pdd.errors.InputError` /
+    :class:`pdd.errors.ConfigError` (exit 2) for bad prompts or configuration."""
+    env = os.environ if environ is None else environ
+    result = CheckResult(mode="index" if staged else "HEAD")
+    reader = BlobReader(root)
+    try:
+        if staged:
+            changes = staged_changes(root)
+        elif not rev_exists(root, "HEAD"):
+            return result
+        else:
+            changes = None
+        # The config decides the prompts folder; read it from the snapshot itself.
+        conf_snap = snapshot(root, "index" if staged else "HEAD", [CONFIG_RELPATH], reader)
+        config_text = conf_snap.read_text(CONFIG_RELPATH)
+        config = parse_config(config_text, env)
+        prompts_dir = config.prompts_dir.rstrip("/")
+        if changes is not None:
+            relevant = [p for p in changes if p.startswith((GENERATED_DIR + "/", prompts_dir + "/")) or p == CONFIG_RELPATH]
+            if not relevant:
+                return result  # nothing pdd cares about is staged
+        snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
+        snap.blobs.update(conf_snap.blobs)
+        specs = _specs_from_snapshot(snap, config)
+        notes = NotesReader(root, reader)
+        checker = Checker(root, snap, config, notes)
+        outputs = {s.output: n for n, s in specs.items()}
+
+        if changes is None:
+            todo = set(specs)
+            gen_paths = set(snap.under(GENERATED_DIR))
+        else:
+            everything = any(p == CONFIG_RELPATH or (p.startswith(prompts_dir + "/") and is_fragment(
+                PurePosixPath(p[len(prompts_dir) + 1:])) ) for p in changes)
+            touched = set()
+            for p in changes:
+                if p in outputs:
+                    touched.add(outputs[p])
+                for n, s in specs.items():
+                    if s.path == p:
+                        touched.add(n)
+            todo = set(specs) if everything else _dependents(specs, touched)
+            gen_paths = {p for p in changes if p.startswith(GENERATED_DIR + "/") and p in snap.blobs}
+            # A prompt deleted: its output, if still present, is now an orphan.
+            gen_paths |= {f"{GENERATED_DIR}/{p[len(prompts_dir) + 1:-len(PROMPT_SUFFIX)]}.py"
+                          for p, st in changes.items() if st == "D" and p.endswith(PROMPT_SUFFIX)} & set(snap.blobs)
+
+        if not notes.exists and any(specs[n].output in snap.blobs for n in todo):
+            result.problems.append(Problem(
+                "refs/notes/pdd", "notes-missing",
+                "this clone has no pdd notes (refs/notes/pdd), so provenance cannot be verified; "
+                "no file is reported as edited for that reason",
+                f"{FETCH_NOTES}   (or: pdd notes sync)"))
+
+        from pdd.graph import topological_order
+
+        for name in topological_order(specs, todo):
+            checker.check_module(specs[name], specs, result)
+
+        for path in sorted(gen_paths):
+            if path in outputs:
+                continue
+            if path.endswith("/__init__.py"):
+                if snap.blobs[path] != INIT_BLOB:
+                    result.problems.append(Problem(path, "edited", f"{path} is made by pdd and was edited by hand",
+                                                   f"pdd build  (it rewrites {path}), or git checkout -- {path}"))
+                continue
+            if path.endswith(".py"):
+                result.problems.append(Problem(path, "orphan", f"{path} has no prompt generating it",
+                                               f"git rm {path}   (or write its prompt in {prompts_dir}/)"))
+        if staged and config.stale_policy == "warn":
+            for p in result.problems:
+                if p.state == "stale":
+                    p.severity = "warning"
+        return result
+    finally:
+        reader.close()
+
+
+def format_text(result: CheckResult) -> str:
+    """Human-readable report: one block per problem, then a summary line."""
+    lines = []
+    for p in result.problems:
+        lines.append(f"{p.severity}: {p.state}: {p.message}")
+        lines.append(f"  fix: {p.fix}")
+    n = len(result.errors)
+    if n:
+        lines.append(f"pdd check ({result.mode}): {n} problem(s) in {result.checked} module(s) checked")
+    else:
+        lines.append(f"pdd check ({result.mode}): ok, {result.checked} module(s) genuine and fresh")
+    return "\n".join(lines) + "\n"
+
+
+def format_github(result: CheckResult) -> str:
+    """GitHub Actions workflow commands (``::error file=...::``), then the text report."""
+    out = []
+    for p in result.problems:
+        level = "error" if p.severity == "error" else "warning"
+        msg = f"{p.state}: {p.message}. Fix: {p.fix}".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        out.append(f"::{level} file={p.path},title=pdd {p.state}::{msg}")
+    return "\n".join(out) + ("\n" if out else "") + format_text(result)
+

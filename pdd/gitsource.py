@@ -1,0 +1,156 @@
+"""Snapshots of a repository's files from git's index or a tree, through git plumbing.
+
+The pre-commit hook and ``pdd check`` read blob ids from git's index and trees
+(product contract: they need not read or hash files), and must stay light: this
+module uses only the standard library and ``git`` subprocesses (``ls-files -s``,
+``ls-tree -r``, ``diff-index``, ``cat-file --batch``), no pygit2.
+
+A :class:`Snapshot` maps repo-relative POSIX paths to blob ids and reads blob
+contents on demand through one long-lived ``git cat-file --batch`` process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdd.errors import UsageError
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+NOTES_REF = "refs/notes/pdd"
+
+
+def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+    """Run ``git ARGS`` in ``root``; return stdout. Raises :class:`UsageError` on failure if ``check``."""
+    proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True)
+    if check and proc.returncode != 0:
+        raise UsageError(f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    return proc.stdout
+
+
+def rev_exists(root: Path, rev: str) -> bool:
+    """True if ``rev`` names an object."""
+    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev], cwd=root, capture_output=True).returncode == 0
+
+
+class BlobReader:
+    """Reads objects through one ``git cat-file --batch`` process. Not thread-safe."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is None:
+            self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE)
+        return self._proc
+
+    def read(self, spec: str) -> bytes | None:
+        """Contents of object ``spec`` (an id or ``rev:path``), or ``None`` if missing."""
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(spec.encode("utf-8") + b"\n")
+        proc.stdin.flush()
+        header = proc.stdout.readline().decode("utf-8", "replace").split()
+        if len(header) < 3 or header[-1] == "missing":
+            return None
+        size = int(header[2])
+        data = proc.stdout.read(size)
+        proc.stdout.read(1)  # the newline after the contents
+        return data
+
+    def close(self) -> None:
+        if self._proc is not None:
+            assert self._proc.stdin is not None
+            self._proc.stdin.close()
+            self._proc.wait()
+            self._proc = None
+
+
+@dataclass
+class Snapshot:
+    """Paths to blob ids of one state of the repository: ``kind`` is ``index`` or a tree-ish."""
+
+    root: Path
+    kind: str
+    blobs: dict[str, str]
+    reader: BlobReader
+
+    def read(self, path: str) -> bytes | None:
+        """Contents of ``path`` in this snapshot, or ``None`` if absent."""
+        blob = self.blobs.get(path)
+        return None if blob is None else self.reader.read(blob)
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read(path)
+        return None if data is None else data.decode("utf-8")
+
+    def under(self, folder: str) -> dict[str, str]:
+        """Entries under ``folder/``."""
+        prefix = folder.rstrip("/") + "/"
+        return {p: b for p, b in self.blobs.items() if p.startswith(prefix)}
+
+
+def _parse_entries(out: bytes, index: bool) -> dict[str, str]:
+    entries: dict[str, str] = {}
+    for rec in out.split(b"\0"):
+        if not rec:
+            continue
+        meta, _, path = rec.partition(b"\t")
+        fields = meta.split()
+        if index:  # mode blob stage
+            mode, blob, stage = fields[0], fields[1], fields[2]
+            if stage != b"0":
+                continue
+        else:  # mode type blob
+            mode, kind, blob = fields[0], fields[1], fields[2]
+            if kind != b"blob":
+                continue
+        if mode.startswith(b"160"):  # submodule
+            continue
+        entries[path.decode("utf-8", "surrogateescape")] = blob.decode("ascii")
+    return entries
+
+
+def snapshot(root: Path, kind: str, pathspecs: list[str] | None = None, reader: BlobReader | None = None) -> Snapshot:
+    """Snapshot of the index (``kind="index"``) or of tree-ish ``kind`` (e.g. ``HEAD``),
+    restricted to ``pathspecs`` if given."""
+    specs = ["--", *pathspecs] if pathspecs else []
+    if kind == "index":
+        out = git(root, "ls-files", "-s", "-z", *specs)
+        blobs = _parse_entries(out, index=True)
+    else:
+        out = git(root, "ls-tree", "-r", "-z", "--full-tree", kind, *specs)
+        blobs = _parse_entries(out, index=False)
+    return Snapshot(root=root, kind=kind, blobs=blobs, reader=reader or BlobReader(root))
+
+
+def staged_changes(root: Path) -> dict[str, str]:
+    """Paths staged for commit (relative to HEAD, or to the empty tree before the
+    first commit) with their status letter (A, M, D, T; renames appear as D + A)."""
+    base = "HEAD" if rev_exists(root, "HEAD") else EMPTY_TREE
+    out = git(root, "diff-index", "--cached", "-z", "--no-renames", "--name-status", base)
+    parts = [p for p in out.split(b"\0") if p]
+    return {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1] for i in range(0, len(parts) - 1, 2)}
+
+
+class NotesReader:
+    """Reads ``refs/notes/pdd`` notes of blobs through git plumbing (flat or fanout trees)."""
+
+    def __init__(self, root: Path, reader: BlobReader, ref: str = NOTES_REF) -> None:
+        self.root = root
+        self.reader = reader
+        self.ref = ref
+        self.exists = rev_exists(root, ref)
+
+    def note(self, blob: str) -> str | None:
+        """Note text of ``blob``, or ``None``."""
+        if not self.exists:
+            return None
+        for path in (blob, f"{blob[:2]}/{blob[2:]}", f"{blob[:2]}/{blob[2:4]}/{blob[4:]}"):
+            data = self.reader.read(f"{self.ref}:{path}")
+            if data is not None:
+                return data.decode("utf-8", "replace")
+        return None
