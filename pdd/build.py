@@ -102,6 +102,8 @@ class BuildOptions:
     attempts: int | None = None
     run_tests: bool = True
     record: bool = False
+    write_notes: bool = True
+    command: str = "build"
 
 
 @dataclass
@@ -131,10 +133,11 @@ class ModelCaller:
                 self._backend = make_backend(self.config, self.project.root)
             return self._backend
 
-    def __call__(self, request: Request) -> tuple[Completion, bool]:
-        """``(completion, cache_hit)``. Raises :class:`BackendError`."""
+    def __call__(self, request: Request, *, lookup: bool = True) -> tuple[Completion, bool]:
+        """``(completion, cache_hit)``. Raises :class:`BackendError`. With ``lookup=False``
+        the cache is not consulted (a fresh answer, still stored), e.g. for ``pdd probe``."""
         key = cache_key(self.config.backend, request)
-        hit = self.cache.get(key)
+        hit = self.cache.get(key) if lookup else None
         if hit is not None:
             completion, cached = hit, True
         else:
@@ -172,6 +175,7 @@ class Builder:
         self._last_flush = time.monotonic()
         self.have_notes = notes_ref_exists(project.repo)
         self.backups: list[str] = []
+        self.run_root = project.root
 
     # -- planning -----------------------------------------------------------------
     def plan(self) -> tuple[dict[str, PromptSpec], list[str], set[str]]:
@@ -243,7 +247,7 @@ class Builder:
             self.reporter.stop()
             ordered = [results[n] for n in order if n in results]
             code = self._exit_code(ordered) if not interrupted else 130
-            run_path = write_run(self.project.root, "build", {
+            run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
                 "interrupted": interrupted,
@@ -350,6 +354,9 @@ class Builder:
         ensure_packages(self.project.root, spec.output)
         if current != data:
             write_atomic(path, data)
+        if not self.options.write_notes:
+            result.status = "built"
+            return
         blob = self.project.repo.create_blob(data)
         self.notes.add(str(blob), {
             "path": spec.output,

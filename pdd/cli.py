@@ -16,7 +16,7 @@ from typing import List, Optional
 import typer
 
 from pdd import __version__
-from pdd.errors import PddError
+from pdd.errors import PddError, UsageError
 
 app = typer.Typer(
     name="pdd",
@@ -50,14 +50,18 @@ def _root(
 @app.command()
 def init(
     path: Path = typer.Argument(Path("."), help="A folder inside the git repository to set up."),
+    ci: Optional[str] = typer.Option(None, "--ci", help="Also write a CI workflow: github."),
+    hooks: bool = typer.Option(True, "--hooks/--no-hooks", help="Install the pre-commit hook."),
 ) -> None:
     """Make the pdd layout, config, .gitignore, .gitattributes and notes settings in a git repository."""
     from pdd.project import find_root
     from pdd.scaffold import init_project
 
     try:
+        if ci not in (None, "github"):
+            raise UsageError(f"unknown --ci {ci!r}", hint="supported: github; README shows the steps for other CIs")
         root = find_root(path.resolve())
-        changed = init_project(root)
+        changed = init_project(root, ci=ci, hooks=hooks)
     except PddError as exc:
         _fail(exc)
     for line in changed:
@@ -133,6 +137,97 @@ def status(
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
             print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
+
+
+@app.command()
+def check(
+    staged: bool = typer.Option(False, "--staged", help="Check git's index instead of HEAD (what the pre-commit hook does)."),
+    tests: bool = typer.Option(False, "--tests", help="Also run every module's behavior tests."),
+    regenerate: bool = typer.Option(False, "--regenerate", help="Rebuild every module from its prompt alone in a scratch worktree; require its tests to pass."),
+    fmt: str = typer.Option("text", "--format", help="text | json | github (workflow annotations)."),
+) -> None:
+    """The CI gate: every generated file genuine and fresh, nothing missing or orphaned."""
+    from pdd.check import format_github, format_text, run_check
+    from pdd.project import find_root
+
+    if fmt not in ("text", "json", "github"):
+        _fail(UsageError(f"unknown --format {fmt!r}", hint="use text, json or github"))
+    try:
+        root = find_root(Path.cwd())
+        result = run_check(root, staged=staged)
+        payload = result.to_json()
+        code = result.exit_code
+        if tests:
+            from pdd.project import open_project
+            from pdd.testrun import run_tests
+
+            project = open_project(root)
+            files = sorted({t for s in project.specs().values() for t in s.tests if (root / t).is_file()})
+            outcome = run_tests(root, files, command=project.config.test_command, timeout=project.config.test_timeout) if files else None
+            payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
+            if outcome is not None and not outcome.passed:
+                code = 1
+                print(outcome.output, file=sys.stderr)
+        if regenerate:
+            from pdd.progress import make_reporter
+            from pdd.project import open_project
+            from pdd.regenerate import regenerate as run_regenerate
+
+            regen = run_regenerate(open_project(root), make_reporter())
+            payload["regenerate"] = {n: {"status": r.status, "tests": r.tests, "same_as_committed": regen.same_as_committed.get(n),
+                                         "error": r.error} for n, r in ((r.name, r) for r in regen.build.results)}
+            if regen.build.exit_code:
+                code = max(code, regen.build.exit_code)
+    except PddError as exc:
+        _fail(exc)
+    if fmt == "json":
+        payload["exit_code"] = code
+        print(json.dumps(payload, indent=2))
+    else:
+        sys.stdout.write(format_github(result) if fmt == "github" else format_text(result))
+        if tests and "tests" in payload:
+            print(f"behavior tests: {payload['tests']['status']}")
+        if regenerate:
+            for name, r in payload["regenerate"].items():
+                same = "identical to committed" if r["same_as_committed"] else "differs from committed"
+                print(f"regenerate {name}: {r['status']}, tests {r['tests']}, {same}" + (f" - {r['error']}" if r["error"] else ""))
+    raise typer.Exit(code)
+
+
+hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
+
+
+@hooks_app.command("install")
+def hooks_install() -> None:
+    """Install the pre-commit hook (runs `pdd check --staged`); an existing hook is kept and chained."""
+    from pdd.hooks import install
+    from pdd.project import find_root
+
+    try:
+        for line in install(find_root(Path.cwd())):
+            print(line)
+    except FileExistsError as exc:
+        _fail(UsageError(str(exc)))
+    except PddError as exc:
+        _fail(exc)
+
+
+notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True)
+app.add_typer(notes_app, name="notes")
+
+
+@notes_app.command("sync")
+def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync with.")) -> None:
+    """Fetch the remote's notes, merge them (cat_sort_uniq) and push; retried when a concurrent push wins."""
+    from pdd.notesync import sync
+    from pdd.project import find_root
+
+    try:
+        for line in sync(find_root(Path.cwd()), remote):
+            print(line)
+    except PddError as exc:
+        _fail(exc)
 
 
 def main() -> None:

@@ -68,6 +68,10 @@ replay:
 check:
   stale: error                # error | warn: what the pre-commit hook does on stale output
 
+# pdd lint (see docs/spec-quality.md):
+# lint:
+#   max_prompt_chars: 20000   # warn when a prompt renders to more characters
+
 # USD per million tokens, per model, with the date the prices were taken:
 # prices:
 #   gpt-4.1: {input: 2.00, output: 8.00, date: 2026-01-01}
@@ -87,6 +91,7 @@ _SCHEMA: dict[str, Any] = {
     "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float)},
     "replay": {"dir": str},
     "check": {"stale": str},
+    "lint": {"max_prompt_chars": int},
     "prices": dict,
 }
 

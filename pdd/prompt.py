@@ -39,7 +39,7 @@ from pdd.errors import InputError
 PROMPT_SUFFIX = ".prompt"
 GENERATED_DIR = "generated"
 INIT_TEXT = '"""Package made by pdd: build output, do not edit."""\n'
-FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature")
+FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature", "lint")
 _FENCE = "---"
 _NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -64,6 +64,7 @@ class PromptSpec:
     temperature: float | None
     body: str
     keys_line: dict[str, int] = field(default_factory=dict, compare=False)
+    lint_disable: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -121,6 +122,24 @@ def _as_str_list(path: str, line: int, key: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise InputError(path, line, f"'{key}' must be a list of strings, got {value!r}")
     return tuple(value)
+
+
+def _lint_disable(path: str, line: int | None, value: Any) -> tuple[str, ...]:
+    """Front matter ``lint: {disable: [rule-id, ...]}`` -> the disabled rule ids
+    (see :mod:`pdd.lint`); an unknown id is an error at the key's line."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or any(str(k) != "disable" for k in value):
+        raise InputError(path, line, "'lint' must be a mapping with the one key 'disable', "
+                         "e.g. lint: {disable: [prompt-too-large]}")
+    ids = _as_str_list(path, line or 1, "lint.disable", value["disable"]) if value.get("disable") is not None else ()
+    from pdd.lint import RULES
+
+    unknown = [i for i in ids if i not in RULES]
+    if unknown:
+        raise InputError(path, line, f"unknown lint rule id(s) in 'lint: disable': {', '.join(unknown)}",
+                         hint=f"rule ids: {', '.join(RULES)}")
+    return tuple(ids)
 
 
 def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_tests") -> PromptSpec:
@@ -199,6 +218,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         temperature=temperature,
         body=body,
         keys_line=keys_line,
+        lint_disable=_lint_disable(path, keys_line.get("lint"), data.get("lint")),
     )
 
 

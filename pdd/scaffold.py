@@ -40,8 +40,36 @@ def _git_config_get(root: Path, key: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
-def init_project(root: Path) -> list[str]:
-    """Create the pdd layout under ``root`` (a git work tree); return what changed."""
+GITHUB_WORKFLOW = """\
+# Written by `pdd init --ci github`: generated code must be genuine and fresh.
+name: pdd
+on: [push, pull_request]
+jobs:
+  pdd-check:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0
+      - name: Fetch the provenance notes
+        run: git fetch origin refs/notes/pdd:refs/notes/pdd
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install pdd
+        run: pip install pdd-git
+      - name: pdd check
+        run: pdd check --tests --format github
+"""
+
+
+def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> list[str]:
+    """Create the pdd layout under ``root`` (a git work tree); return what changed.
+
+    ``ci="github"`` also writes ``.github/workflows/pdd.yml``; ``hooks`` installs
+    the pre-commit hook (:mod:`pdd.hooks`). Every remote gets the notes fetch
+    refspec (:mod:`pdd.notesync`).
+    """
     changed: list[str] = []
 
     def create(rel: str, text: str) -> None:
@@ -66,4 +94,15 @@ def init_project(root: Path) -> list[str]:
     if _git_config_get(root, "notes.pdd.mergeStrategy") is None:
         subprocess.run(["git", "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq"], cwd=root, check=True)
         changed.append("set git config notes.pdd.mergeStrategy=cat_sort_uniq")
+    from pdd.notesync import configure_remote, remotes, tracking_ref
+
+    for remote in remotes(root):
+        if configure_remote(root, remote):
+            changed.append(f"configured `git fetch {remote}` to bring its notes into {tracking_ref(remote)}")
+    if ci == "github":
+        create(".github/workflows/pdd.yml", GITHUB_WORKFLOW)
+    if hooks:
+        from pdd.hooks import install
+
+        changed.extend(line for line in install(root) if "already installed" not in line)
     return changed

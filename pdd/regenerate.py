@@ -1,0 +1,63 @@
+"""``pdd check --regenerate``: prove the prompts alone reproduce a working system.
+
+Every module is rebuilt from its prompt into a scratch ``git worktree`` of
+``HEAD`` whose ``generated/`` is emptied first (the committed generated code is
+never used as context, and the worktree starts with no generation cache), with the
+configured backend; the behavior tests must pass there. Nothing is written to the
+user's working tree or notes; the run record goes to the user's ``.pdd/runs/``.
+This is the check that catches forged notes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pdd.build import BuildOptions, BuildReport, Builder, Reporter
+from pdd.config import load_config
+from pdd.errors import UsageError
+from pdd.project import Project
+from pdd.prompt import GENERATED_DIR
+
+
+@dataclass
+class RegenerateReport:
+    """The scratch build's report plus, per module, whether the regenerated file
+    equals the committed one (``same``; differing is normal for sampling models)."""
+
+    build: BuildReport
+    same_as_committed: dict[str, bool]
+
+
+def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, attempts: int | None = None) -> RegenerateReport:
+    """Rebuild everything from prompts in a scratch worktree of HEAD. Raises
+    :class:`UsageError` without a commit."""
+    root = project.root
+    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root, capture_output=True).returncode:
+        raise UsageError("--regenerate needs a commit to check out", hint="commit first")
+    scratch = Path(tempfile.mkdtemp(prefix="pdd-regenerate-"))
+    tree = scratch / "tree"
+    try:
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), "HEAD"], cwd=root, check=True,
+                       capture_output=True)
+        gen = tree / GENERATED_DIR
+        committed = {p.relative_to(tree).as_posix(): p.read_bytes() for p in gen.rglob("*.py")} if gen.exists() else {}
+        if gen.exists():
+            shutil.rmtree(gen)
+        scratch_project = Project(root=tree, config=load_config(tree))
+        builder = Builder(scratch_project, BuildOptions(force=True, jobs=jobs, attempts=attempts, write_notes=False,
+                                                         command="check-regenerate"), reporter)
+        builder.run_root = root
+        report = builder.run()
+        same = {}
+        for r in report.results:
+            new = tree / r.output
+            same[r.name] = new.is_file() and committed.get(r.output) == new.read_bytes()
+        return RegenerateReport(report, same)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, capture_output=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
