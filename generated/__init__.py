@@ -1,0 +1,1 @@
+"""Package made by pdd: build output, do not edit."""
