@@ -62,6 +62,17 @@ openai:
   timeout: 120                # seconds per request
   max_retries: 4
 
+anthropic:
+  base_url:                   # Env: ANTHROPIC_BASE_URL
+  timeout: 120                # seconds per request
+  max_retries: 4
+
+command:                      # backend: command (docs/backends.md)
+  preset:                     # claude | codex | gemini | empty: stdout is the answer
+  argv: []                    # program and arguments, no shell; empty: the preset's
+  timeout: 300                # seconds per run
+  max_retries: 1              # further tries after a timeout
+
 replay:
   dir: .pdd/recordings        # recorded responses, tracked in git
 
@@ -88,7 +99,7 @@ _SCHEMA: dict[str, Any] = {
     "tests": {"command": list, "timeout": (int, float)},
     "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
-    "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float)},
+    "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "replay": {"dir": str},
     "check": {"stale": str},
     "lint": {"max_prompt_chars": int},
@@ -217,6 +228,12 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None) -> Con
     attempts = get("build", "attempts", 2)
     if jobs < 1 or attempts < 1:
         raise ConfigError(f"{CONFIG_RELPATH}: build.jobs and build.attempts must be at least 1")
+    temperature = plain.get("temperature")
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise ConfigError(f"{CONFIG_RELPATH}:{_line_of(data, 'temperature') or ''}: temperature must be from 0 to 2, got {temperature!r}")
+    max_tokens = plain.get("max_tokens")
+    if max_tokens is not None and max_tokens < 1:
+        raise ConfigError(f"{CONFIG_RELPATH}:{_line_of(data, 'max_tokens') or ''}: max_tokens must be at least 1, got {max_tokens!r}")
     stale = get("check", "stale", "error")
     if stale not in ("error", "warn"):
         raise ConfigError(f"{CONFIG_RELPATH}: check.stale must be 'error' or 'warn', got {stale!r}")
@@ -228,7 +245,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None) -> Con
         backend=backend,
         model=env.get("PDD_MODEL") or plain.get("model") or "recorded",
         temperature=float(plain.get("temperature") if plain.get("temperature") is not None else 0.0),
-        max_tokens=int(plain.get("max_tokens") or 8192),
+        max_tokens=int(max_tokens if max_tokens is not None else 8192),
         prompts_dir=get("paths", "prompts", "prompts"),
         tests_dir=get("paths", "tests", "behavior_tests"),
         jobs=jobs,

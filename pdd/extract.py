@@ -38,7 +38,7 @@ class Block:
 def fenced_blocks(answer: str) -> list[Block]:
     """All fenced code blocks of ``answer``, in order."""
     blocks: list[Block] = []
-    lines = answer.splitlines()
+    lines = re.split(r"\r\n|\r|\n", answer)  # not str.splitlines: U+2028 etc. may sit in string literals
     i = 0
     while i < len(lines):
         m = _OPEN.match(lines[i])

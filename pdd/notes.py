@@ -116,12 +116,12 @@ class NotesWriter:
             for _ in range(_MAX_CAS_TRIES):
                 if self._try_commit(pending):
                     return len(pending)
+            raise NotesError(f"could not update {self.ref}: other writers kept moving it", hint="run the command again")
         except BaseException:
             with self._lock:  # keep them for a later flush
                 for k, v in pending.items():
                     self._pending.setdefault(k, []).extend(v)
             raise
-        raise NotesError(f"could not update {self.ref}: other writers kept moving it", hint="run the command again")
 
     def _signature(self):
         import pygit2

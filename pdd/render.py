@@ -59,7 +59,8 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
     return line
 
 
-def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[str], out: set[str]) -> None:
+def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[str], out: set[str],
+                     stack: tuple[str, ...] = ()) -> None:
     """Collect included template names recursively; raise on a missing one, at its line."""
     import jinja2
     from jinja2 import nodes
@@ -73,6 +74,9 @@ def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[
         if not isinstance(target, nodes.Const):
             continue  # dynamic name: checked when rendering
         name = target.value
+        if name in stack:
+            cycle = " -> ".join((*stack, name))
+            raise InputError(origin, node.lineno, f"include cycle: {cycle}", hint="a fragment cannot include itself")
         if name in seen:
             continue
         try:
@@ -84,7 +88,7 @@ def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[
             ) from None
         seen.add(name)
         out.add(f"{prompts_dir}/{name}")
-        _static_includes(env, sub_source, f"{prompts_dir}/{name}", prompts_dir, seen, out)
+        _static_includes(env, sub_source, f"{prompts_dir}/{name}", prompts_dir, seen, out, (*stack, name))
 
 
 def _snapshot_environment(read: Callable[[str], str | None]):

@@ -1,0 +1,381 @@
+"""``pdd fix``: move a fix into the prompt, then regenerate.
+
+Two ways in:
+
+* **A failing behavior test** (``pdd fix NAME``): the model gets the prompt file,
+  the generated code and the failing test output, and is asked for a *revised
+  prompt*, never code.
+* **A hand edit** (``pdd fix generated/PATH.py`` on a file that is not genuine):
+  the edited file is saved under ``.pdd/fix/<time>/`` first; the model gets the
+  prompt file and the unified diff from the last genuine version (the newest blob
+  of that path in ``HEAD``'s history, or the index, that has a pdd note naming
+  the path) to the edited file, and is asked to revise the prompt so that it asks
+  for what the edit did.
+
+Each attempt: validate the revision (it must parse as a prompt file, keep the
+module's dependency graph acyclic with known modules, render, and keep section
+headings if the original had them; otherwise it is rejected, not written, and the
+reason is fed back), show it as a unified diff of the prompt file, apply it when
+the user agrees (atomic write), regenerate the module through :mod:`pdd.build`
+and run its tests. Up to ``attempts`` attempts. Behavior tests are never edited.
+
+When the attempts run out, or on Ctrl-C, the prompt file is restored to what it
+was (``keep`` keeps the last revision), and the generated file is left genuine
+(in hand-edit mode the last genuine version is restored; the edit stays saved).
+Every fix writes a run record (``.pdd/runs/*-fix-*.json``) with the attempts,
+diffs, tokens and outcome.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pdd import __version__
+from pdd.atomicfile import write_atomic
+from pdd.backends import Request
+from pdd.build import BuildOptions, Builder, ModelCaller, Reporter
+from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, PddError, UsageError
+from pdd.extract import fenced_blocks
+from pdd.fingerprint import generator_for
+from pdd.freshness import git_blob_id
+from pdd.generation import normalise_test_output
+from pdd.graph import check_graph
+from pdd.notes import read_notes, records_for_path
+from pdd.project import Project
+from pdd.prompt import PromptSpec, parse_prompt
+from pdd.runs import now_iso, write_run
+from pdd.testrun import run_tests
+
+FIX_TEMPLATE_VERSION = "pdd-fix-1"
+SECTIONS = ("Goal", "Inputs / Outputs", "Constraints", "Failure modes", "Out of scope", "Acceptance")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
+
+SYSTEM_PROMPT = """\
+You maintain the prompt files of pdd, a prompt-driven development toolchain. A prompt file is the
+specification from which a language model generates one Python module; generated code is never
+edited by hand, so every fix must live in the prompt.
+
+Answer with the complete revised prompt file in one fenced code block tagged `prompt`, and nothing
+after it. Keep the YAML front matter (between the `---` lines) valid and keep its keys unless the fix
+requires changing them; keep the Markdown sections and the Jinja2 includes. Change only what the fix
+needs: state the missing or wrong requirement precisely, so that a regeneration from the prompt alone
+produces the fixed behavior. Do not paste code into the prompt; describe behavior. The behavior tests
+are the reviewer and are correct: never ask to change them.
+"""
+
+
+@dataclass
+class FixAttempt:
+    """One attempt: the proposed diff, whether it was valid/applied, the regeneration outcome."""
+
+    number: int
+    diff: str = ""
+    valid: bool = False
+    rejected_because: str | None = None
+    applied: bool = False
+    regenerated: str | None = None  # build status of the module
+    tests: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FixReport:
+    """Outcome of one ``pdd fix`` on one module. ``outcome``: fixed | nothing-to-fix |
+    exhausted | declined | dry-run | backend-error | interrupted."""
+
+    module: str
+    mode: str
+    outcome: str
+    attempts: list[FixAttempt] = field(default_factory=list)
+    saved_edit: str | None = None
+    message: str = ""
+    run_path: Path | None = None
+
+    @property
+    def exit_code(self) -> int:
+        if self.outcome in ("fixed", "nothing-to-fix", "dry-run"):
+            return EXIT_OK
+        if self.outcome == "backend-error":
+            return EXIT_BACKEND
+        return EXIT_PROBLEM
+
+
+def prompt_diff(path: str, old: str, new: str) -> str:
+    """Unified diff (``a/PATH`` → ``b/PATH``) of a prompt file's texts; empty if equal."""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                        fromfile=f"a/{path}", tofile=f"b/{path}"))
+
+
+def diff_stats(diff: str) -> tuple[int, int]:
+    """(lines added, lines removed) of a unified diff, parsed with unidiff."""
+    if not diff:
+        return 0, 0
+    from unidiff import PatchSet
+
+    patch = PatchSet(diff)
+    return sum(f.added for f in patch), sum(f.removed for f in patch)
+
+
+def _headings(text: str) -> set[str]:
+    return {m.group(1).strip().lower() for m in _HEADING.finditer(text)}
+
+
+def validate_revision(project: Project, spec: PromptSpec, original: str, revised: str) -> PromptSpec:
+    """Parse and check a revised prompt text. Raises :class:`InputError` saying why it is rejected."""
+    from pdd.render import render_prompt
+
+    new_spec = parse_prompt(revised, path=spec.path, name=spec.name, tests_dir=project.config.tests_dir)
+    specs = dict(project.specs())
+    specs[spec.name] = new_spec
+    check_graph(specs)
+    if new_spec.output != spec.output:
+        raise InputError(spec.path, new_spec.keys_line.get("output"), "the revision changes the output path")
+    had = {s.lower() for s in SECTIONS} & _headings(original)
+    if had and not (had & _headings(revised)):
+        raise InputError(spec.path, None, "the revision removed all the specification's sections")
+    if not revised.strip():
+        raise InputError(spec.path, None, "the revision is empty")
+    render_prompt(new_spec, project.root, project.config.prompts_dir)
+    return new_spec
+
+
+def extract_prompt(answer: str) -> str:
+    """The prompt file text in a model answer: the longest fenced block (preferring
+    ``prompt``/``markdown``/``md`` tags), or the whole answer without fences."""
+    blocks = fenced_blocks(answer)
+    if not blocks:
+        return answer.strip("\n") + "\n"
+    preferred = [b for b in blocks if b.lang in ("prompt", "markdown", "md", "yaml", "text", "")] or blocks
+    return max(preferred, key=lambda b: len(b.text)).text.strip("\n") + "\n"
+
+
+def fix_messages(spec: PromptSpec, prompt_text: str, code: str, evidence_title: str, evidence: str) -> list[dict[str, str]]:
+    """The request for a prompt revision."""
+    user = (
+        f"Prompt file: {spec.path}\nModule: {spec.module} ({spec.output})\n\n"
+        f"## Current prompt file\n```prompt\n{prompt_text.rstrip()}\n```\n\n"
+        f"## Code generated from it\n```python\n{code.rstrip()}\n```\n\n"
+        f"## {evidence_title}\n```\n{evidence.rstrip()}\n```\n\n"
+        "Revise the prompt file so that the module regenerated from it alone is right. "
+        "Answer with the complete revised prompt file in one ```prompt block."
+    )
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def last_genuine(project: Project, path: str) -> tuple[str, bytes] | None:
+    """(blob id, content) of the newest version of ``path`` that has a pdd note naming
+    it: the index, then ``HEAD``'s history. ``None`` if there is none."""
+    repo = project.repo
+    candidates: list[str] = []
+    try:
+        entry = repo.index[path]
+        candidates.append(str(entry.id))
+    except KeyError:
+        pass
+    log = subprocess.run(["git", "log", "--format=%H", "-n", "200", "--", path], cwd=project.root,
+                         capture_output=True, text=True)
+    for commit in log.stdout.split():
+        try:
+            candidates.append(str(repo.revparse_single(f"{commit}:{path}").id))
+        except (KeyError, ValueError):
+            continue
+    seen = set()
+    for blob in candidates:
+        if blob in seen:
+            continue
+        seen.add(blob)
+        if records_for_path(read_notes(repo, blob), path):
+            return blob, repo[blob].data
+    return None
+
+
+class Fixer:
+    """One ``pdd fix`` of one module."""
+
+    def __init__(self, project: Project, reporter: Reporter, *, attempts: int = 3, yes: bool = False,
+                 dry_run: bool = False, keep: bool = False, confirm: Callable[[str], bool] | None = None,
+                 show: Callable[[str], None] | None = None, budget: float | None = None) -> None:
+        self.project = project
+        self.reporter = reporter
+        self.attempts = attempts
+        self.yes = yes
+        self.dry_run = dry_run
+        self.keep = keep
+        self.confirm = confirm or (lambda _q: False)
+        self.show = show or (lambda text: reporter.message(text))
+        self.caller = ModelCaller(project, record=False, budget=budget)
+
+    # -- entry points -------------------------------------------------------------
+    def fix_module(self, spec: PromptSpec) -> FixReport:
+        """Fix a module whose behavior tests fail."""
+        root = self.project.root
+        code_path = root / spec.output
+        if not code_path.is_file():
+            raise UsageError(f"{spec.output} does not exist", hint=f"run `pdd build {spec.name}` first")
+        tests = [t for t in spec.tests if (root / t).is_file()]
+        if not tests:
+            raise UsageError(f"{spec.name} has no behavior tests to fix against", hint=f"write {spec.tests[0]}")
+        outcome = run_tests(root, tests, command=self.project.config.test_command,
+                            timeout=self.project.config.test_timeout)
+        if outcome.passed:
+            return FixReport(spec.name, "tests", "nothing-to-fix", message=f"{spec.name}: behavior tests pass; nothing to fix")
+        evidence = normalise_test_output(outcome.output, {})
+        return self._loop(spec, "tests", code_path.read_text(encoding="utf-8"), "Failing behavior test output", evidence,
+                          restore_code=None, saved=None)
+
+    def fix_edit(self, spec: PromptSpec) -> FixReport:
+        """Fix a generated file edited by hand: move the edit into the prompt."""
+        root = self.project.root
+        path = root / spec.output
+        edited = path.read_bytes()
+        if records_for_path(read_notes(self.project.repo, git_blob_id(edited)), spec.output):
+            return self.fix_module(spec)
+        base = last_genuine(self.project, spec.output)
+        if base is None:
+            raise UsageError(f"no genuine version of {spec.output} was found in the index or history",
+                             hint="describe the change in the prompt by hand, then `pdd build --force " + spec.name + "`")
+        saved = root / ".pdd" / "fix" / time.strftime("%Y%m%dT%H%M%S") / spec.output
+        if not self.dry_run:
+            write_atomic(saved, edited)
+            self.reporter.message(f"saved your edited file to {saved.relative_to(root)}")
+        genuine_text = base[1].decode("utf-8", "replace")
+        edit_diff = "".join(difflib.unified_diff(genuine_text.splitlines(keepends=True),
+                                                 edited.decode("utf-8", "replace").splitlines(keepends=True),
+                                                 fromfile=f"a/{spec.output}", tofile=f"b/{spec.output}"))
+        return self._loop(spec, "edit", genuine_text, "A developer edited the generated code by hand (diff below); "
+                          "revise the prompt so that it asks for what this edit does", edit_diff,
+                          restore_code=base[1], saved=str(saved.relative_to(root)) if not self.dry_run else None)
+
+    # -- the loop -------------------------------------------------------------------
+    def _loop(self, spec: PromptSpec, mode: str, code: str, evidence_title: str, evidence: str,
+              restore_code: bytes | None, saved: str | None) -> FixReport:
+        root = self.project.root
+        prompt_path = root / spec.path
+        original = prompt_path.read_text(encoding="utf-8")
+        current = original
+        report = FixReport(spec.name, mode, "exhausted", saved_edit=saved)
+        messages = fix_messages(spec, current, code, evidence_title, evidence)
+        started = now_iso()
+        success = False
+        try:
+            for n in range(1, self.attempts + 1):
+                attempt = FixAttempt(n)
+                report.attempts.append(attempt)
+                gen = generator_for(spec, self.project.config)
+                request = Request(messages=tuple(messages), model=gen.model, temperature=gen.temperature,
+                                  max_tokens=gen.max_tokens, module=spec.name)
+                try:
+                    completion, hit = self.caller(request)
+                except BackendError as exc:
+                    report.outcome, report.message = "backend-error", str(exc)
+                    return report
+                attempt.tokens_in, attempt.tokens_out, attempt.cost_usd = (
+                    completion.tokens_in, completion.tokens_out, completion.cost_usd)
+                revised = extract_prompt(completion.text)
+                attempt.diff = prompt_diff(spec.path, current, revised)
+                try:
+                    if not attempt.diff:
+                        raise InputError(spec.path, None, "the revision is identical to the current prompt")
+                    validate_revision(self.project, spec, original, revised)
+                except InputError as exc:
+                    attempt.rejected_because = exc.message
+                    self.reporter.message(f"attempt {n}: revision rejected, not written: {exc.message}")
+                    messages = [*messages, {"role": "assistant", "content": completion.text},
+                                {"role": "user", "content": f"That revision was rejected: {exc.message}. "
+                                 "Answer with a complete, valid prompt file in one ```prompt block."}]
+                    continue
+                attempt.valid = True
+                self.show(attempt.diff)
+                if self.dry_run:
+                    report.outcome, report.message = "dry-run", "dry run: nothing was changed"
+                    return report
+                if not (self.yes or self.confirm(f"Apply this change to {spec.path}?")):
+                    report.outcome, report.message = "declined", "the revision was not applied; nothing changed"
+                    return report
+                write_atomic(prompt_path, revised)
+                attempt.applied = True
+                current = revised
+                self.project._specs = None  # the prompt changed: re-read specs
+                result = self._regenerate(spec)
+                attempt.regenerated, attempt.tests = result.status, result.tests
+                if result.status == "built":
+                    success = True
+                    report.outcome = "fixed"
+                    report.message = (f"{spec.name}: prompt revised in {spec.path}, module regenerated, "
+                                      f"behavior tests {result.tests}")
+                    return report
+                if result.backend_failed:
+                    report.outcome, report.message = "backend-error", result.error or "the backend failed"
+                    return report
+                failure = normalise_test_output(result.detail or result.error or "", {})
+                new_code_path = root / spec.output
+                messages = fix_messages(spec, current, new_code_path.read_text(encoding="utf-8") if mode == "tests" else code,
+                                        "Failing behavior test output after regenerating from the revised prompt",
+                                        (evidence + "\n\n" if mode == "edit" else "") + failure)
+            report.message = (f"{spec.name}: no revision made the behavior tests pass after {self.attempts} attempt(s); "
+                              + ("the last revision was kept (--keep)" if self.keep else f"{spec.path} was restored"))
+            return report
+        except KeyboardInterrupt:
+            report.outcome, report.message = "interrupted", "interrupted: the prompt was restored"
+            raise
+        finally:
+            if not success and not self.dry_run:
+                if not (self.keep and report.outcome == "exhausted"):
+                    if prompt_path.read_text(encoding="utf-8") != original:
+                        write_atomic(prompt_path, original)
+                if restore_code is not None and report.outcome != "declined":
+                    write_atomic(root / spec.output, restore_code)
+                elif restore_code is not None and report.outcome == "declined":
+                    pass  # nothing changed: the user's edited file stays where it was
+            report.run_path = write_run(root, "fix", {
+                "started": started, "ended": now_iso(), "pdd": __version__, "template": FIX_TEMPLATE_VERSION,
+                "backend": self.project.config.backend, "model": self.project.config.model,
+                "exit_code": report.exit_code, "module": spec.name, "mode": mode, "outcome": report.outcome,
+                "saved_edit": saved, "attempts": [a.to_json() for a in report.attempts],
+                "modules": {spec.name: {"status": report.outcome, "attempts": len(report.attempts),
+                                        "tokens_in": _sum(a.tokens_in for a in report.attempts),
+                                        "tokens_out": _sum(a.tokens_out for a in report.attempts),
+                                        "cost_usd": _sum(a.cost_usd for a in report.attempts)}},
+            })
+
+    def _regenerate(self, spec: PromptSpec):
+        builder = Builder(self.project, BuildOptions(names=[spec.name], force=True, attempts=1, command="fix-build"),
+                          self.reporter)
+        builder.caller = self.caller
+        report = builder.run()
+        return next(r for r in report.results if r.name == spec.name)
+
+
+def _sum(values) -> Any:
+    vals = list(values)
+    if any(v is None for v in vals):
+        return None
+    return sum(vals)
+
+
+def failing_modules(project: Project) -> list[PromptSpec]:
+    """Modules whose generated file exists and whose behavior tests fail now."""
+    out = []
+    for name, spec in sorted(project.specs().items()):
+        tests = [t for t in spec.tests if (project.root / t).is_file()]
+        if not tests or not (project.root / spec.output).is_file():
+            continue
+        if not run_tests(project.root, tests, command=project.config.test_command,
+                         timeout=project.config.test_timeout).passed:
+            out.append(spec)
+    return out
+
+
+__all__ = ["Fixer", "FixReport", "FixAttempt", "failing_modules", "prompt_diff", "validate_revision",
+           "extract_prompt", "last_genuine", "PddError"]
