@@ -23,6 +23,7 @@ Exit code: 0 all good; 1 a module failed its tests or could not be generated;
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -35,12 +36,12 @@ from pdd import __version__
 from pdd.atomicfile import write_atomic
 from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
-from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, PddError
+from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
-from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, module_inputs
+from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs
 from pdd.generation import initial_messages, normalise_test_output, retry_messages
 from pdd.graph import closure, topological_order
-from pdd.notes import NotesWriter, notes_ref_exists, read_notes, records_for_path
+from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec
 from pdd.runs import now_iso, write_run
@@ -78,6 +79,8 @@ class ModuleResult:
     backend_failed: bool = False
     seconds: float = 0.0
     detail: str | None = None
+    model: str | None = None
+    cost_unknown: bool = False
 
     def add_usage(self, c: Completion) -> None:
         for attr in ("tokens_in", "tokens_out"):
@@ -86,10 +89,16 @@ class ModuleResult:
                 setattr(self, attr, (getattr(self, attr) or 0) + v)
         if c.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + c.cost_usd
+        else:
+            self.cost_unknown = True  # one request of unknown cost makes the total unknown, never 0
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("output", "status", "fingerprint", "attempts", "requests", "cache_hits",
-                                              "tokens_in", "tokens_out", "cost_usd", "tests", "error", "seconds")}
+        data = {k: getattr(self, k) for k in ("output", "status", "fingerprint", "model", "attempts", "requests",
+                                              "cache_hits", "tokens_in", "tokens_out", "cost_usd", "tests", "error",
+                                              "seconds")}
+        if self.cost_unknown:
+            data["cost_usd"] = None
+        return data
 
 
 @dataclass
@@ -102,6 +111,7 @@ class BuildOptions:
     attempts: int | None = None
     run_tests: bool = True
     record: bool = False
+    budget: float | None = None  # USD; see pdd.spend
     write_notes: bool = True
     command: str = "build"
 
@@ -114,18 +124,23 @@ class BuildReport:
     run_path: Path | None
     exit_code: int
     notes_missing_before: bool = False
+    budget_stopped: bool = False
 
 
 class ModelCaller:
     """Requests through the cache, then the backend; optionally records for replay."""
 
-    def __init__(self, project: Project, record: bool) -> None:
+    def __init__(self, project: Project, record: bool, budget: float | None = None) -> None:
+        from pdd.spend import Budget, parse_prices
+
         self.project = project
         self.config = project.config
         self.cache = GenerationCache(project.root)
         self._backend: Backend | None = None
         self._lock = threading.Lock()
         self.record = record
+        self.prices = parse_prices(self.config.prices)  # ConfigError (exit 2) before any write
+        self.budget = Budget(budget, self.prices) if budget is not None else None
 
     def backend(self) -> Backend:
         with self._lock:
@@ -136,12 +151,22 @@ class ModelCaller:
     def __call__(self, request: Request, *, lookup: bool = True) -> tuple[Completion, bool]:
         """``(completion, cache_hit)``. Raises :class:`BackendError`. With ``lookup=False``
         the cache is not consulted (a fresh answer, still stored), e.g. for ``pdd probe``."""
+        from pdd.spend import with_cost
+
         key = cache_key(self.config.backend, request)
         hit = self.cache.get(key) if lookup else None
         if hit is not None:
-            completion, cached = hit, True
+            completion, cached = with_cost(hit, self.prices, request.model), True
         else:
-            completion = self.backend().complete(request)
+            reserved = self.budget.reserve(request) if self.budget is not None else None  # BudgetExceeded
+            try:
+                completion = with_cost(self.backend().complete(request), self.prices, request.model)
+            except BaseException:
+                if reserved is not None:
+                    self.budget.release(reserved)
+                raise
+            if reserved is not None:
+                self.budget.settle(reserved, completion.cost_usd)
             self.cache.put(key, completion)
             cached = False
         if self.record and self.config.backend != "replay":
@@ -151,13 +176,20 @@ class ModelCaller:
         return completion, cached
 
 
+_ensured: set[str] = set()
+
+
 def ensure_packages(root: Path, output: str) -> None:
-    """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``."""
-    parts = Path(output).parts[:-1]
+    """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``
+    (each checked once per process)."""
+    parts = output.split("/")[:-1]
     for depth in range(1, len(parts) + 1):
-        init = root.joinpath(*parts[:depth], "__init__.py")
-        if not init.exists():
-            write_atomic(init, INIT_TEXT)
+        init = os.path.join(root, *parts[:depth], "__init__.py")
+        if init in _ensured:
+            continue
+        if not os.path.exists(init):
+            write_atomic(Path(init), INIT_TEXT)
+        _ensured.add(init)
 
 
 class Builder:
@@ -170,10 +202,13 @@ class Builder:
         self.config = project.config
         self.jobs = options.jobs or self.config.jobs
         self.attempts = options.attempts or self.config.attempts
-        self.caller = ModelCaller(project, options.record)
+        self.caller = ModelCaller(project, options.record, options.budget)
         self.notes = NotesWriter(project.repo)
         self._last_flush = time.monotonic()
-        self.have_notes = notes_ref_exists(project.repo)
+        self.notes_index = NotesIndex(project.repo)
+        self.have_notes = self.notes_index.exists
+        self.known_fresh: set[str] = set()
+        self._digests: dict[str, str] = {}
         self.backups: list[str] = []
         self.run_root = project.root
 
@@ -191,12 +226,56 @@ class Builder:
                     if spec.tests_declared and not (self.project.root / t).is_file():
                         raise InputError(spec.path, spec.keys_line.get("tests"), f"test file {t} does not exist",
                                          hint="create it, or fix the 'tests' list")
-        # Render every wanted prompt now, so template errors stop the build before any write.
+        # Modules whose recorded inputs are unchanged (and whose dependencies' are too)
+        # are fresh without rendering; every other prompt is rendered now, so template
+        # errors stop the build before any write.
         from pdd.render import render_prompt
 
-        for name in wanted:
-            render_prompt(specs[name], self.project.root, self.config.prompts_dir)
-        return specs, topological_order(specs, wanted), forced
+        order = topological_order(specs, wanted)
+        for name in order:
+            spec = specs[name]
+            if name not in forced and all(d in self.known_fresh for d in spec.depends):
+                digests = self._dep_digests(spec, specs)
+                records = self._current_records(spec)[1]
+                if digests is not None and inputs_unchanged(self.project, spec, records, digests):
+                    self.known_fresh.add(name)
+                    continue
+            render_prompt(spec, self.project.root, self.config.prompts_dir)
+        if self.options.budget is not None and self.config.backend != "replay":
+            from pdd.fingerprint import generator_for
+            from pdd.spend import require_prices
+
+            require_prices({generator_for(specs[n], self.config).model for n in wanted}, self.caller.prices)
+        return specs, order, forced
+
+    def _current_records(self, spec: PromptSpec) -> tuple[bytes | None, list[dict[str, Any]]]:
+        """(current file bytes or None, note records naming its path) from the notes snapshot."""
+        try:
+            with open(os.path.join(self.project.root, spec.output), "rb") as fh:
+                data = fh.read()
+        except (FileNotFoundError, IsADirectoryError):
+            return None, []
+        return data, records_for_path(self.notes_index.records(git_blob_id(data)), spec.output)
+
+    def _dep_digests(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> dict[str, str] | None:
+        """Interface digest of each dependency's current file; None if one is unusable."""
+        from pdd.interface import extract_interface, interface_digest
+
+        out = {}
+        for d in spec.depends:
+            dep = specs[d]
+            try:
+                data = (self.project.root / dep.output).read_bytes()
+            except OSError:
+                return None
+            blob = git_blob_id(data)
+            if blob not in self._digests:
+                try:
+                    self._digests[blob] = interface_digest(extract_interface(data.decode("utf-8"), dep.output))
+                except (SyntaxError, ValueError):
+                    return None
+            out[d] = self._digests[blob]
+        return out
 
     # -- running ------------------------------------------------------------------
     def run(self) -> BuildReport:
@@ -204,26 +283,43 @@ class Builder:
         specs, order, forced = self.plan()
         results: dict[str, ModuleResult] = {}
         self.reporter.start(len(order))
-        pending = list(order)
+        in_order = set(order)
+        waiting = {n: sum(1 for d in specs[n].depends if d in in_order) for n in order}
+        dependents: dict[str, list[str]] = {n: [] for n in order}
+        for n in order:
+            for d in specs[n].depends:
+                if d in in_order:
+                    dependents[d].append(n)
+        ready = [n for n in order if waiting[n] == 0]
         running: dict[Future, str] = {}
+        fatal: PddError | None = None
         interrupted = False
+
+        def finish(r: ModuleResult) -> None:
+            results[r.name] = r
+            self.reporter.module_finished(r)
+            for m in dependents[r.name]:
+                waiting[m] -= 1
+                if waiting[m] == 0:
+                    ready.append(m)
+
         try:
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="pdd-build") as pool:
-                while pending or running:
-                    for name in list(pending):
+                while ready or running:
+                    while ready and fatal is None:
+                        name = ready.pop(0)
                         deps = specs[name].depends
-                        if any(d in pending or d in running.values() for d in deps if d in order):
-                            continue
-                        pending.remove(name)
                         failed_deps = [d for d in deps if d in results and results[d].status not in ("built", "fresh")]
                         if failed_deps:
-                            r = ModuleResult(name, specs[name].output, "blocked",
-                                             error=f"dependency {', '.join(failed_deps)} failed")
-                            results[name] = r
-                            self.reporter.module_finished(r)
-                            continue
-                        self.reporter.module_started(name)
-                        running[pool.submit(self.build_one, specs[name], name in forced)] = name
+                            finish(ModuleResult(name, specs[name].output, "blocked",
+                                                error=f"dependency {', '.join(failed_deps)} failed"))
+                        elif name in self.known_fresh and name not in forced:
+                            finish(self.build_one(specs[name], False))  # no work: not worth a thread
+                        else:
+                            self.reporter.module_started(name)
+                            running[pool.submit(self.build_one, specs[name], name in forced)] = name
+                    if fatal is not None:
+                        ready.clear()
                     if not running:
                         continue
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -231,11 +327,13 @@ class Builder:
                         name = running.pop(fut)
                         try:
                             r = fut.result()
+                        except UsageError as exc:  # configuration: stop scheduling, exit 2
+                            fatal = fatal or exc
+                            r = ModuleResult(name, specs[name].output, "error", error=exc.message)
                         except PddError as exc:
                             r = ModuleResult(name, specs[name].output, "error", error=str(exc),
                                              backend_failed=isinstance(exc, BackendError))
-                        results[name] = r
-                        self.reporter.module_finished(r)
+                        finish(r)
                     if time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
                         self.notes.flush()
                         self._last_flush = time.monotonic()
@@ -246,16 +344,19 @@ class Builder:
             self.notes.flush()
             self.reporter.stop()
             ordered = [results[n] for n in order if n in results]
-            code = self._exit_code(ordered) if not interrupted else 130
+            code = 130 if interrupted else EXIT_USAGE if fatal is not None else self._exit_code(ordered)
             run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
-                "interrupted": interrupted,
+                "interrupted": interrupted, "budget_usd": self.options.budget,
                 "modules": {r.name: r.to_json() for r in ordered},
             })
         for b in self.backups:
             self.reporter.message(f"note: the previous content (not genuine) was saved to {b}")
-        return BuildReport(ordered, run_path, code, notes_missing_before=not self.have_notes)
+        if fatal is not None:
+            raise fatal
+        return BuildReport(ordered, run_path, code, notes_missing_before=not self.have_notes,
+                           budget_stopped=bool(self.caller.budget and self.caller.budget.stopped))
 
     @staticmethod
     def _exit_code(results: list[ModuleResult]) -> int:
@@ -270,17 +371,21 @@ class Builder:
         """Build ``spec`` if needed. Raises :class:`PddError` for input or backend errors."""
         t0 = time.monotonic()
         result = ModuleResult(spec.name, spec.output, "failed")
+        if spec.name in self.known_fresh and not force:
+            result.status = "fresh"
+            ensure_packages(self.project.root, spec.output)
+            return result
         try:
             inputs = module_inputs(self.project, spec)
         except DependencyUnavailable as exc:
             result.status, result.error = "error", f"dependency unavailable: {exc}"
             return result
         result.fingerprint = inputs.fingerprint
+        result.model = inputs.generator.model
         path = self.project.root / spec.output
-        current = path.read_bytes() if path.is_file() else None
+        current, records = self._current_records(spec)
         genuine = False
         if current is not None:
-            records = records_for_path(read_notes(self.project.repo, git_blob_id(current)), spec.output)
             genuine = bool(records)
             if not force and any(r.get("fingerprint") == inputs.fingerprint for r in records):
                 result.status, result.tests = "fresh", "not-run"

@@ -85,15 +85,13 @@ def _specs_from_snapshot(snap: Snapshot, config: Config) -> dict[str, PromptSpec
 
     specs: dict[str, PromptSpec] = {}
     base = config.prompts_dir.rstrip("/") + "/"
-    for path in sorted(snap.blobs):
-        if not path.startswith(base) or not path.endswith(PROMPT_SUFFIX):
-            continue
-        rel = PurePosixPath(path[len(base):])
-        if is_fragment(rel):
-            continue
-        name = str(rel.with_suffix(""))
-        text = snap.read_text(path) or ""
-        specs[name] = parse_prompt(text, path=path, name=name, tests_dir=config.tests_dir)
+    # is_fragment and with_suffix on plain strings: PurePosixPath per prompt is costly at 10,000 prompts.
+    paths = [p for p in sorted(snap.blobs) if p.startswith(base) and p.endswith(PROMPT_SUFFIX)
+             and not any(part.startswith("_") for part in p[len(base):].split("/"))]
+    texts = snap.read_texts(paths)
+    for path in paths:
+        name = path[len(base):-len(PROMPT_SUFFIX)]
+        specs[name] = parse_prompt(texts.get(path, ""), path=path, name=name, tests_dir=config.tests_dir)
     check_graph(specs)
     return specs
 
@@ -258,6 +256,8 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
 
         from pdd.graph import topological_order
 
+        if len(todo) > 64:  # many lookups: one listing of the notes tree and one batch read
+            notes.prefetch([snap.blobs[specs[n].output] for n in todo if specs[n].output in snap.blobs])
         for name in topological_order(specs, todo):
             checker.check_module(specs[name], specs, result)
 

@@ -80,6 +80,7 @@ def build(
     attempts: Optional[int] = typer.Option(None, "--attempts", min=1, help="Generations per module when its tests fail (default: config build.attempts, 2)."),
     no_tests: bool = typer.Option(False, "--no-tests", help="Do not run the behavior tests."),
     record: bool = typer.Option(False, "--record", help="Store every model answer as a recorded response for the replay backend."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Stop before a request whose estimated cost (USD, from the prices table) would exceed what is left of this amount; exit 3."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on standard output."),
 ) -> None:
     """Rebuild what is stale or missing, dependencies first; run the behavior tests; write provenance notes."""
@@ -91,7 +92,7 @@ def build(
     try:
         project = open_project()
         report = run_build(project, BuildOptions(names=list(names or []), force=force, jobs=jobs, attempts=attempts,
-                                                 run_tests=not no_tests, record=record), make_reporter())
+                                                 run_tests=not no_tests, record=record, budget=budget), make_reporter())
     except PddError as exc:
         _fail(exc)
     counts: dict[str, int] = {}
@@ -108,6 +109,9 @@ def build(
                 print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
         if report.exit_code == 1:
             print("next: read the failures above; fix the prompt (or `pdd fix NAME`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 3 and report.budget_stopped:
+            print(f"stopped at the --budget of ${budget:g}: finished modules were kept (pdd cost shows the spend); "
+                  "raise --budget and run `pdd build` again", file=sys.stderr)
         elif report.exit_code == 3:
             print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
         elif report.notes_missing_before and counts.get("built"):
@@ -230,6 +234,69 @@ def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync w
         _fail(exc)
 
 
+@app.command()
+def fix(
+    target: Optional[str] = typer.Argument(None, help="A module name (failing tests) or a generated file (hand edit); default: every failing module."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Apply revisions without asking."),
+    attempts: int = typer.Option(3, "--attempts", min=1, help="Prompt revisions to try."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the proposed prompt diff; change nothing."),
+    keep: bool = typer.Option(False, "--keep", help="When the attempts run out, keep the last revision instead of restoring the prompt."),
+    budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Stop before a request that would exceed this many USD (needs prices in config)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """Turn a failing behavior test, or a hand edit of a generated file, into a prompt change; regenerate; re-test."""
+    from pdd.fix import Fixer, failing_modules
+    from pdd.progress import make_reporter
+    from pdd.project import open_project
+
+    reporter = make_reporter()
+
+    def show(diff: str) -> None:
+        if sys.stdout.isatty():
+            from rich.console import Console
+            from rich.syntax import Syntax
+
+            Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+        else:
+            sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
+            sys.stdout.flush()
+
+    def confirm(question: str) -> bool:
+        if not sys.stdin.isatty():
+            print(f"{question} [not a terminal: pass --yes to apply]", file=sys.stderr)
+            return False
+        return typer.confirm(question, default=False)
+
+    try:
+        project = open_project()
+        fixer = Fixer(project, reporter, attempts=attempts, yes=yes, dry_run=dry_run, keep=keep, confirm=confirm,
+                      show=show, budget=budget)
+        if target is None:
+            specs = failing_modules(project)
+            if not specs:
+                print("no module has failing behavior tests: nothing to fix")
+                raise typer.Exit(0)
+            reports = [fixer.fix_module(s) for s in specs]
+        else:
+            name = project.select([target])[0]
+            spec = project.specs()[name]
+            is_file = target.replace("\\", "/").removeprefix("./") == spec.output
+            reports = [fixer.fix_edit(spec) if is_file else fixer.fix_module(spec)]
+    except PddError as exc:
+        _fail(exc)
+    code = max(r.exit_code for r in reports)
+    if as_json:
+        print(json.dumps([{"module": r.module, "mode": r.mode, "outcome": r.outcome, "message": r.message,
+                           "saved_edit": r.saved_edit, "run": str(r.run_path),
+                           "attempts": [a.to_json() for a in r.attempts]} for r in reports], indent=2))
+    else:
+        for r in reports:
+            print(f"pdd fix: {r.message}", file=sys.stderr)
+            if r.saved_edit:
+                print(f"  your edit is saved in {r.saved_edit}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -241,3 +308,6 @@ def main() -> None:
         print("pdd: interrupted", file=sys.stderr)
         sys.exit(130)
 
+
+from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)
+from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)

@@ -19,6 +19,7 @@ pre-commit hook and ``check`` use the index and trees instead.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,36 @@ def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
         dep_digests=digests,
         dep_contexts=tuple(contexts),
     )
+
+
+def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str, Any]], dep_digests: dict[str, str]) -> bool:
+    """True if a note record's input manifest (prompt blob, included fragments'
+    blobs, generator identity, dependency interface digests) equals the current
+    inputs: the fingerprint is then necessarily unchanged, and nothing needs
+    rendering. ``dep_digests``: current interface digest of each dependency."""
+    if not records:
+        return False
+    def blob_of(rel: str) -> str:
+        with open(os.path.join(project.root, rel), "rb") as fh:
+            return git_blob_id(fh.read())
+
+    try:
+        prompt_blob = blob_of(spec.path)
+    except OSError:
+        return False
+    generator = generator_for(spec, project.config).to_json()
+    for r in records:
+        inputs = r.get("inputs") or {}
+        includes = inputs.get("includes")
+        if (r.get("prompt_blob") != prompt_blob or inputs.get("generator") != generator
+                or inputs.get("deps") != dep_digests or not isinstance(includes, dict)):
+            continue
+        try:
+            if all(blob_of(p) == b for p, b in includes.items()):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 @dataclass

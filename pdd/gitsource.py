@@ -61,6 +61,30 @@ class BlobReader:
         proc.stdout.read(1)  # the newline after the contents
         return data
 
+    def read_many(self, specs: "list[str]") -> dict[str, bytes]:
+        """Contents of many objects (ids or ``rev:path``) in one pipelined
+        ``git cat-file --batch`` run; missing ones are left out. Round trips through
+        :meth:`read` cost one flush and one wait each, which dominates over thousands
+        of objects."""
+        wanted = list(dict.fromkeys(specs))
+        if len(wanted) < 16:
+            return {s: d for s in wanted if (d := self.read(s)) is not None}
+        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, capture_output=True,
+                              input="".join(s + "\n" for s in wanted).encode("utf-8"))
+        if proc.returncode != 0:
+            raise UsageError(f"git cat-file --batch failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+        out, pos, found = proc.stdout, 0, {}
+        for spec in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split()
+            pos = end + 1
+            if len(header) != 3 or header[-1] in (b"missing", b"ambiguous"):
+                continue
+            size = int(header[2])
+            found[spec] = out[pos:pos + size]
+            pos += size + 1  # the contents, then a newline
+        return found
+
     def close(self) -> None:
         if self._proc is not None:
             assert self._proc.stdin is not None
@@ -86,6 +110,12 @@ class Snapshot:
     def read_text(self, path: str) -> str | None:
         data = self.read(path)
         return None if data is None else data.decode("utf-8")
+
+    def read_texts(self, paths: "list[str]") -> dict[str, str]:
+        """Contents of ``paths`` (those present) as text, read in one batch."""
+        ids = {p: self.blobs[p] for p in paths if p in self.blobs}
+        data = self.reader.read_many(list(ids.values()))
+        return {p: data[b].decode("utf-8") for p, b in ids.items() if b in data}
 
     def under(self, folder: str) -> dict[str, str]:
         """Entries under ``folder/``."""
@@ -137,20 +167,47 @@ def staged_changes(root: Path) -> dict[str, str]:
 
 
 class NotesReader:
-    """Reads ``refs/notes/pdd`` notes of blobs through git plumbing (flat or fanout trees)."""
+    """Reads ``refs/notes/pdd`` notes of blobs through git plumbing (flat or fanout trees).
+
+    A blob with no note in ``refs/notes/pdd`` is looked up in the remote-tracking
+    notes refs ``refs/notes/remotes/<remote>/pdd`` too: a plain ``git fetch`` (with
+    the refspec ``pdd init`` adds) brings the remote's notes there before ``pdd
+    notes sync`` merges them, and a file built and pushed elsewhere must not look
+    edited in the meantime. ``exists`` is true if any of these refs exists.
+    """
 
     def __init__(self, root: Path, reader: BlobReader, ref: str = NOTES_REF) -> None:
         self.root = root
         self.reader = reader
         self.ref = ref
-        self.exists = rev_exists(root, ref)
+        found = git(root, "for-each-ref", "--format=%(refname)", ref, "refs/notes/remotes/").decode().split()
+        self.refs = [r for r in found if r == ref] + sorted(
+            r for r in found if ref == NOTES_REF and r.startswith("refs/notes/remotes/") and r.endswith("/pdd"))
+        self.exists = bool(self.refs)
+        self._cache: dict[str, str | None] = {}
+
+    def prefetch(self, blobs: "list[str]") -> None:
+        """Load the notes of many ``blobs`` at once: one listing of each notes tree
+        (flat or fanout) and one batch read, instead of a lookup per blob."""
+        wanted: dict[str, str] = {}
+        for ref in self.refs:
+            for rec in git(self.root, "ls-tree", "-r", "-z", ref).split(b"\0"):
+                meta, _, path = rec.partition(b"\t")
+                fields = meta.split()
+                if len(fields) == 3 and fields[1] == b"blob":
+                    wanted.setdefault(path.replace(b"/", b"").decode("utf-8", "replace"), fields[2].decode("ascii"))
+        data = self.reader.read_many([wanted[b] for b in blobs if b in wanted])
+        for b in blobs:
+            note = data.get(wanted[b]) if b in wanted else None
+            self._cache[b] = None if note is None else note.decode("utf-8", "replace")
 
     def note(self, blob: str) -> str | None:
-        """Note text of ``blob``, or ``None``."""
-        if not self.exists:
-            return None
-        for path in (blob, f"{blob[:2]}/{blob[2:]}", f"{blob[:2]}/{blob[2:4]}/{blob[4:]}"):
-            data = self.reader.read(f"{self.ref}:{path}")
-            if data is not None:
-                return data.decode("utf-8", "replace")
+        """Note text of ``blob`` (from ``refs/notes/pdd``, else a remote-tracking notes ref), or ``None``."""
+        if blob in self._cache:
+            return self._cache[blob]
+        for ref in self.refs:
+            for path in (blob, f"{blob[:2]}/{blob[2:]}", f"{blob[:2]}/{blob[2:4]}/{blob[4:]}"):
+                data = self.reader.read(f"{ref}:{path}")
+                if data is not None:
+                    return data.decode("utf-8", "replace")
         return None

@@ -83,14 +83,16 @@ def topological_order(specs: Mapping[str, PromptSpec], subset: Iterable[str] | N
         for d in specs[n].depends:
             if d in nodes:
                 dependents[d].append(n)
+    import heapq
+
+    # Always the smallest ready name next (a heap: a sorted list re-sorted per step is quadratic).
     ready = sorted(n for n, k in indegree.items() if k == 0)
     order: list[str] = []
     while ready:
-        n = ready.pop(0)
+        n = heapq.heappop(ready)
         order.append(n)
-        for m in sorted(dependents[n]):
+        for m in dependents[n]:
             indegree[m] -= 1
             if indegree[m] == 0:
-                ready.append(m)
-        ready.sort()
+                heapq.heappush(ready, m)
     return order

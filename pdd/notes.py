@@ -61,27 +61,85 @@ def merge_note_text(existing: str, new_lines: Iterable[str]) -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
+def tracking_notes_refs(repo: "pygit2.Repository") -> list[str]:
+    """The remote-tracking notes refs ``refs/notes/remotes/<remote>/pdd`` (where a plain
+    ``git fetch`` puts a remote's notes, see :mod:`pdd.notesync`), sorted."""
+    return sorted(r for r in repo.references if r.startswith("refs/notes/remotes/") and r.endswith("/pdd"))
+
+
 def notes_ref_exists(repo: "pygit2.Repository", ref: str = NOTES_REF) -> bool:
-    """True if ``ref`` exists locally."""
-    return ref in repo.references
+    """True if ``ref`` exists locally (for :data:`NOTES_REF`: or a remote-tracking notes ref)."""
+    return ref in repo.references or (ref == NOTES_REF and bool(tracking_notes_refs(repo)))
+
+
+def _lookup(repo: "pygit2.Repository", blob_hex: str, ref: str) -> str | None:
+    try:
+        return repo.lookup_note(blob_hex, ref).message
+    except (KeyError, ValueError):
+        return None
+    except Exception as exc:  # pygit2.GitError: e.g. the ref does not exist
+        if "not found" in str(exc).lower() or "reference" in str(exc).lower():
+            return None
+        raise
 
 
 def read_notes(repo: "pygit2.Repository", blob_hex: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
-    """The records noted on blob ``blob_hex`` (empty if none or no notes ref)."""
-    try:
-        note = repo.lookup_note(blob_hex, ref)
-    except (KeyError, ValueError):
-        return []
-    except Exception as exc:  # pygit2.GitError: e.g. the ref does not exist
-        if "not found" in str(exc).lower() or "reference" in str(exc).lower():
-            return []
-        raise
-    return parse_note(note.message)
+    """The records noted on blob ``blob_hex`` (empty if none or no notes ref).
+
+    For :data:`NOTES_REF`, a blob without a local note is looked up in the
+    remote-tracking notes refs too: notes fetched by ``git fetch`` but not yet
+    merged by ``pdd notes sync`` must not make a genuine file look edited."""
+    text = _lookup(repo, blob_hex, ref)
+    if text is None and ref == NOTES_REF:
+        for tracking in tracking_notes_refs(repo):
+            text = _lookup(repo, blob_hex, tracking)
+            if text is not None:
+                break
+    return parse_note(text) if text is not None else []
 
 
 def records_for_path(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
     """The records naming ``path``, newest ``time`` last."""
     return sorted((r for r in records if r.get("path") == path), key=lambda r: str(r.get("time", "")))
+
+
+class NotesIndex:
+    """The notes of one notes ref, indexed once: annotated object id -> note blob id.
+
+    Reading the notes tree once (flat or fanout) makes each lookup a dict access;
+    ``repo.lookup_note`` scans the tree per call, which is quadratic over a build.
+    A snapshot: notes written after it was made are not seen.
+    """
+
+    def __init__(self, repo: "pygit2.Repository", ref: str = NOTES_REF) -> None:
+        import pygit2
+
+        self.repo = repo
+        self.map: dict[str, "pygit2.Oid"] = {}
+        self.exists = False
+        # For NOTES_REF, blobs without a local note fall back to the remote-tracking
+        # notes refs (fetched, not yet merged by `pdd notes sync`), as in read_notes.
+        for name in [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else []):
+            try:
+                tree = repo.references[name].peel(pygit2.Commit).tree
+            except KeyError:
+                continue
+            self.exists = True
+            stack = [(tree, "")]
+            while stack:
+                node, prefix = stack.pop()
+                for entry in node:
+                    if entry.type_str == "tree":
+                        stack.append((repo[entry.id], prefix + entry.name))
+                    elif entry.type_str == "blob":
+                        self.map.setdefault(prefix + entry.name, entry.id)
+
+    def records(self, blob_hex: str) -> list[dict[str, Any]]:
+        """The records noted on ``blob_hex`` (empty if none)."""
+        note = self.map.get(blob_hex)
+        if note is None:
+            return []
+        return parse_note(self.repo[note].data.decode("utf-8", "replace"))
 
 
 class NotesError(PddError):

@@ -8,6 +8,7 @@ folders whose name starts with ``_`` (fragments).
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from pdd.config import Config, load_config
 from pdd.errors import InputError, NotARepositoryError
 from pdd.graph import check_graph
-from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, PromptSpec, is_fragment, load_prompt
+from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, FrontMatterCache, PromptSpec, is_fragment, load_prompt
 
 if TYPE_CHECKING:
     import pygit2
@@ -66,16 +67,16 @@ class Project:
         return self.root / GENERATED_DIR
 
     def prompt_files(self) -> list[PurePosixPath]:
-        """Module prompt files relative to the prompts folder, sorted."""
-        base = self.prompts_path
-        if not base.is_dir():
-            return []
+        """Module prompt files relative to the prompts folder, sorted (fragments skipped)."""
+        base = str(self.prompts_path)
         found = []
-        for p in base.rglob(f"*{PROMPT_SUFFIX}"):
-            rel = PurePosixPath(p.relative_to(base).as_posix())
-            if p.is_file() and not is_fragment(rel):
-                found.append(rel)
-        return sorted(found)
+        for folder, dirs, files in os.walk(base):
+            dirs[:] = [d for d in dirs if not d.startswith("_")]
+            rel_folder = os.path.relpath(folder, base).replace(os.sep, "/")
+            for f in files:
+                if f.endswith(PROMPT_SUFFIX) and not f.startswith("_"):
+                    found.append(f if rel_folder == "." else f"{rel_folder}/{f}")
+        return [PurePosixPath(p) for p in sorted(found)]
 
     def specs(self) -> dict[str, PromptSpec]:
         """All module specs by name, validated as a graph.
@@ -86,14 +87,16 @@ class Project:
         if self._specs is None:
             specs: dict[str, PromptSpec] = {}
             outputs: dict[str, str] = {}
+            cache = FrontMatterCache(self.root)
             for rel in self.prompt_files():
-                spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir)
+                spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir, cache)
                 if spec.output in outputs:
                     raise InputError(spec.path, spec.keys_line.get("output"),
                                      f"output {spec.output} is also written by {outputs[spec.output]}")
                 outputs[spec.output] = spec.path
                 specs[spec.name] = spec
             check_graph(specs)
+            cache.save()
             self._specs = specs
         return self._specs
 

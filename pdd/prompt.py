@@ -8,6 +8,7 @@ Format (product contract, "The prompt file")::
     output: generated/billing/invoice.py
     model: some-model
     temperature: 0.2
+    lint: {disable: [prompt-too-large]}   # rule ids: pdd.lint.RULES
     ---
     # Goal
     ...
@@ -28,8 +29,12 @@ line, raised before anything is written.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import keyword
+import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -84,6 +89,8 @@ def module_name_for(relpath: PurePosixPath) -> str:
 
 def _check_module_path(path: str, line: int | None, output: str) -> str:
     """Normalise and validate an ``output`` path; it must be ``generated/**/<ident>.py``."""
+    if output in _VALID_OUTPUTS:
+        return output
     if "\\" in output:
         raise InputError(path, line, f"output path {output!r} must use '/' separators")
     p = PurePosixPath(output)
@@ -100,7 +107,11 @@ def _check_module_path(path: str, line: int | None, output: str) -> str:
                 path, line, f"output path {output!r}: {part!r} is not a valid Python module name",
                 hint="use letters, digits and underscores, not starting with a digit",
             )
+    _VALID_OUTPUTS.add(str(p))
     return str(p)
+
+
+_VALID_OUTPUTS: set[str] = set()
 
 
 def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
@@ -142,8 +153,94 @@ def _lint_disable(path: str, line: int | None, value: Any) -> tuple[str, ...]:
     return tuple(ids)
 
 
-def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_tests") -> PromptSpec:
+_TOP_KEY = re.compile(r"^([A-Za-z_][\w-]*)\s*:", re.MULTILINE)
+_yaml_local = threading.local()
+
+
+def _top_level_key_lines(yaml_text: str) -> dict[str, int]:
+    """0-based line of each top-level ``key:`` of a block-mapping YAML text."""
+    lines: dict[str, int] = {}
+    for m in _TOP_KEY.finditer(yaml_text):
+        lines.setdefault(m.group(1), yaml_text.count("\n", 0, m.start()))
+    return lines
+
+
+class FrontMatterCache:
+    """Parsed front matters by SHA-256 of their YAML text, kept in
+    ``.pdd/cache/front-matter.json`` (like git's index caches stat data): YAML
+    parsing in pure Python costs about a millisecond per prompt, which would
+    dominate a no-op build of a thousand modules. Only JSON-representable results
+    are cached; the cache is advisory (a corrupt file is ignored and rewritten)."""
+
+    RELPATH = ".pdd/cache/front-matter.json"
+
+    def __init__(self, root: Path | None) -> None:
+        self.path = None if root is None else root / self.RELPATH
+        self.entries: dict[str, Any] = {}
+        self.dirty = False
+        if self.path is not None:
+            try:
+                loaded = json.loads(self.path.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict):
+                    self.entries = loaded
+            except (OSError, ValueError):
+                pass
+
+    def save(self) -> None:
+        """Write the cache if it gained entries (atomic; errors ignored: it is a cache)."""
+        if self.path is None or not self.dirty:
+            return
+        from pdd.atomicfile import write_atomic
+
+        try:
+            write_atomic(self.path, json.dumps(self.entries, separators=(",", ":"), sort_keys=True))
+            self.dirty = False
+        except OSError:
+            pass
+
+
+_cache_lock = threading.Lock()
+
+
+def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: FrontMatterCache | None) -> Any:
+    """The front matter's data (ruamel.yaml, safe loader), through ``cache`` if given.
+    Raises :class:`InputError` at the line of a YAML syntax error."""
+    key = hashlib.sha256(yaml_text.encode("utf-8")).hexdigest()
+    if cache is not None:
+        with _cache_lock:
+            if key in cache.entries:
+                return json.loads(json.dumps(cache.entries[key]))
+    yaml = getattr(_yaml_local, "yaml", None)
+    if yaml is None:
+        from ruamel.yaml import YAML
+
+        yaml = _yaml_local.yaml = YAML(typ="safe", pure=True)
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        loaded = yaml.load(yaml_text)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = first_line + mark.line if mark is not None else first_line
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(path, line, f"malformed YAML front matter: {problem}") from None
+    except RecursionError:
+        raise InputError(path, first_line, "malformed YAML front matter: nested too deeply") from None
+    if cache is not None:
+        try:
+            encoded = json.dumps(loaded)
+        except (TypeError, ValueError):
+            return loaded
+        with _cache_lock:
+            cache.entries[key] = json.loads(encoded)
+            cache.dirty = True
+    return loaded
+
+
+def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_tests",
+                 cache: FrontMatterCache | None = None) -> PromptSpec:
     """Parse prompt file ``text`` (stored at repo-relative ``path``) for module ``name``.
+    ``cache`` (optional) memoises front-matter parsing.
 
     Raises :class:`InputError` with file and line for malformed YAML, a front matter
     that is not a mapping, unknown keys, wrongly typed values, or an output path
@@ -153,23 +250,12 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
     data: dict[str, Any] = {}
     keys_line: dict[str, int] = {}
     if yaml_text is not None and yaml_text.strip():
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
-
-        try:
-            loaded = YAML(typ="rt").load(yaml_text)
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-            line = first_line + mark.line if mark is not None else 1
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise InputError(path, line, f"malformed YAML front matter: {problem}") from None
+        loaded = _load_front_matter(path, yaml_text, first_line, cache)
         if loaded is not None and not isinstance(loaded, dict):
             raise InputError(path, first_line, "front matter must be a mapping of keys to values")
+        key_lines = _top_level_key_lines(yaml_text)
         for key in loaded or {}:
-            try:
-                keys_line[str(key)] = first_line + loaded.lc.key(key)[0]
-            except Exception:
-                keys_line[str(key)] = first_line
+            keys_line[str(key)] = first_line + key_lines.get(str(key), 0)
             if key not in FRONT_MATTER_KEYS:
                 raise InputError(
                     path, keys_line[str(key)], f"unknown front-matter key {key!r}",
@@ -222,18 +308,20 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
     )
 
 
-def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir: str = "behavior_tests") -> PromptSpec:
+def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir: str = "behavior_tests",
+                cache: FrontMatterCache | None = None) -> PromptSpec:
     """Read and parse ``ROOT/PROMPTS_DIR/RELPATH``. Raises :class:`InputError`."""
     path = f"{prompts_dir}/{relpath}"
     name = module_name_for(relpath)
-    for part in PurePosixPath(name).parts:
+    for part in name.split("/"):
         if not _NAME_PART.match(part) or keyword.iskeyword(part):
             raise InputError(
                 path, None, f"prompt name {part!r} is not a valid Python module name",
                 hint="rename the file or folder with letters, digits and underscores",
             )
     try:
-        text = (root / path).read_text(encoding="utf-8")
+        with open(os.path.join(root, path), encoding="utf-8") as fh:
+            text = fh.read()
     except UnicodeDecodeError as exc:
         raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from None
-    return parse_prompt(text, path=path, name=name, tests_dir=tests_dir)
+    return parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)

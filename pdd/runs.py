@@ -4,17 +4,28 @@
 Shape::
 
     {"command": "build", "argv": [...], "started": ISO-8601, "ended": ISO-8601,
-     "backend": ..., "model": ..., "exit_code": int,
+     "pdd": version, "backend": ..., "model": ..., "exit_code": int,
+     "interrupted": bool, "budget_usd": float | null,
      "modules": {<name>: {"status": "built"|"fresh"|"failed"|"error"|"blocked"|"skipped",
-                          "fingerprint", "attempts", "requests", "cache_hits",
-                          "tokens_in", "tokens_out", "cost_usd", "tests", "error"}}}
+                          "output", "fingerprint", "model", "attempts", "requests",
+                          "cache_hits", "tokens_in", "tokens_out", "cost_usd",
+                          "tests", "error", "seconds"}},
+     "totals": {"modules", "requests", "cache_hits", "tokens_in", "tokens_out",
+                "cost_usd", "cost_unknown_modules"},
+     "errors": ["<module>: <error>", ...]}
 
-No secret is ever written: records hold names, counts and hashes, not settings.
+``totals``, ``errors`` and ``argv`` are filled in by :func:`write_run` when the
+caller does not give them. ``cost_usd`` is ``null`` when unknown (no price, or no
+token counts), never 0 for unknown; a module that made no request cost 0.
+
+No secret is ever written: records hold names, counts and hashes, not settings,
+and every string is passed through :func:`pdd.redact.redact_obj` on the way out.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,12 +41,65 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def module_cost(entry: dict[str, Any]) -> tuple[float, bool]:
+    """``(cost, known)`` of one module entry: a module that made no request cost 0."""
+    if not entry.get("requests"):
+        return 0.0, True
+    cost = entry.get("cost_usd")
+    return (float(cost), True) if isinstance(cost, (int, float)) else (0.0, False)
+
+
+def run_totals(modules: dict[str, Any]) -> dict[str, Any]:
+    """Sums over a run's module entries (``cost_usd`` ``None`` if any requesting module's cost is unknown)."""
+    totals: dict[str, Any] = {"modules": len(modules), "requests": 0, "cache_hits": 0, "tokens_in": 0,
+                              "tokens_out": 0, "cost_usd": 0.0, "cost_unknown_modules": 0}
+    for entry in modules.values():
+        if not isinstance(entry, dict):
+            continue
+        for key in ("requests", "cache_hits", "tokens_in", "tokens_out"):
+            if isinstance(entry.get(key), int):
+                totals[key] += entry[key]
+        cost, known = module_cost(entry)
+        totals["cost_usd"] += cost
+        totals["cost_unknown_modules"] += 0 if known else 1
+    if totals["cost_unknown_modules"]:
+        totals["cost_usd"] = None
+    return totals
+
+
 def write_run(root: Path, command: str, record: dict[str, Any]) -> Path:
-    """Write ``record`` as a new run file; return its path."""
+    """Write ``record`` as a new run file (secrets redacted); return its path."""
+    from pdd.redact import redact_obj
+
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = root / RUNS_DIR / f"{stamp}-{command}-{uuid.uuid4().hex[:6]}.json"
-    write_atomic(path, json.dumps({"command": command, **record}, indent=1, sort_keys=True) + "\n")
+    data: dict[str, Any] = {"command": command, "argv": list(sys.argv[1:]), **record}
+    modules = data.get("modules")
+    if isinstance(modules, dict):
+        data.setdefault("totals", run_totals(modules))
+        data.setdefault("errors", [f"{name}: {entry['error']}" for name, entry in modules.items()
+                                   if isinstance(entry, dict) and entry.get("error")])
+    write_atomic(path, json.dumps(redact_obj(data), indent=1, sort_keys=True) + "\n")
     return path
+
+
+def load_run(path: Path) -> dict[str, Any] | None:
+    """The record in ``path`` (with ``file`` set to its name), or ``None`` if unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    data["file"] = path.name
+    if isinstance(data.get("modules"), dict) and not isinstance(data.get("totals"), dict):
+        data["totals"] = run_totals(data["modules"])
+    return data
+
+
+def load_runs(root: Path) -> list[dict[str, Any]]:
+    """Every readable run record, oldest first."""
+    return [r for r in (load_run(p) for p in list_runs(root)) if r is not None]
 
 
 def list_runs(root: Path) -> list[Path]:

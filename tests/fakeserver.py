@@ -385,6 +385,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: headers and body are two writes; Nagle + delayed ACK added ~40 ms per reply
     server_version = "FakeModelServer/1.0"
     server: _Server
 

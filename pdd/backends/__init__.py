@@ -8,6 +8,8 @@ model do not pay for importing the clients.
 
 =============  ===========================================================
 ``openai``     OpenAI-compatible Chat Completions (official ``openai`` SDK)
+``anthropic``  Anthropic Messages API (official ``anthropic`` SDK)
+``command``    a program reading the prompt on stdin (``claude -p``, ``codex exec``, ...)
 ``replay``     recorded responses only; never calls out
 =============  ===========================================================
 """
@@ -76,11 +78,19 @@ def make_backend(config: "Config", root: Path) -> Backend:
         from pdd.backends.openai import OpenAIBackend
 
         return OpenAIBackend(config.section("openai"))
+    if config.backend == "anthropic":
+        from pdd.backends.anthropic import AnthropicBackend
+
+        return AnthropicBackend(config.section("anthropic"))
+    if config.backend == "command":
+        from pdd.backends.command import CommandBackend
+
+        return CommandBackend(config.section("command"), root)
     if config.backend == "replay":
         from pdd.backends.replay import ReplayBackend
 
         return ReplayBackend(root / config.replay_dir)
     raise ConfigError(
         f"backend '{config.backend}' is not available in this version of pdd",
-        hint="use 'openai' (any OpenAI-compatible endpoint) or 'replay'",
+        hint="use 'openai' (any OpenAI-compatible endpoint), 'anthropic', 'command' or 'replay'",
     )

@@ -5,17 +5,21 @@ Studio all work through ``base_url``. Settings (``openai:`` in config):
 ``base_url`` (the ``OPENAI_BASE_URL`` environment variable wins over it),
 ``timeout`` (seconds per request, default 120), ``max_retries`` (default 4; the SDK
 retries connection errors, timeouts, 429 and 5xx with exponential backoff and
-honours ``Retry-After``). The key is read by the SDK from ``OPENAI_API_KEY`` and
+honours ``Retry-After``; 400/401/403/404 fail at once; a malformed JSON body is
+a :class:`BackendError`, not retried). The key is read by the SDK from ``OPENAI_API_KEY`` and
 never stored or logged by pdd; a local server given by ``base_url`` needs none.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
 from pdd.backends import Completion, Request
+from pdd.backends._common import sdk_error_message
 from pdd.errors import BackendError, ConfigError
+from pdd.redact import redact
 
 _LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-server"
 
@@ -64,12 +68,21 @@ class OpenAIBackend:
             raise BackendError(f"openai backend: {request.module or 'request'}: the request timed out after retries",
                                hint="raise openai.timeout in .pdd/config.yaml, or check the server") from None
         except openai.APIConnectionError as exc:
-            raise BackendError(f"openai backend: cannot reach the server: {exc}",
+            raise BackendError(f"openai backend: cannot reach the server: {redact(str(exc))}",
                                hint="check openai.base_url / OPENAI_BASE_URL and that the server is running") from None
         except openai.OpenAIError as exc:
-            raise BackendError(f"openai backend: {exc}") from None
-        if not response.choices or response.choices[0].message.content is None:
-            raise BackendError(f"openai backend: {request.module or 'request'}: the answer has no text")
+            raise BackendError(f"openai backend: {redact(str(exc))}") from None
+        except json.JSONDecodeError as exc:  # the SDK lets a malformed body escape
+            raise BackendError(f"openai backend: {request.module or 'request'}: the server's answer is not valid JSON ({exc})",
+                               hint="check openai.base_url: is it an OpenAI-compatible /v1 endpoint?") from None
+        except ValueError as exc:
+            raise BackendError(f"openai backend: {request.module or 'request'}: {redact(str(exc))}") from None
+        try:
+            if not response.choices or response.choices[0].message.content is None:
+                raise BackendError(f"openai backend: {request.module or 'request'}: the answer has no text")
+        except (AttributeError, TypeError, IndexError):
+            raise BackendError(f"openai backend: {request.module or 'request'}: the server's answer is not a "
+                               "Chat Completions response", hint="check openai.base_url") from None
         usage = response.usage
         return Completion(
             text=response.choices[0].message.content,
@@ -80,12 +93,7 @@ class OpenAIBackend:
 
 
 def _error_message(exc: Any) -> str:
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(getattr(exc, "message", exc))
+    return sdk_error_message(exc)  # the service's message, redacted and truncated
 
 
 def _hint_for_status(status: int) -> str | None:

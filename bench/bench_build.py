@@ -1,0 +1,315 @@
+#!/usr/bin/env python
+"""Benchmark ``pdd build`` on synthetic projects against the fake model server.
+
+For each size N (``--sizes``, default 100 and 1000) it makes a temporary git
+repository with ``pdd init`` and N independent modules, then measures through the
+real command line (``python -m pdd``):
+
+* the first build, ``pdd build --no-tests``, at ``--jobs 1`` and at ``--jobs 8``,
+  each in its own fresh repository (so both really send N requests; no shared
+  cache), and the speed-up;
+* a no-op ``pdd build`` (everything fresh) at the largest N: median of 3 runs.
+
+The fake model server (tests/fakeserver.py, imported by path) answers every
+request after a fixed latency (``--latency``, default 0.05 s), like a fast model.
+
+Targets: speed-up >= 6x at 8 jobs; no-op build at N=1000 under 1 s.
+
+    python bench/bench_build.py                    # N=100 and N=1000
+    python bench/bench_build.py --sizes 100 --latency 0.02
+    python bench/bench_build.py --profile          # also profile the no-op build
+
+With ``--profile`` the no-op build is run once more under ``-X importtime`` and
+once under cProfile, and the biggest costs are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+FAKESERVER_PATH = ROOT / "tests" / "fakeserver.py"
+
+SPEEDUP_TARGET = 6.0
+NOOP_TARGET_SECONDS = 1.0
+NOOP_SIZE = 1000
+NOOP_RUNS = 3
+
+
+def load_fakeserver():
+    """Import tests/fakeserver.py by path (it has no relative imports)."""
+    spec = importlib.util.spec_from_file_location("pdd_bench_fakeserver", FAKESERVER_PATH)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[spec.name] = module  # type: ignore[union-attr]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+fakeserver = load_fakeserver()
+# Reply headers and body are two writes: without TCP_NODELAY, Nagle + delayed ACK add
+# ~40 ms to every request, which would swamp the configured latency. (Fixed in
+# tests/fakeserver.py too; kept here so the benchmark never measures it.)
+fakeserver._Handler.disable_nagle_algorithm = True
+
+
+def answer(request: Dict[str, Any]) -> str:
+    """A tiny, valid module for whatever module the request names."""
+    target = fakeserver.find_target_module(request)
+    if target is None:
+        return fakeserver.Reply(status=400, text="no Target module line")
+    name = target.rsplit(".", 1)[-1]
+    code = (
+        f'"""Synthetic module {target}."""\n\n'
+        f'__all__ = ["value_{name}"]\n\n\n'
+        f"def value_{name}(x: int) -> int:\n"
+        f'    """Return x plus the module number."""\n'
+        f"    return x + {int(re.sub(r'[^0-9]', '', name) or 0)}\n"
+    )
+    return f"Here is the module.\n\n```python\n{code}```\n"
+
+
+# ---------------------------------------------------------------------------
+# running things
+# ---------------------------------------------------------------------------
+
+
+def pdd_env(server) -> Dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PDD_") and not k.endswith("_API_KEY") and k != "OPENAI_BASE_URL"}
+    env.update({
+        "PDD_BACKEND": "openai",
+        "PDD_MODEL": "fake-model",
+        "OPENAI_API_KEY": "test-key-not-secret",
+        "OPENAI_BASE_URL": server.openai_base_url,
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "NO_COLOR": "1",
+    })
+    return env
+
+
+def run(cmd: List[str], cwd: Path, env: Optional[Dict[str, str]] = None, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        sys.stderr.write(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}\n")
+        raise SystemExit(1)
+    return proc
+
+
+def pdd(args: List[str], repo: Path, env: Dict[str, str], *, python_opts: List[str] = ()) -> tuple[float, subprocess.CompletedProcess]:
+    """Run ``python -m pdd ARGS`` in ``repo``; return (wall seconds, process)."""
+    t0 = time.perf_counter()
+    proc = run([sys.executable, *python_opts, "-m", "pdd", *args], repo, env)
+    return time.perf_counter() - t0, proc
+
+
+STYLE_INCLUDE = '{% include "_shared/python_style.md" %}'
+
+
+def make_project(parent: Path, n: int, env: Dict[str, str], label: str) -> Path:
+    """A git repository with ``pdd init`` and N independent module prompts."""
+    repo = Path(tempfile.mkdtemp(prefix=f"{label}-n{n}-", dir=parent))
+    run(["git", "init", "-q", "-b", "main"], repo, env)
+    run(["git", "config", "user.name", "pdd bench"], repo, env)
+    run(["git", "config", "user.email", "bench@example.invalid"], repo, env)
+    pdd(["init"], repo, env)
+    width = len(str(n - 1))
+    for i in range(n):
+        group = f"g{i // 100:02d}"
+        name = f"m{i:0{width}d}"
+        path = repo / "prompts" / group / f"{name}.prompt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "---\n"
+            "depends: []\n"
+            "---\n"
+            "# Goal\n"
+            f"Module {group}/{name}: `value_{name}(x: int) -> int` returns x plus {i}.\n\n"
+            "# Constraints\n"
+            f"{STYLE_INCLUDE}\n",
+            encoding="utf-8",
+        )
+    return repo
+
+
+def count_generated(repo: Path) -> int:
+    return sum(1 for p in (repo / "generated").rglob("*.py") if p.name != "__init__.py")
+
+
+# ---------------------------------------------------------------------------
+# measurements
+# ---------------------------------------------------------------------------
+
+
+def first_build(server, workdir: Path, n: int, jobs: int) -> tuple[float, Path]:
+    env = pdd_env(server)
+    repo = make_project(workdir, n, env, f"jobs{jobs}")
+    before = server.request_count
+    seconds, _ = pdd(["build", "--no-tests", "--jobs", str(jobs)], repo, env)
+    requests = server.request_count - before
+    built = count_generated(repo)
+    if requests != n or built != n:
+        raise SystemExit(f"N={n} jobs={jobs}: expected {n} requests and modules, got {requests} requests, {built} modules")
+    print(f"  N={n:<5} jobs={jobs}: first build {seconds:7.2f} s  ({requests} requests)", flush=True)
+    return seconds, repo
+
+
+def noop_builds(server, repo: Path, runs: int) -> List[float]:
+    env = pdd_env(server)
+    times = []
+    for _ in range(runs):
+        before = server.request_count
+        seconds, proc = pdd(["build"], repo, env)
+        if server.request_count != before:
+            raise SystemExit(f"no-op build made {server.request_count - before} request(s)")
+        if "fresh" not in proc.stderr:
+            raise SystemExit(f"no-op build did not report fresh modules:\n{proc.stderr}")
+        times.append(seconds)
+    return times
+
+
+def startup_seconds(server, repo: Path) -> float:
+    """Median wall time of ``pdd --version`` (interpreter + CLI import), for context."""
+    env = pdd_env(server)
+    return statistics.median(pdd(["--version"], repo, env)[0] for _ in range(3))
+
+
+# Profiles build_one() for every module in the MAIN thread (cProfile sees only the
+# thread it runs in; in `pdd build` the per-module work runs on pool threads).
+_IN_PROCESS_PROFILE = """
+import cProfile, io, pstats, sys, time
+from pdd.build import BuildOptions, Builder
+from pdd.progress import PlainReporter
+from pdd.project import open_project
+
+top = int(sys.argv[1])
+t0 = time.perf_counter()
+project = open_project()
+builder = Builder(project, BuildOptions(), PlainReporter(io.StringIO()))
+profile = cProfile.Profile()
+profile.enable()
+t1 = time.perf_counter()
+specs, order, forced = builder.plan()
+t2 = time.perf_counter()
+statuses = {}
+for name in order:
+    r = builder.build_one(specs[name], False)
+    statuses[r.status] = statuses.get(r.status, 0) + 1
+t3 = time.perf_counter()
+profile.disable()
+print(f"in-process (profiled): open_project {t1 - t0:.2f} s, plan() {t2 - t1:.2f} s, "
+      f"build_one x{len(order)} {t3 - t2:.2f} s -> {statuses}")
+stats = pstats.Stats(profile)
+stats.sort_stats("cumulative").print_stats(top)
+stats.sort_stats("tottime").print_stats(top)
+"""
+
+
+def profile_noop(server, repo: Path, workdir: Path, top: int) -> None:
+    """Where the time of a no-op build goes: imports, the CLI's main thread, the per-module path."""
+    env = pdd_env(server)
+    print("\n== profile of the no-op build ==")
+    seconds, proc = pdd(["build"], repo, env, python_opts=["-X", "importtime"])
+    rows = []
+    for line in proc.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)", line)
+        if m and len(m.group(3)) <= 1:  # top-level imports only (cumulative includes children)
+            rows.append((int(m.group(2)), m.group(4)))
+    rows.sort(reverse=True)
+    print(f"-X importtime: wall {seconds:.2f} s, top-level imports total {sum(r[0] for r in rows) / 1e6:.2f} s; biggest:")
+    for us, name in rows[:top]:
+        print(f"  {us / 1000:8.1f} ms  {name}")
+
+    out = workdir / "noop.prof"
+    seconds, _ = pdd(["build"], repo, env, python_opts=["-m", "cProfile", "-o", str(out)])
+    print(f"\ncProfile of the CLI (main thread only): wall {seconds:.2f} s with profiling; top {top} cumulative:")
+    pstats.Stats(str(out)).sort_stats("cumulative").print_stats(top)
+
+    print("per-module path, in process, on the main thread:")
+    proc = run([sys.executable, "-c", _IN_PROCESS_PROFILE, str(top)], repo, env)
+    print(proc.stdout)
+
+
+# ---------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000], help="module counts (default: 100 1000)")
+    parser.add_argument("--latency", type=float, default=0.05, help="fake model latency per request, seconds (default 0.05)")
+    parser.add_argument("--jobs", type=int, nargs=2, default=[1, 8], metavar=("LOW", "HIGH"),
+                        help="the two --jobs values compared (default: 1 8)")
+    parser.add_argument("--noop-runs", type=int, default=NOOP_RUNS, help="no-op builds to take the median of (default 3)")
+    parser.add_argument("--profile", action="store_true", help="profile the no-op build (importtime and cProfile)")
+    parser.add_argument("--top", type=int, default=25, help="rows to show in profiles")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    args = parser.parse_args(argv)
+
+    low, high = args.jobs
+    workdir = Path(tempfile.mkdtemp(prefix="pdd-bench-"))
+    server = fakeserver.FakeModelServer(answer, latency=args.latency).start()
+    results: Dict[int, Dict[str, float]] = {}
+    noop: List[float] = []
+    noop_n: Optional[int] = None
+    startup = None
+    print(f"pdd build benchmark: sizes {args.sizes}, fake latency {args.latency:g} s/request, "
+          f"jobs {low} vs {high}, python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)")
+    print(f"work dir {workdir}\n", flush=True)
+    try:
+        for n in args.sizes:
+            t_low, _ = first_build(server, workdir, n, low)
+            t_high, repo_high = first_build(server, workdir, n, high)
+            results[n] = {"low": t_low, "high": t_high, "speedup": t_low / t_high}
+            if n == max(args.sizes):
+                noop_n = n
+                noop = noop_builds(server, repo_high, args.noop_runs)
+                startup = startup_seconds(server, repo_high)
+                print(f"  N={n:<5} no-op build: {', '.join(f'{t:.2f}' for t in noop)} s", flush=True)
+                if args.profile:
+                    profile_noop(server, repo_high, workdir, args.top)
+    finally:
+        server.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    ideal = args.latency
+    print("\nfirst build (pdd build --no-tests), fresh repository and cache per run")
+    print(f"{'N':>6} | {f'jobs {low} (s)':>11} | {f'jobs {high} (s)':>11} | {'speed-up':>8} | "
+          f"{'latency floor jobs ' + str(high):>20} | target >= {SPEEDUP_TARGET:g}x")
+    print("-" * 88)
+    all_ok = True
+    for n, r in results.items():
+        ok = r["speedup"] >= SPEEDUP_TARGET
+        all_ok &= ok
+        floor = n * ideal / high
+        print(f"{n:>6} | {r['low']:>11.2f} | {r['high']:>11.2f} | {r['speedup']:>7.2f}x | {floor:>18.2f} s | {verdict(ok)}")
+    if noop:
+        med = statistics.median(noop)
+        ok = med < NOOP_TARGET_SECONDS
+        label = "" if noop_n == NOOP_SIZE else f"  (target is defined at N={NOOP_SIZE})"
+        print(f"\nno-op pdd build at N={noop_n}: median {med:.2f} s of {len(noop)} "
+              f"(runs: {', '.join(f'{t:.2f}' for t in noop)}; `pdd --version` alone: {startup:.2f} s) | "
+              f"target < {NOOP_TARGET_SECONDS:g} s | {verdict(ok)}{label}")
+        all_ok &= ok
+    return 0 if all_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

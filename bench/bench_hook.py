@@ -1,0 +1,242 @@
+#!/usr/bin/env python
+"""Benchmark the pre-commit hook and ``pdd check`` on a 10,000-module repository.
+
+Builds (in a temporary folder) a pdd project with ``--modules`` modules (default
+10,000; 100 packages ``pkgNN`` of 100 modules each), committed, whose generated
+files are all **genuine and fresh** by pdd's own rules: every note record is made
+from :func:`pdd.freshness.module_inputs` (prompt blob, includes, dependency
+digests, generator identity, fingerprint), like :meth:`pdd.build.Builder._accept`
+writes it. The notes ref is written in one commit (note blobs and a 2/38 fanout
+tree built with pygit2, as ``git notes`` lays out large notes trees), not with
+thousands of ``git notes add`` calls. The repository is then repacked, as a clone
+or any repository after git's automatic gc is.
+
+Then one generated file is changed *genuinely* (new content, noted with the same
+inputs) and staged, and it measures:
+
+* the hook, ``python -m pdd.hook``: median wall time of ``--runs`` runs (20);
+* beside it, ``git diff --cached --quiet`` on the same repository (the floor a
+  hook that asks git anything pays);
+* ``pdd check`` (``HEAD``, no ``--tests``) over every module: median of 3.
+
+Targets: hook median < 100 ms; ``pdd check`` < 2 s. Prints PASS/MISS for each.
+
+    python bench/bench_hook.py
+    python bench/bench_hook.py --modules 2000 --runs 10
+    python bench/bench_hook.py --profile      # cProfile of both, top entries
+    python bench/bench_hook.py --keep         # keep the repository, print its path
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+HOOK_TARGET = 0.100
+CHECK_TARGET = 2.0
+PER_PACKAGE = 100
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for git and pdd: no PDD_* overrides, git isolated from global config."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDD_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def git(repo: Path, *args: str, input: bytes | None = None) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, env=clean_env(), input=input, capture_output=True)
+    if proc.returncode:
+        raise SystemExit(f"git {' '.join(args)} failed: {proc.stderr.decode()}")
+    return proc.stdout.decode().strip()
+
+
+def module_code(i: int, variant: str = "") -> str:
+    return (f'"""Synthetic module {i}.{variant}"""\n\n__all__ = ["value_{i}"]\n\n\n'
+            f'def value_{i}() -> int:\n    """The number {i}."""\n    return {i}\n')
+
+
+def make_repo(path: Path, n: int) -> tuple[Path, str]:
+    """The repository and the path of the staged, genuinely changed generated file."""
+    from pdd.freshness import git_blob_id, module_inputs
+    from pdd.notes import format_record
+    from pdd.project import Project
+    from pdd.config import load_config
+    from pdd.prompt import INIT_TEXT
+    from pdd.scaffold import init_project
+
+    t0 = time.perf_counter()
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.name", "bench")
+    git(path, "config", "user.email", "bench@example.invalid")
+    git(path, "config", "commit.gpgsign", "false")
+    os.environ.update({k: v for k, v in clean_env().items() if k.startswith("GIT_")})
+    for k in [k for k in os.environ if k.startswith("PDD_")]:
+        del os.environ[k]
+    init_project(path, hooks=False)
+    names = []
+    for i in range(n):
+        pkg = f"pkg{i // PER_PACKAGE:02d}"
+        name = f"{pkg}/m{i:05d}"
+        names.append(name)
+        (path / "prompts" / pkg).mkdir(parents=True, exist_ok=True)
+        (path / "prompts" / f"{name}.prompt").write_text(f"# Goal\nA function value_{i}() returning {i}.\n",
+                                                          encoding="utf-8")
+        gen = path / "generated" / pkg
+        if not gen.is_dir():
+            gen.mkdir(parents=True)
+            (gen / "__init__.py").write_text(INIT_TEXT, encoding="utf-8")
+        (path / "generated" / f"{name}.py").write_text(module_code(i), encoding="utf-8")
+    print(f"  wrote {n} prompts and modules in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    t0 = time.perf_counter()
+    project = Project(root=path, config=load_config(path, environ={}))
+    specs = project.specs()
+    records: dict[str, str] = {}  # generated blob -> note text
+
+    def record(spec, inputs, blob_text: str) -> None:
+        rec = {
+            "path": spec.output, "prompt": spec.path, "prompt_blob": inputs.prompt_blob,
+            "fingerprint": inputs.fingerprint, "backend": inputs.generator.backend, "model": inputs.generator.model,
+            "tokens_in": 100, "tokens_out": 80, "cost_usd": 0.0001, "tests": "passed", "attempts": 1,
+            "time": "2026-01-01T00:00:00Z", "pdd": "bench", "inputs": inputs.to_note(),
+        }
+        blob = git_blob_id(blob_text.encode("utf-8"))
+        line = format_record(rec)
+        records[blob] = "\n".join(sorted(set((records.get(blob, "") + "\n" + line).split("\n")) - {""})) + "\n"
+
+    inputs_by_name = {}
+    for i, name in enumerate(names):
+        inputs = module_inputs(project, specs[name])
+        inputs_by_name[name] = inputs
+        record(specs[name], inputs, module_code(i))
+    # The file that will be changed genuinely and staged: its new blob noted too.
+    changed_name = names[n // 2]
+    changed_i = n // 2
+    new_text = module_code(changed_i, " Regenerated.")
+    record(specs[changed_name], inputs_by_name[changed_name], new_text)
+    print(f"  computed {len(records)} note records with pdd.freshness.module_inputs in "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+    t0 = time.perf_counter()
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "--no-verify", "-m", f"{n} generated modules")
+    write_notes(path, records)
+    # Packed, like a clone or any repository after git's automatic gc (20,000+ loose
+    # objects would measure the file system, not pdd).
+    git(path, "repack", "-a", "-d", "-q")
+    print(f"  committed, wrote the notes ref and repacked in {time.perf_counter() - t0:.1f} s", flush=True)
+
+    changed = specs[changed_name].output
+    (path / changed).write_text(new_text, encoding="utf-8")
+    git(path, "add", changed)
+    return path, changed
+
+
+def write_notes(repo_path: Path, notes: dict[str, str]) -> None:
+    """``refs/notes/pdd`` with ``notes`` in one commit, in a 2/38 fanout tree."""
+    import pygit2
+
+    repo = pygit2.Repository(str(repo_path))
+    by_prefix: dict[str, list[tuple[str, pygit2.Oid]]] = {}
+    for blob, text in notes.items():
+        by_prefix.setdefault(blob[:2], []).append((blob[2:], repo.create_blob(text.encode("utf-8"))))
+    root = repo.TreeBuilder()
+    for prefix, entries in sorted(by_prefix.items()):
+        sub = repo.TreeBuilder()
+        for rest, oid in entries:
+            sub.insert(rest, oid, pygit2.GIT_FILEMODE_BLOB)
+        root.insert(prefix, sub.write(), pygit2.GIT_FILEMODE_TREE)
+    sig = pygit2.Signature("bench", "bench@example.invalid")
+    commit = repo.create_commit(None, sig, sig, "Notes added by 'pdd build'", root.write(), [])
+    repo.references.create("refs/notes/pdd", commit, force=True)
+
+
+def wall(argv: list[str], cwd: Path, expect: int | None = 0) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, cwd=cwd, env=clean_env(), capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if expect is not None and proc.returncode != expect:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode} (expected {expect}):\n{proc.stdout}\n{proc.stderr}")
+    return elapsed
+
+
+def profile(repo: Path, label: str, fn) -> None:
+    cwd = os.getcwd()
+    os.chdir(repo)
+    prof = cProfile.Profile()
+    try:
+        prof.enable()
+        fn()
+        prof.disable()
+    finally:
+        os.chdir(cwd)
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(25)
+    print(f"\n--- profile: {label} ---")
+    print("\n".join(out.getvalue().splitlines()[:60]))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--modules", type=int, default=10_000)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--keep", action="store_true")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="pdd-bench-hook-"))
+    try:
+        print(f"making a repository with {args.modules} generated modules ...", flush=True)
+        repo, changed = make_repo(tmp / "repo", args.modules)
+        py = sys.executable
+        # Sanity: the hook and the check accept it (everything genuine and fresh).
+        wall([py, "-m", "pdd.hook"], repo)
+        wall([py, "-m", "pdd", "check"], repo)
+
+        hook = [wall([py, "-m", "pdd.hook"], repo) for _ in range(args.runs)]
+        diff = [wall(["git", "diff", "--cached", "--quiet"], repo, expect=1) for _ in range(args.runs)]
+        check = [wall([py, "-m", "pdd", "check"], repo) for _ in range(3)]
+        floor = [wall([py, "-c", "pass"], repo) for _ in range(args.runs)]
+
+        hook_med, diff_med, check_med = statistics.median(hook), statistics.median(diff), statistics.median(check)
+        print(f"\nrepository: {args.modules} modules, 1 generated file staged ({changed})")
+        print(f"python startup (python -c pass), median of {args.runs}: {statistics.median(floor) * 1000:7.1f} ms")
+        print(f"git diff --cached --quiet,       median of {args.runs}: {diff_med * 1000:7.1f} ms")
+        print(f"pre-commit hook (python -m pdd.hook), median of {args.runs}: {hook_med * 1000:7.1f} ms"
+              f"  (min {min(hook) * 1000:.1f}, max {max(hook) * 1000:.1f})  target < {HOOK_TARGET * 1000:.0f} ms: "
+              f"{'PASS' if hook_med < HOOK_TARGET else 'MISS'}")
+        print(f"pdd check (HEAD, {args.modules} modules), median of 3: {check_med:7.2f} s"
+              f"  (runs: {', '.join(f'{c:.2f}' for c in check)})  target < {CHECK_TARGET:.0f} s: "
+              f"{'PASS' if check_med < CHECK_TARGET else 'MISS'}")
+
+        if args.profile:
+            from pdd.check import run_check
+
+            profile(repo, "hook (run_check staged)", lambda: run_check(repo, staged=True, environ=clean_env()))
+            profile(repo, "pdd check (run_check HEAD)", lambda: run_check(repo, staged=False, environ=clean_env()))
+        return 0 if hook_med < HOOK_TARGET and check_med < CHECK_TARGET else 1
+    finally:
+        if args.keep:
+            print(f"kept: {tmp / 'repo'}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``anthropic`` backend: the Anthropic Messages API through the official SDK.
+
+Settings (``anthropic:`` in ``.pdd/config.yaml``):
+
+* ``base_url``: the API address (default the SDK's, ``https://api.anthropic.com``);
+  the ``ANTHROPIC_BASE_URL`` environment variable wins over it.
+* ``timeout``: seconds per request (default 120).
+* ``max_retries``: retries after the first try (default 4). The SDK retries
+  connection errors, timeouts, 408, 409, 429 and 5xx (including 529 "overloaded")
+  with exponential backoff and jitter (0.5 s doubling up to 8 s), honouring the
+  service's ``Retry-After``; 400, 401, 403 and 404 fail at once.
+
+The key is read from ``ANTHROPIC_API_KEY`` only; pdd never stores or logs it. A
+``base_url`` pointing at a local gateway may do without one.
+
+Translation from pdd's Chat Completions-shaped messages: ``system`` messages
+become the ``system`` parameter (joined by a blank line), the others are sent as
+``messages`` (consecutive messages of one role merged, as the API wants turns to
+alternate). ``temperature`` is not sent: the current SDK's ``messages.create()``
+has no sampling parameters (newer Claude models reject them), so it is only part
+of pdd's generator identity. The answer is the concatenation of the text content blocks; tokens
+in are ``input_tokens`` plus cache creation and cache read input tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from pdd.backends import Completion, Request
+from pdd.backends._common import sdk_error_message, status_hint
+from pdd.errors import BackendError, ConfigError
+from pdd.redact import redact
+
+_LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-gateway"
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MAX_RETRIES = 4
+
+
+def to_messages_api(messages: tuple[dict[str, str], ...] | list[dict[str, str]]) -> tuple[str | None, list[dict[str, str]]]:
+    """``(system, messages)`` for the Messages API from Chat Completions-style messages."""
+    system_parts = [m["content"] for m in messages if m.get("role") == "system"]
+    turns: list[dict[str, str]] = []
+    for m in messages:
+        role = m.get("role")
+        if role == "system":
+            continue
+        role = "assistant" if role == "assistant" else "user"
+        if turns and turns[-1]["role"] == role:
+            turns[-1] = {"role": role, "content": turns[-1]["content"] + "\n\n" + m["content"]}
+        else:
+            turns.append({"role": role, "content": m["content"]})
+    return ("\n\n".join(system_parts) if system_parts else None), turns
+
+
+class AnthropicBackend:
+    """Messages API through ``anthropic.Anthropic``. Raises :class:`BackendError`."""
+
+    name = "anthropic"
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        import anthropic
+
+        base_url = os.environ.get("ANTHROPIC_BASE_URL") or settings.get("base_url") or None
+        api_key = os.environ.get("ANTHROPIC_API_KEY")
+        if not api_key:
+            if base_url is None:
+                raise ConfigError(
+                    "the anthropic backend needs ANTHROPIC_API_KEY in the environment",
+                    hint="export ANTHROPIC_API_KEY=..., or set anthropic.base_url (or ANTHROPIC_BASE_URL) to a gateway",
+                )
+            api_key = _LOCAL_PLACEHOLDER_KEY
+        retries = settings.get("max_retries")
+        self._anthropic = anthropic
+        self._client = anthropic.Anthropic(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=float(settings.get("timeout") or DEFAULT_TIMEOUT),
+            max_retries=int(retries if retries is not None else DEFAULT_MAX_RETRIES),
+        )
+
+    def complete(self, request: Request) -> Completion:
+        """Send ``request``; return the text blocks of the answer and the usage counts."""
+        anthropic = self._anthropic
+        what = request.module or "request"
+        system, messages = to_messages_api(request.messages)
+        # No temperature: the SDK's Messages.create() no longer takes sampling parameters
+        # (current models reject them); it stays part of pdd's generator identity only.
+        kwargs: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens, "messages": messages}
+        if system:
+            kwargs["system"] = system
+        try:
+            response = self._client.messages.create(**kwargs)
+        except anthropic.APIStatusError as exc:
+            raise BackendError(f"anthropic backend: {what}: HTTP {exc.status_code}: {sdk_error_message(exc)}",
+                               hint=status_hint(exc.status_code, "ANTHROPIC_API_KEY", "anthropic")) from None
+        except anthropic.APITimeoutError:
+            raise BackendError(f"anthropic backend: {what}: the request timed out (after retries)",
+                               hint="raise anthropic.timeout in .pdd/config.yaml, or check the service") from None
+        except anthropic.APIConnectionError as exc:
+            raise BackendError(f"anthropic backend: cannot reach the service: {redact(str(exc))}",
+                               hint="check anthropic.base_url / ANTHROPIC_BASE_URL and the network") from None
+        except anthropic.AnthropicError as exc:
+            raise BackendError(f"anthropic backend: {what}: {redact(str(exc))}") from None
+        except json.JSONDecodeError as exc:  # the SDK lets a malformed body escape
+            raise BackendError(f"anthropic backend: {what}: the service's answer is not valid JSON ({exc})",
+                               hint="a proxy or gateway in between may be mangling responses") from None
+        except ValueError as exc:  # e.g. the SDK refusing a request it considers too long for non-streaming
+            raise BackendError(f"anthropic backend: {what}: {redact(str(exc))}",
+                               hint="lower max_tokens in .pdd/config.yaml") from None
+        text = "".join(getattr(block, "text", "") or "" for block in (response.content or [])
+                       if getattr(block, "type", None) == "text")
+        if not text:
+            raise BackendError(f"anthropic backend: {what}: the answer has no text "
+                               f"(stop_reason {getattr(response, 'stop_reason', None)!r})")
+        usage = getattr(response, "usage", None)
+        tokens_in = _sum_tokens(usage, "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+        tokens_out = getattr(usage, "output_tokens", None)
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out,
+                          model=getattr(response, "model", None) or request.model,
+                          extra={"stop_reason": getattr(response, "stop_reason", None)})
+
+
+def _sum_tokens(usage: Any, first: str, *more: str) -> int | None:
+    base = getattr(usage, first, None)
+    if base is None:
+        return None
+    return int(base) + sum(int(getattr(usage, name, None) or 0) for name in more)

@@ -1,0 +1,321 @@
+"""``pdd probe NAME``: find what a prompt leaves open by comparing implementations.
+
+1. Generate ``n`` independent candidates of the module: the build's messages plus
+   a ``candidate i of n`` note, so every request is distinct, sent through
+   :class:`pdd.build.ModelCaller` with the cache lookup bypassed (fresh answers;
+   they are still stored). The temperature is the module's, or 1.0 when that is 0
+   (identical samples would teach nothing); ``--temperature`` overrides it.
+2. Run the behavior tests on each candidate (:func:`pdd.testrun.run_tests` with
+   the overlay, so ``generated/`` is never touched). Candidates that fail are out.
+3. Compare the passing candidates against each other with hypothesis in a
+   subprocess with a timeout (:mod:`pdd.probe_runner`): every input on which they
+   disagree is shrunk and reported, e.g. "for `parse('1,5')`, candidate 1 returns
+   Decimal('1.5'), candidate 2 raises ValueError".
+
+Exit code: 0 no disagreement; 1 disagreements found, or fewer than two candidates
+could be compared, or the comparison failed or timed out; 2 bad input; 3 backend.
+Nothing is written to ``generated/``; the answers land in the generation cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pdd
+
+
+@dataclass
+class ProbeOptions:
+    n: int = 3
+    max_examples: int = 100
+    run_tests: bool = True
+    temperature: float | None = None
+    timeout: float = 300.0
+    call_timeout: float = 2.0
+
+
+@dataclass
+class Candidate:
+    """One generated candidate. ``status``: passed | failed | untested | no-code |
+    syntax-error | timeout | error."""
+
+    index: int
+    status: str
+    detail: str = ""
+    code: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "status": self.status, "detail": self.detail,
+                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+                "lines": None if self.code is None else self.code.count("\n")}
+
+
+@dataclass
+class ProbeReport:
+    name: str
+    output: str
+    n: int
+    temperature: float
+    candidates: list[Candidate]
+    compared: list[int] = field(default_factory=list)
+    targets: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None
+    max_examples: int = 100
+    call_timeout: float = 2.0
+
+    @property
+    def disagreements(self) -> list[dict[str, Any]]:
+        return [t for t in self.targets if t.get("status") == "disagree"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.disagreements or self.problem else 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "module": self.name, "output": self.output, "n": self.n, "temperature": self.temperature,
+            "max_examples": self.max_examples,
+            "candidates": [c.to_json() for c in self.candidates], "compared": self.compared,
+            "targets": self.targets,
+            "disagreements": [{"target": t["target"], "call": t.get("call"), "text": sentence(t)}
+                              for t in self.disagreements],
+            "notes": self.notes, "problem": self.problem, "exit_code": self.exit_code,
+        }
+
+
+def _who(idxs: list[int]) -> str:
+    if len(idxs) == 1:
+        return f"candidate {idxs[0]}"
+    return "candidates " + ", ".join(map(str, idxs[:-1])) + f" and {idxs[-1]}"
+
+
+def _plural(text: str, many: bool) -> str:
+    if not many:
+        return text
+    verb, _, rest = text.partition(" ")
+    verb = {"returns": "return", "raises": "raise", "does": "do"}.get(verb, verb)
+    return f"{verb} {rest}".rstrip()
+
+
+def sentence(target: dict[str, Any]) -> str:
+    """``for `CALL`, candidate 1 returns X, candidate 2 raises ValueError``."""
+    parts = [f"{_who(o['candidates'])} {_plural(o['text'], len(o['candidates']) > 1)}"
+             for o in target.get("outcomes", [])]
+    if target.get("kind") == "constant":
+        parts = [p.replace(" returns ", " has ").replace(" return ", " have ") for p in parts]
+        return f"for the constant `{target.get('call')}`, " + ", ".join(parts)
+    return f"for `{target.get('call')}`, " + ", ".join(parts)
+
+
+def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) -> list[Candidate]:
+    from pdd.backends import Request
+    from pdd.build import ModelCaller
+    from pdd.extract import NoCodeError, check_compiles, extract_code
+    from pdd.generation import initial_messages
+    from pdd.testrun import run_tests
+
+    config = project.config
+    root: Path = project.root
+    base = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
+    tests = [t for t in spec.tests if (root / t).is_file()] if options.run_tests else []
+    caller = ModelCaller(project, record=False)
+
+    def one(i: int) -> Candidate:
+        messages = [dict(m) for m in base]
+        messages[-1]["content"] = messages[-1]["content"].rstrip("\n") + (
+            f"\n\n(pdd probe: candidate {i} of {options.n}. Write your own complete, independent implementation "
+            f"of the specification.)\n")
+        request = Request(messages=tuple(messages), model=inputs.generator.model, temperature=temperature,
+                          max_tokens=inputs.generator.max_tokens, module=spec.name)
+        completion, _ = caller(request, lookup=False)
+        cand = Candidate(i, "error", tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
+        try:
+            cand.code = extract_code(completion.text)
+        except NoCodeError:
+            cand.status, cand.detail = "no-code", "the answer contained no Python code"
+            return cand
+        problem = check_compiles(cand.code, spec.output)
+        if problem:
+            cand.status, cand.detail = "syntax-error", problem
+            return cand
+        if not tests:
+            cand.status = "untested"
+            return cand
+        outcome = run_tests(root, tests, output=spec.output, code=cand.code, command=config.test_command,
+                            timeout=config.test_timeout)
+        cand.status = "passed" if outcome.passed else ("timeout" if outcome.status == "timeout" else "failed")
+        if not outcome.passed:
+            lines = [ln.strip() for ln in outcome.output.strip().splitlines() if ln.strip()]
+            first = next((ln for ln in lines if ln.startswith(("FAILED", "ERROR", "E "))), None)
+            cand.detail = (first or (lines[-1] if lines else outcome.status))[:300]
+        return cand
+
+    with ThreadPoolExecutor(max_workers=max(1, min(options.n, config.jobs)), thread_name_prefix="pdd-probe") as pool:
+        futures = [pool.submit(one, i) for i in range(1, options.n + 1)]
+        return [f.result() for f in futures]
+
+
+def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOptions) -> tuple[list[dict[str, Any]], str | None]:
+    """Run :mod:`pdd.probe_runner` on ``cands``; ``(results, problem or None)``."""
+    tmp = Path(tempfile.mkdtemp(prefix="pdd-probe-"))
+    try:
+        entries = []
+        for c in cands:
+            path = tmp / "candidates" / f"candidate_{c.index}.py"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(c.code or "", encoding="utf-8")
+            entries.append({"index": c.index, "path": str(path)})
+        results = tmp / "results.jsonl"
+        cfg = {"candidates": entries, "module": module, "root": str(root), "results": str(results),
+               "max_examples": options.max_examples, "call_timeout": options.call_timeout}
+        cfg_path = tmp / "probe.json"
+        cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        pdd_parent = str(Path(pdd.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join([pdd_parent, str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        workdir = tmp / "work"
+        workdir.mkdir()
+        proc = subprocess.Popen([sys.executable, "-m", "pdd.probe_runner", str(cfg_path)], cwd=workdir, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        problem = None
+        try:
+            _, err = proc.communicate(timeout=options.timeout)
+            if proc.returncode != 0:
+                tail = [ln for ln in (err or "").strip().splitlines() if ln.strip()][-5:]
+                problem = f"the comparison failed (exit {proc.returncode}): " + " | ".join(tail)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.communicate()
+            problem = f"the comparison timed out after {options.timeout:g} s (raise --timeout or lower --max-examples)"
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+            raise
+        out: list[dict[str, Any]] = []
+        if results.exists():
+            for line in results.read_text(encoding="utf-8").splitlines():
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out, problem
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _has_placeholder(path: Path) -> bool:
+    from pdd.lint import PLACEHOLDER_MARKER
+
+    try:
+        return PLACEHOLDER_MARKER in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def run_probe(project, name: str, options: ProbeOptions) -> ProbeReport:
+    """Probe module ``name``. Raises :class:`pdd.errors.PddError` (2 bad input, 3 backend)."""
+    from pdd.errors import UsageError
+    from pdd.freshness import DependencyUnavailable, module_inputs
+
+    specs = project.specs()
+    (name,) = project.select([name])
+    spec = specs[name]
+    try:
+        inputs = module_inputs(project, spec)
+    except DependencyUnavailable as exc:
+        raise UsageError(f"{name}: a dependency is not built ({exc})",
+                         hint="run `pdd build` first: candidates import their dependencies from generated/") from None
+    gen = inputs.generator
+    temperature = options.temperature if options.temperature is not None else (gen.temperature or 1.0)
+    started = time.monotonic()
+    candidates = _generate(project, spec, inputs, options, temperature)
+    report = ProbeReport(name, spec.output, options.n, temperature, candidates, max_examples=options.max_examples,
+                         call_timeout=options.call_timeout)
+    if options.run_tests and all(c.status == "untested" or c.code is None for c in candidates) and \
+            any(c.status == "untested" for c in candidates):
+        report.notes.append(f"no behavior-test file of {name} exists: comparing every candidate that compiles")
+    comparable = [c for c in candidates if c.status in ("passed", "untested")]
+    report.compared = [c.index for c in comparable]
+    if len(comparable) < 2:
+        report.problem = (f"only {len(comparable)} of {options.n} candidates passed the behavior tests: nothing to "
+                          f"compare (make the prompt clearer, or use more candidates with --n)")
+        if any(_has_placeholder(project.root / t) for t in spec.tests):
+            report.problem += ("; the behavior tests still hold the placeholder of `pdd new`: write them, "
+                               "or probe the prompt alone with --no-tests")
+        return report
+    results, problem = _compare(project.root, spec.module, comparable, options)
+    report.problem = problem
+    broken = 0
+    for r in results:
+        if r.get("status") in ("note", "error") and r.get("kind") in ("interface", "import"):
+            report.notes.append(r.get("reason", ""))
+            broken += 1 if r.get("kind") == "import" else 0
+        else:
+            report.targets.append(r)
+    if len(comparable) - broken < 2 and not report.problem:
+        report.problem = "fewer than two candidates could be imported for the comparison"
+    report.notes.append(f"probe took {time.monotonic() - started:.1f} s")
+    return report
+
+
+def format_text(report: ProbeReport) -> str:
+    """The human-readable report."""
+    lines = [f"pdd probe {report.name}: {report.n} candidates (temperature {report.temperature:g})"]
+    for c in report.candidates:
+        status = {"passed": "passed the behavior tests", "untested": "compiles (not tested)",
+                  "failed": "failed the behavior tests", "timeout": "behavior tests timed out",
+                  "no-code": "no code in the answer", "syntax-error": "does not compile"}.get(c.status, c.status)
+        lines.append(f"  candidate {c.index}: {status}" + (f" ({c.detail})" if c.detail and c.status != "passed" else ""))
+    if report.compared and len(report.compared) >= 2:
+        lines.append(f"compared candidates {', '.join(map(str, report.compared))} "
+                     f"(up to {report.max_examples} examples per function):")
+    for t in report.targets:
+        status = t.get("status")
+        if status == "disagree":
+            lines.append(f"  {t['target']}: DISAGREE after {t.get('examples', 0)} example(s)")
+            lines.append(f"    {sentence(t)}")
+            for o in t.get("outcomes", []):
+                if o.get("kind") == "raises" and o.get("message"):
+                    lines.append(f"      {_who(o['candidates'])}: {o['type']}: {o['message']}")
+        elif status == "agree":
+            lines.append(f"  {t['target']}: agree ({t.get('examples', 0)} example(s))")
+        elif status == "skipped":
+            if (t.get("target") or "").split(".")[-1].startswith("__"):
+                continue  # operator methods that cannot be driven: not worth a line
+            lines.append(f"  {t['target']}: skipped: {t.get('reason', '')}")
+        else:
+            lines.append(f"  {t['target']}: {status}: {t.get('reason', '')}")
+            if t.get("call"):
+                lines.append(f"    {sentence(t)}")
+    for note in report.notes:
+        lines.append(f"note: {note}")
+    if report.problem:
+        lines.append(f"problem: {report.problem}")
+    k = len(report.disagreements)
+    if k:
+        lines.append(f"{k} disagreement(s): the prompt leaves these cases open. Decide them in the prompt "
+                     f"(and pin them with a behavior test), then probe again.")
+    elif not report.problem:
+        lines.append("no disagreements: the candidates behave alike on every input tried")
+    return "\n".join(lines)

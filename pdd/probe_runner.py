@@ -1,0 +1,750 @@
+"""Differential testing of ``pdd probe`` candidates; runs in its own subprocess.
+
+``python -m pdd.probe_runner CONFIG.json``. The config names the candidate files,
+the real module name (``generated.x.y``), the example budget and a results file.
+Each candidate is loaded from its own file with :mod:`importlib` under a distinct
+module name (``pdd_probe_cand_<i>``), so they live side by side; dependencies
+(``generated.*``) are imported from the repository as usual. Nothing is written to
+``generated/``.
+
+For every public function, class constructor, public method and public constant of
+the first candidate, arguments are drawn by hypothesis from the type annotations
+(``st.from_type``; the candidate's own classes are built through their annotated
+constructors, separately in every candidate; ``str`` and ``int`` also draw from
+the literals in the candidates' source). Every candidate is called with the same
+arguments, outcomes are compared (returned value, or exception type; a call that
+takes longer than ``call_timeout`` is an outcome of its own), and the first input
+on which they disagree is shrunk by hypothesis and written out.
+
+Results: one JSON object per target, one per line, in the results file::
+
+    {"target": "parse", "kind": "function", "status": "disagree" | "agree" | "skipped" | "error" | "flaky",
+     "examples": 57, "reason": "...", "call": "parse('1,5')",
+     "outcomes": [{"candidates": [1], "kind": "returns", "repr": "Decimal('1.5')"},
+                  {"candidates": [2], "kind": "raises", "type": "ValueError", "message": "..."}]}
+"""
+
+from __future__ import annotations
+
+import ast
+import collections.abc
+import copy
+import datetime
+import decimal
+import enum
+import fractions
+import importlib.util
+import inspect
+import itertools
+import json
+import re
+import signal
+import sys
+import types
+import typing
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+CAND_PREFIX = "pdd_probe_cand_"
+_ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
+_CAND = re.compile(CAND_PREFIX + r"\d+")
+_MAX_REPR = 200
+_OPERATOR_DUNDERS = ("__add__", "__sub__", "__mul__", "__rmul__", "__truediv__", "__floordiv__", "__mod__",
+                     "__eq__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__", "__getitem__")
+
+
+class CannotDerive(Exception):
+    """No strategy can be derived for a type; ``str(exc)`` names it."""
+
+
+class _Reject(Exception):
+    """Building the inputs failed in some candidate: not a valid example."""
+
+
+class _CallTimeout(BaseException):
+    """A candidate's call took longer than the per-call limit."""
+
+
+class _Disagreement(Exception):
+    """The candidates disagree on this example."""
+
+
+class _TooSlow(Exception):
+    """The target keeps timing out, or used up its time budget."""
+
+
+# ---------------------------------------------------------------------------
+# Recipes: candidate-independent descriptions of arguments
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Val:
+    value: Any
+
+    def make(self, cand: types.ModuleType) -> Any:
+        try:
+            return copy.deepcopy(self.value)
+        except Exception:
+            return self.value
+
+    def show(self) -> str:
+        return _short(_clean(repr(self.value)))
+
+
+@dataclass(frozen=True)
+class New:
+    cls: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    def make(self, cand: types.ModuleType) -> Any:
+        cls = getattr(cand, self.cls)
+        try:
+            return cls(*[a.make(cand) for a in self.args], **{k: v.make(cand) for k, v in self.kwargs})
+        except _CallTimeout:
+            raise
+        except Exception:
+            raise _Reject() from None
+
+    def show(self) -> str:
+        return f"{self.cls}({_argstr(self.args, self.kwargs)})"
+
+
+@dataclass(frozen=True)
+class EnumMember:
+    cls: str
+    member: str
+
+    def make(self, cand: types.ModuleType) -> Any:
+        return getattr(getattr(cand, self.cls), self.member)
+
+    def show(self) -> str:
+        return f"{self.cls}.{self.member}"
+
+
+@dataclass(frozen=True)
+class Many:
+    kind: str  # list | tuple | set | frozenset | dict
+    items: tuple[Any, ...]
+
+    def make(self, cand: types.ModuleType) -> Any:
+        if self.kind == "dict":
+            try:
+                return {k.make(cand): v.make(cand) for k, v in self.items}
+            except TypeError:
+                raise _Reject() from None
+        values = [i.make(cand) for i in self.items]
+        try:
+            return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[self.kind](values)
+        except TypeError:
+            raise _Reject() from None
+
+    def show(self) -> str:
+        if self.kind == "dict":
+            return "{" + ", ".join(f"{k.show()}: {v.show()}" for k, v in self.items) + "}"
+        inner = ", ".join(i.show() for i in self.items)
+        if self.kind == "list":
+            return f"[{inner}]"
+        if self.kind == "tuple":
+            return f"({inner}{',' if len(self.items) == 1 else ''})"
+        if not self.items:
+            return f"{self.kind}()"
+        return "{" + inner + "}" if self.kind == "set" else f"frozenset({{{inner}}})"
+
+
+OMIT = object()
+
+
+def _argstr(args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]) -> str:
+    return ", ".join([a.show() for a in args] + [f"{k}={v.show()}" for k, v in kwargs])
+
+
+@dataclass(frozen=True)
+class Call:
+    receiver: Any  # New, or None
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+
+
+# ---------------------------------------------------------------------------
+# Strategies from annotations
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    ref: types.ModuleType
+    str_literals: list[str] = field(default_factory=list)
+    int_literals: list[int] = field(default_factory=list)
+    building: set[str] = field(default_factory=set)
+
+    def is_local(self, tp: Any) -> bool:
+        return isinstance(tp, type) and getattr(tp, "__module__", None) == self.ref.__name__
+
+
+def type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__qualname__ if tp.__module__ in ("builtins",) or tp.__module__.startswith(CAND_PREFIX) \
+            else f"{tp.__module__}.{tp.__qualname__}"
+    return _clean(repr(tp)).replace("typing.", "")
+
+
+def _mentions_local(tp: Any, ctx: Context) -> bool:
+    if ctx.is_local(tp):
+        return True
+    return any(_mentions_local(a, ctx) for a in typing.get_args(tp) if a is not Ellipsis)
+
+
+def strategy_for(tp: Any, ctx: Context, depth: int = 0):
+    """A strategy of recipes for values of type ``tp``. Raises :class:`CannotDerive`."""
+    from hypothesis import strategies as st
+
+    if depth > 4:
+        raise CannotDerive(type_name(tp))
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is typing.Any or tp is object:
+        raise CannotDerive(f"{type_name(tp)} (too general)")
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is getattr(types, "UnionType")):
+        parts, failures = [], []
+        for a in args:
+            try:
+                parts.append(strategy_for(a, ctx, depth + 1))
+            except CannotDerive as exc:
+                failures.append(str(exc))
+        if not parts:
+            raise CannotDerive(" | ".join(failures))
+        return st.one_of(parts)
+    if origin is typing.Literal:
+        return st.sampled_from(list(args)).map(Val)
+    if origin in (collections.abc.Callable,) or tp in (collections.abc.Callable, typing.Callable):
+        raise CannotDerive(f"{type_name(tp)} (a callable)")
+    seq_origins = (list, collections.abc.Sequence, collections.abc.MutableSequence, collections.abc.Iterable,
+                   collections.abc.Collection, collections.abc.Iterator)
+    if origin in seq_origins and args:
+        inner = strategy_for(args[0], ctx, depth + 1)
+        return st.lists(inner, max_size=6).map(lambda xs: Many("list", tuple(xs)))
+    if origin is tuple and args:
+        if len(args) == 2 and args[1] is Ellipsis:
+            inner = strategy_for(args[0], ctx, depth + 1)
+            return st.lists(inner, max_size=6).map(lambda xs: Many("tuple", tuple(xs)))
+        if args == ((),):
+            return st.just(Many("tuple", ()))
+        return st.tuples(*[strategy_for(a, ctx, depth + 1) for a in args]).map(lambda xs: Many("tuple", tuple(xs)))
+    if origin in (set, frozenset, collections.abc.Set, collections.abc.MutableSet) and args:
+        inner = strategy_for(args[0], ctx, depth + 1)
+        kind = "frozenset" if origin is frozenset else "set"
+        return st.lists(inner, max_size=6).map(lambda xs: Many(kind, tuple(xs)))
+    if origin in (dict, collections.abc.Mapping, collections.abc.MutableMapping) and len(args) == 2:
+        k = strategy_for(args[0], ctx, depth + 1)
+        v = strategy_for(args[1], ctx, depth + 1)
+        return st.lists(st.tuples(k, v), max_size=5).map(lambda kv: Many("dict", tuple(kv)))
+    if isinstance(tp, type):
+        if ctx.is_local(tp):
+            if issubclass(tp, enum.Enum):
+                return st.sampled_from([m.name for m in tp]).map(lambda n, c=tp.__qualname__: EnumMember(c, n))
+            if issubclass(tp, BaseException):
+                raise CannotDerive(f"{type_name(tp)} (an exception class)")
+            return constructor_strategy(tp, ctx, depth + 1)
+        if tp is bool:
+            return st.booleans().map(Val)
+        if tp is str:
+            base = st.text(max_size=20)
+            return (st.one_of(base, st.sampled_from(ctx.str_literals)) if ctx.str_literals else base).map(Val)
+        if tp is int:
+            base = st.integers()
+            return (st.one_of(base, st.sampled_from(ctx.int_literals)) if ctx.int_literals else base).map(Val)
+    if _mentions_local(tp, ctx):
+        raise CannotDerive(type_name(tp))
+    try:
+        strategy = st.from_type(tp)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            strategy.example()
+    except Exception:
+        raise CannotDerive(type_name(tp)) from None
+    return strategy.map(Val)
+
+
+def _hints(func: Any, ctx: Context) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, globalns=vars(ctx.ref))
+    except Exception as exc:
+        raise CannotDerive(f"the annotations of {getattr(func, '__qualname__', func)} ({type(exc).__name__}: {exc})") \
+            from None
+
+
+def params_strategy(func: Any, ctx: Context, *, skip_first: bool, depth: int = 0):
+    """A strategy of ``(args, kwargs)`` recipe tuples for calling ``func``."""
+    from hypothesis import strategies as st
+
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise CannotDerive(f"the signature of {getattr(func, '__qualname__', func)} ({exc})") from None
+    params = list(sig.parameters.values())[1 if skip_first else 0:]
+    hints = _hints(func, ctx) if params else {}
+    parts: list[tuple[inspect.Parameter, Any]] = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        has_default = p.default is not p.empty
+        if p.name not in hints:
+            if has_default:
+                continue
+            raise CannotDerive(f"parameter {p.name!r} (no type annotation)")
+        try:
+            s = strategy_for(hints[p.name], ctx, depth)
+        except CannotDerive as exc:
+            if has_default:
+                continue
+            raise CannotDerive(f"{exc} (parameter {p.name!r})") from None
+        if has_default and p.kind != p.POSITIONAL_ONLY:
+            s = st.one_of(st.just(OMIT), s)
+        parts.append((p, s))
+
+    def assemble(values: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]:
+        args: list[Any] = []
+        kwargs: list[tuple[str, Any]] = []
+        omitted = False
+        for (p, _), v in zip(parts, values):
+            if v is OMIT:
+                omitted = True
+                continue
+            if p.kind == p.KEYWORD_ONLY or (omitted and p.kind == p.POSITIONAL_OR_KEYWORD):
+                kwargs.append((p.name, v))
+            else:
+                args.append(v)
+        return tuple(args), tuple(kwargs)
+
+    return st.tuples(*[s for _, s in parts]).map(assemble)
+
+
+def constructor_strategy(cls: type, ctx: Context, depth: int = 0):
+    """A strategy of :class:`New` recipes for the candidate's own class ``cls``."""
+    if cls.__qualname__ in ctx.building:
+        raise CannotDerive(f"{cls.__qualname__} (recursive constructor)")
+    ctx.building.add(cls.__qualname__)
+    try:
+        init = cls.__init__ if cls.__init__ is not object.__init__ else None
+        if init is None:
+            from hypothesis import strategies as st
+
+            return st.just(New(cls.__qualname__, ()))
+        return params_strategy(init, ctx, skip_first=True, depth=depth).map(
+            lambda ak, c=cls.__qualname__: New(c, ak[0], ak[1]))
+    except CannotDerive as exc:
+        raise CannotDerive(f"{exc}, to build a {cls.__qualname__}") from None
+    finally:
+        ctx.building.discard(cls.__qualname__)
+
+
+# ---------------------------------------------------------------------------
+# Outcomes
+# ---------------------------------------------------------------------------
+
+_SCALARS = (type(None), bool, int, float, complex, str, bytes, bytearray, decimal.Decimal, fractions.Fraction,
+            datetime.date, datetime.time, datetime.timedelta, uuid.UUID, range, type(Ellipsis))
+
+
+def _clean(text: str) -> str:
+    return _ADDR.sub("", _CAND.sub(REAL_MODULE, text))
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
+
+
+def _safe_repr(x: Any) -> str:
+    try:
+        return _clean(repr(x))
+    except Exception as exc:
+        return f"<repr raised {type(exc).__name__}>"
+
+
+def normalise(x: Any, depth: int = 0) -> Any:
+    """A candidate-independent, comparable form of a returned value."""
+    t = type(x)
+    tn = type_name(t)
+    if isinstance(x, enum.Enum):
+        return ("enum", tn, x.name)
+    if isinstance(x, _SCALARS) and (t in _SCALARS or t.__module__ in ("builtins", "decimal", "fractions", "datetime")):
+        return ("v", tn, _safe_repr(x))
+    if depth > 5:
+        return ("deep", tn)
+    if isinstance(x, (list, tuple)) and (t in (list, tuple) or hasattr(x, "_fields")):
+        return ("seq", tn, tuple(normalise(e, depth + 1) for e in itertools.islice(x, 500)), len(x))
+    if isinstance(x, collections.abc.Mapping) and t.__module__ in ("builtins", "collections", "types"):
+        items = sorted(((repr(normalise(k, depth + 1)), normalise(v, depth + 1)) for k, v in x.items()),
+                       key=lambda kv: kv[0])
+        return ("map", tn, tuple(items))
+    if isinstance(x, (set, frozenset)):
+        return ("set", tn, tuple(sorted(repr(normalise(e, depth + 1)) for e in x)))
+    if isinstance(x, BaseException):
+        return ("exception", tn, str(x))
+    if isinstance(x, type):
+        return ("type", type_name(x))
+    if isinstance(x, collections.abc.Iterator):
+        return ("iter", tuple(normalise(e, depth + 1) for e in itertools.islice(x, 500)))
+    if inspect.isroutine(x):
+        return ("callable", getattr(x, "__qualname__", "?"))
+    attrs = []
+    for name in sorted(dir(x)):
+        if name.startswith("_"):
+            continue
+        try:
+            value = getattr(x, name)
+        except _CallTimeout:
+            raise
+        except Exception as exc:
+            attrs.append((name, ("raises", type_name(type(exc)))))
+            continue
+        if inspect.isroutine(value) or isinstance(value, type):
+            continue
+        attrs.append((name, normalise(value, depth + 1)))
+    rep = _safe_repr(x) if t.__repr__ is not object.__repr__ else None
+    text = None
+    if t.__str__ is not object.__str__ and t.__str__ is not t.__repr__:
+        try:
+            text = _clean(str(x))
+        except Exception as exc:
+            text = f"<str raised {type(exc).__name__}>"
+    size = None
+    if hasattr(t, "__len__"):
+        try:
+            size = len(x)
+        except Exception:
+            size = None
+    return ("object", tn, tuple(attrs), rep, text, size)
+
+
+@dataclass
+class Outcome:
+    kind: str  # returns | raises | timeout
+    key: str
+    repr: str = ""
+    type: str = ""
+    message: str = ""
+
+    def describe(self, timeout: float) -> str:
+        if self.kind == "returns":
+            return f"returns {self.repr}"
+        if self.kind == "raises":
+            return f"raises {self.type}"
+        return f"does not return within {timeout:g} s"
+
+
+class _time_limit:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.enabled = hasattr(signal, "setitimer") and seconds > 0
+
+    def __enter__(self) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    @staticmethod
+    def _fire(signum: int, frame: Any) -> None:
+        raise _CallTimeout()
+
+
+@dataclass
+class Target:
+    name: str  # display name: parse, Money, Money.allocate, CURRENCIES
+    kind: str  # function | constructor | method | staticmethod | classmethod | constant
+    owner: str | None = None  # class name for methods
+    attr: str | None = None  # function / method / constant name
+
+    def resolve(self, cand: types.ModuleType, receiver: Any) -> Any:
+        if self.kind == "function":
+            return getattr(cand, self.attr)  # type: ignore[arg-type]
+        if self.kind == "constructor":
+            return getattr(cand, self.owner)  # type: ignore[arg-type]
+        if self.kind == "method":
+            return getattr(receiver, self.attr)  # type: ignore[arg-type]
+        return getattr(getattr(cand, self.owner), self.attr)  # type: ignore[arg-type]
+
+    def show(self, call: Call) -> str:
+        args = _argstr(call.args, call.kwargs)
+        if self.kind == "function":
+            return f"{self.attr}({args})"
+        if self.kind == "constructor":
+            return f"{self.owner}({args})"
+        if self.kind == "method":
+            return f"{call.receiver.show()}.{self.attr}({args})"
+        return f"{self.owner}.{self.attr}({args})"
+
+
+def run_call(target: Target, call: Call, cand: types.ModuleType, timeout: float) -> Outcome:
+    """Build the inputs in ``cand`` and call the target. Raises :class:`_Reject`."""
+    try:
+        with _time_limit(timeout):
+            receiver = call.receiver.make(cand) if call.receiver is not None else None
+            args = [a.make(cand) for a in call.args]
+            kwargs = {k: v.make(cand) for k, v in call.kwargs}
+    except (_Reject, _CallTimeout):
+        raise _Reject() from None
+    except Exception:
+        raise _Reject() from None
+    try:
+        fn = target.resolve(cand, receiver)
+    except AttributeError:
+        return Outcome("raises", "raises:missing", type="(missing)", message=f"candidate has no {target.name}")
+    try:
+        with _time_limit(timeout):
+            result = fn(*args, **kwargs)
+            norm = normalise(result)
+            shown = _short(_safe_repr(result))
+    except _CallTimeout:
+        return Outcome("timeout", "timeout")
+    except RecursionError as exc:
+        return Outcome("raises", "raises:RecursionError", type="RecursionError", message=_short(str(exc)))
+    except Exception as exc:
+        tn = type_name(type(exc))
+        return Outcome("raises", f"raises:{tn}", type=tn, message=_short(_clean(str(exc))))
+    return Outcome("returns", "returns:" + repr(norm), repr=shown)
+
+
+def group_outcomes(outcomes: list[tuple[int, Outcome]]) -> list[tuple[list[int], Outcome]]:
+    groups: dict[str, tuple[list[int], Outcome]] = {}
+    for idx, o in outcomes:
+        groups.setdefault(o.key, ([], o))[0].append(idx)
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------------------
+# Driver
+# ---------------------------------------------------------------------------
+
+REAL_MODULE = "generated.module"
+
+
+def load_candidate(index: int, path: str, real_module: str) -> types.ModuleType:
+    name = f"{CAND_PREFIX}{index}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = real_module.rpartition(".")[0]
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def literals(sources: list[str]) -> tuple[list[str], list[int]]:
+    strs: set[str] = set()
+    ints: set[int] = set()
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant):
+                v = node.value
+                if isinstance(v, str) and len(v) <= 30 and "\n" not in v:
+                    strs.add(v)
+                elif isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 10**6:
+                    ints.update({v, -v, v + 1, v - 1})
+    # simplest first: hypothesis shrinks towards the start of the list
+    return sorted(strs, key=lambda v: (len(v), v))[:300], sorted(ints, key=lambda v: (abs(v), v < 0))[:300]
+
+
+def public_targets(ref: types.ModuleType, source: str) -> list[Target]:
+    exported = getattr(ref, "__all__", None)
+    if isinstance(exported, (list, tuple)) and all(isinstance(n, str) for n in exported):
+        names = list(exported)
+        assigned = set(names)
+    else:
+        names = sorted(n for n in vars(ref) if not n.startswith("_"))
+        assigned = set()
+        for node in ast.parse(source).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+            assigned.update(t.id for t in targets if isinstance(t, ast.Name))
+    out: list[Target] = []
+    for name in names:
+        obj = getattr(ref, name, None)
+        if inspect.isfunction(obj) and obj.__module__ == ref.__name__:
+            out.append(Target(name, "function", attr=name))
+        elif inspect.isclass(obj) and obj.__module__ == ref.__name__:
+            if issubclass(obj, (BaseException, enum.Enum)) or getattr(obj, "_is_protocol", False):
+                continue
+            out.append(Target(name, "constructor", owner=name))
+            for attr, value in vars(obj).items():
+                if attr.startswith("_") and attr not in _OPERATOR_DUNDERS:
+                    continue
+                if isinstance(value, (staticmethod, classmethod)):
+                    kind = "staticmethod" if isinstance(value, staticmethod) else "classmethod"
+                    out.append(Target(f"{name}.{attr}", kind, owner=name, attr=attr))
+                elif inspect.isfunction(value):
+                    out.append(Target(f"{name}.{attr}", "method", owner=name, attr=attr))
+        elif name in assigned and not inspect.ismodule(obj) and not inspect.isroutine(obj) and not inspect.isclass(obj):
+            out.append(Target(name, "constant", attr=name))
+    return out
+
+
+def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
+    from hypothesis import HealthCheck, Verbosity, assume, given, settings
+    from hypothesis import errors as hyp_errors
+    from hypothesis import strategies as st
+
+    timeout = float(cfg.get("call_timeout", 2.0))
+    ref = cands[0][1]
+    result: dict[str, Any] = {"target": target.name, "kind": target.kind}
+    if target.kind == "constant":
+        outcomes = []
+        for idx, cand in cands:
+            if not hasattr(cand, target.attr):  # type: ignore[arg-type]
+                outcomes.append((idx, Outcome("raises", "missing", type="(missing)", message="not defined")))
+                continue
+            value = getattr(cand, target.attr)  # type: ignore[arg-type]
+            outcomes.append((idx, Outcome("returns", repr(normalise(value)), repr=_short(_safe_repr(value)))))
+        groups = group_outcomes(outcomes)
+        result.update(status="disagree" if len(groups) > 1 else "agree", examples=1, call=target.name,
+                      outcomes=_outcomes_json(groups, timeout))
+        return result
+    try:
+        if target.kind == "function":
+            args_s = params_strategy(getattr(ref, target.attr), ctx, skip_first=False)  # type: ignore[arg-type]
+            strategy = args_s.map(lambda ak: Call(None, ak[0], ak[1]))
+        elif target.kind == "constructor":
+            strategy = constructor_strategy(getattr(ref, target.owner), ctx).map(  # type: ignore[arg-type]
+                lambda new: Call(None, new.args, new.kwargs))
+        else:
+            cls = getattr(ref, target.owner)  # type: ignore[arg-type]
+            raw = inspect.getattr_static(cls, target.attr)  # type: ignore[arg-type]
+            if target.kind in ("staticmethod", "classmethod"):
+                func = raw.__func__
+                args_s = params_strategy(func, ctx, skip_first=isinstance(raw, classmethod))
+                strategy = args_s.map(lambda ak: Call(None, ak[0], ak[1]))
+            else:
+                receiver_s = constructor_strategy(cls, ctx)
+                args_s = params_strategy(raw, ctx, skip_first=True)
+                strategy = st.tuples(receiver_s, args_s).map(lambda ra: Call(ra[0], ra[1][0], ra[1][1]))
+    except CannotDerive as exc:
+        result.update(status="skipped", reason=f"cannot derive a strategy for {exc}")
+        return result
+
+    state: dict[str, Any] = {"examples": 0, "last": None, "timeouts": 0}
+    budget = float(cfg.get("target_budget", 60.0))
+    import time
+
+    started = time.monotonic()
+
+    @settings(max_examples=int(cfg.get("max_examples", 100)), deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
+              verbosity=Verbosity.quiet)
+    @given(strategy)
+    def check(call: Call) -> None:
+        limit = 5 if state["last"] is None else 25  # more room to shrink a disagreement
+        if state["timeouts"] >= limit or time.monotonic() - started > budget:
+            raise _TooSlow()
+        outcomes = []
+        for idx, cand in cands:
+            try:
+                outcomes.append((idx, run_call(target, call, cand, timeout)))
+            except _Reject:
+                assume(False)
+        state["examples"] += 1
+        state["timeouts"] += sum(1 for _, o in outcomes if o.kind == "timeout")
+        if len({o.key for _, o in outcomes}) > 1:
+            state["last"] = (call, outcomes)
+            raise _Disagreement()
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            check()
+    except (_Disagreement, _TooSlow) as exc:
+        if state["last"] is None:
+            result.update(status="error", examples=state["examples"],
+                          reason=f"calls keep timing out (over {timeout:g} s each)" if state["timeouts"] >= 5
+                          else f"stopped after its time budget of {budget:g} s")
+            return result
+        if isinstance(exc, _TooSlow):
+            result["note"] = "stopped early (slow calls); the example may not be fully shrunk"
+        call, outcomes = state["last"]
+        result.update(status="disagree", examples=state["examples"], call=target.show(call),
+                      outcomes=_outcomes_json(group_outcomes(outcomes), timeout))
+        return result
+    except hyp_errors.Unsatisfiable:
+        result.update(status="skipped", examples=state["examples"],
+                      reason="no valid inputs: building the arguments failed for every example drawn")
+        return result
+    except hyp_errors.Flaky as exc:
+        result.update(status="flaky", examples=state["examples"],
+                      reason=f"results are not reproducible (a candidate is non-deterministic?): {type(exc).__name__}")
+        if state["last"] is not None:
+            call, outcomes = state["last"]
+            result.update(call=target.show(call), outcomes=_outcomes_json(group_outcomes(outcomes), timeout))
+        return result
+    except Exception as exc:  # a bug in a strategy or in hypothesis usage: report, go on
+        result.update(status="error", examples=state["examples"], reason=f"{type(exc).__name__}: {_short(str(exc))}")
+        return result
+    if state["examples"] == 0:
+        result.update(status="skipped", examples=0, reason="no valid inputs could be built")
+        return result
+    result.update(status="agree", examples=state["examples"])
+    return result
+
+
+def _outcomes_json(groups: list[tuple[list[int], Outcome]], timeout: float) -> list[dict[str, Any]]:
+    out = []
+    for idxs, o in groups:
+        entry: dict[str, Any] = {"candidates": idxs, "kind": o.kind, "text": o.describe(timeout)}
+        if o.kind == "returns":
+            entry["repr"] = o.repr
+        elif o.kind == "raises":
+            entry.update(type=o.type, message=o.message)
+        out.append(entry)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    global REAL_MODULE
+    cfg = json.loads(open(argv[1], encoding="utf-8").read())
+    REAL_MODULE = cfg["module"]
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))
+    results = open(cfg["results"], "a", encoding="utf-8")
+
+    def emit(obj: dict[str, Any]) -> None:
+        results.write(json.dumps(obj) + "\n")
+        results.flush()
+
+    cands: list[tuple[int, types.ModuleType]] = []
+    sources: list[str] = []
+    for c in cfg["candidates"]:
+        src = open(c["path"], encoding="utf-8").read()
+        sources.append(src)
+        try:
+            with _time_limit(float(cfg.get("import_timeout", 30))):
+                cands.append((int(c["index"]), load_candidate(int(c["index"]), c["path"], REAL_MODULE)))
+        except BaseException as exc:  # noqa: BLE001 - a broken candidate is reported, not fatal
+            emit({"target": None, "kind": "import", "status": "error", "candidate": c["index"],
+                  "reason": f"candidate {c['index']} cannot be imported: {type(exc).__name__}: {exc}"})
+    if len(cands) < 2:
+        return 0
+    strs, ints = literals(sources)
+    ctx = Context(cands[0][1], strs, ints)
+    targets = public_targets(cands[0][1], sources[0])
+    for idx, cand in cands[1:]:
+        for t in targets:
+            owner = getattr(cand, t.owner or t.attr or "", None)
+            if owner is None or (t.owner and t.attr and not hasattr(owner, t.attr)):
+                emit({"target": t.name, "kind": "interface", "status": "note",
+                      "reason": f"candidate {idx} has no {t.name}"})
+    for t in targets:
+        emit(probe_target(t, cands, ctx, cfg))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
