@@ -11,7 +11,7 @@ real command line (``python -m pdd``):
 * a no-op ``pdd build`` (everything fresh) at the largest N: median of 3 runs.
 
 The fake model server (tests/fakeserver.py, imported by path) answers every
-request after a fixed latency (``--latency``, default 0.05 s), like a fast model.
+request after a fixed latency (``--latency``, default 0.2 s; real models take seconds).
 
 Targets: speed-up >= 6x at 8 jobs; no-op build at N=1000 under 1 s.
 
@@ -253,7 +253,7 @@ def verdict(ok: bool) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000], help="module counts (default: 100 1000)")
-    parser.add_argument("--latency", type=float, default=0.05, help="fake model latency per request, seconds (default 0.05)")
+    parser.add_argument("--latency", type=float, default=0.2, help="fake model latency per request, seconds (default 0.2)")
     parser.add_argument("--jobs", type=int, nargs=2, default=[1, 8], metavar=("LOW", "HIGH"),
                         help="the two --jobs values compared (default: 1 8)")
     parser.add_argument("--noop-runs", type=int, default=NOOP_RUNS, help="no-op builds to take the median of (default 3)")

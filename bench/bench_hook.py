@@ -25,6 +25,7 @@ Targets: hook median < 100 ms; ``pdd check`` < 2 s. Prints PASS/MISS for each.
     python bench/bench_hook.py --modules 2000 --runs 10
     python bench/bench_hook.py --profile      # cProfile of both, top entries
     python bench/bench_hook.py --keep         # keep the repository, print its path
+    python bench/bench_hook.py --depends      # prompts with front matter and dependencies
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def module_code(i: int, variant: str = "") -> str:
             f'def value_{i}() -> int:\n    """The number {i}."""\n    return {i}\n')
 
 
-def make_repo(path: Path, n: int) -> tuple[Path, str]:
+def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
     """The repository and the path of the staged, genuinely changed generated file."""
     from pdd.freshness import git_blob_id, module_inputs
     from pdd.notes import format_record
@@ -95,7 +96,8 @@ def make_repo(path: Path, n: int) -> tuple[Path, str]:
         name = f"{pkg}/m{i:05d}"
         names.append(name)
         (path / "prompts" / pkg).mkdir(parents=True, exist_ok=True)
-        (path / "prompts" / f"{name}.prompt").write_text(f"# Goal\nA function value_{i}() returning {i}.\n",
+        front = f"---\ndepends: [{pkg}/m{i - 1:05d}]\n---\n" if depends and i % PER_PACKAGE else ""
+        (path / "prompts" / f"{name}.prompt").write_text(f"{front}# Goal\nA function value_{i}() returning {i}.\n",
                                                           encoding="utf-8")
         gen = path / "generated" / pkg
         if not gen.is_dir():
@@ -198,12 +200,15 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--depends", action="store_true",
+                    help="give each prompt a YAML front matter depending on the previous module of its package "
+                         "(chains of 100), as real prompts have")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="pdd-bench-hook-"))
     try:
         print(f"making a repository with {args.modules} generated modules ...", flush=True)
-        repo, changed = make_repo(tmp / "repo", args.modules)
+        repo, changed = make_repo(tmp / "repo", args.modules, depends=args.depends)
         py = sys.executable
         # Sanity: the hook and the check accept it (everything genuine and fresh).
         wall([py, "-m", "pdd.hook"], repo)
@@ -215,7 +220,8 @@ def main() -> int:
         floor = [wall([py, "-c", "pass"], repo) for _ in range(args.runs)]
 
         hook_med, diff_med, check_med = statistics.median(hook), statistics.median(diff), statistics.median(check)
-        print(f"\nrepository: {args.modules} modules, 1 generated file staged ({changed})")
+        print(f"\nrepository: {args.modules} modules{' with front matter and dependencies' if args.depends else ''}, "
+              f"1 generated file staged ({changed})")
         print(f"python startup (python -c pass), median of {args.runs}: {statistics.median(floor) * 1000:7.1f} ms")
         print(f"git diff --cached --quiet,       median of {args.runs}: {diff_med * 1000:7.1f} ms")
         print(f"pre-commit hook (python -m pdd.hook), median of {args.runs}: {hook_med * 1000:7.1f} ms"

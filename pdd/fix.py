@@ -215,6 +215,11 @@ class Fixer:
         self.confirm = confirm or (lambda _q: False)
         self.show = show or (lambda text: reporter.message(text))
         self.caller = ModelCaller(project, record=False, budget=budget)
+        if budget is not None and project.config.backend != "replay":
+            from pdd.spend import require_prices
+
+            require_prices({m for m in [project.config.model] + [s.model for s in project.specs().values() if s.model]},
+                           self.caller.prices)
 
     # -- entry points -------------------------------------------------------------
     def fix_module(self, spec: PromptSpec) -> FixReport:
