@@ -14,8 +14,10 @@ Algorithm:
    overlay (``generated/`` untouched), and on failure retry with the failure as
    feedback, up to ``attempts``. On success the file is written atomically and a
    note is queued for its blob; on failure the old file stays as it was.
-5. Notes are flushed in batches (at least every second and at the end, also on
-   Ctrl-C), so finished modules keep their provenance if a later one fails.
+5. A module's note is committed to ``refs/notes/pdd`` before its file is replaced,
+   so a crash never leaves a genuine file without its note, and finished modules
+   keep their provenance when a later one fails. Ctrl-C stops the workers at their
+   next step (running tests are killed); finished work is kept.
 
 Exit code: 0 all good; 1 a module failed its tests or could not be generated;
 3 the backend failed; 2 bad input (raised before anything is written).
@@ -44,10 +46,10 @@ from pdd.graph import closure, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec
+from pdd.redact import redact
 from pdd.runs import now_iso, write_run
 from pdd.testrun import TestResult, run_tests
 
-_FLUSH_SECONDS = 1.0
 
 
 class Reporter(Protocol):
@@ -127,6 +129,10 @@ class BuildReport:
     budget_stopped: bool = False
 
 
+class BuildCancelled(PddError):
+    """The build was interrupted (Ctrl-C): a worker stops before its next step."""
+
+
 class ModelCaller:
     """Requests through the cache, then the backend; optionally records for replay."""
 
@@ -187,7 +193,12 @@ def ensure_packages(root: Path, output: str) -> None:
         init = os.path.join(root, *parts[:depth], "__init__.py")
         if init in _ensured:
             continue
-        if not os.path.exists(init):
+        try:
+            with open(init, encoding="utf-8") as fh:
+                same = fh.read() == INIT_TEXT
+        except (OSError, UnicodeDecodeError):
+            same = False
+        if not same:  # missing, or edited by hand: pdd owns these files
             write_atomic(Path(init), INIT_TEXT)
         _ensured.add(init)
 
@@ -204,7 +215,7 @@ class Builder:
         self.attempts = options.attempts or self.config.attempts
         self.caller = ModelCaller(project, options.record, options.budget)
         self.notes = NotesWriter(project.repo)
-        self._last_flush = time.monotonic()
+        self.cancel = threading.Event()
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
@@ -281,6 +292,11 @@ class Builder:
     def run(self) -> BuildReport:
         started = now_iso()
         specs, order, forced = self.plan()
+        if not self.have_notes and any((self.project.root / specs[n].output).is_file() for n in order):
+            self.reporter.message(
+                "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
+                "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
+                "To use the team's notes instead: git fetch origin refs/notes/pdd:refs/notes/pdd")
         results: dict[str, ModuleResult] = {}
         self.reporter.start(len(order))
         in_order = set(order)
@@ -305,38 +321,43 @@ class Builder:
 
         try:
             with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="pdd-build") as pool:
-                while ready or running:
-                    while ready and fatal is None:
-                        name = ready.pop(0)
-                        deps = specs[name].depends
-                        failed_deps = [d for d in deps if d in results and results[d].status not in ("built", "fresh")]
-                        if failed_deps:
-                            finish(ModuleResult(name, specs[name].output, "blocked",
-                                                error=f"dependency {', '.join(failed_deps)} failed"))
-                        elif name in self.known_fresh and name not in forced:
-                            finish(self.build_one(specs[name], False))  # no work: not worth a thread
-                        else:
-                            self.reporter.module_started(name)
-                            running[pool.submit(self.build_one, specs[name], name in forced)] = name
-                    if fatal is not None:
-                        ready.clear()
-                    if not running:
-                        continue
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        name = running.pop(fut)
-                        try:
-                            r = fut.result()
-                        except UsageError as exc:  # configuration: stop scheduling, exit 2
-                            fatal = fatal or exc
-                            r = ModuleResult(name, specs[name].output, "error", error=exc.message)
-                        except PddError as exc:
-                            r = ModuleResult(name, specs[name].output, "error", error=str(exc),
-                                             backend_failed=isinstance(exc, BackendError))
-                        finish(r)
-                    if time.monotonic() - self._last_flush >= _FLUSH_SECONDS:
-                        self.notes.flush()
-                        self._last_flush = time.monotonic()
+                try:
+                    while ready or running:
+                        while ready and fatal is None:
+                            name = ready.pop(0)
+                            deps = specs[name].depends
+                            failed_deps = [d for d in deps if d in results and results[d].status not in ("built", "fresh")]
+                            if failed_deps:
+                                finish(ModuleResult(name, specs[name].output, "blocked",
+                                                    error=f"dependency {', '.join(failed_deps)} failed"))
+                            elif name in self.known_fresh and name not in forced:
+                                finish(self.build_one(specs[name], False))  # no work: not worth a thread
+                            else:
+                                self.reporter.module_started(name)
+                                running[pool.submit(self.build_one, specs[name], name in forced)] = name
+                        if fatal is not None:
+                            ready.clear()
+                        if not running:
+                            continue
+                        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                        for fut in done:
+                            name = running.pop(fut)
+                            try:
+                                r = fut.result()
+                            except UsageError as exc:  # configuration: stop scheduling, exit 2
+                                fatal = fatal or exc
+                                r = ModuleResult(name, specs[name].output, "error", error=exc.message)
+                            except PddError as exc:
+                                r = ModuleResult(name, specs[name].output, "error", error=str(exc),
+                                                 backend_failed=isinstance(exc, BackendError))
+                            finish(r)
+                except KeyboardInterrupt:
+                    # Stop the workers at their next step (and kill running tests) before
+                    # the pool waits for them.
+                    self.cancel.set()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    self.reporter.message("interrupted: stopping; finished modules keep their files and notes")
+                    raise
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -410,6 +431,8 @@ class Builder:
         last_problem = ""
         for attempt in range(1, self.attempts + 1):
             result.attempts = attempt
+            if self.cancel.is_set():
+                raise BuildCancelled("interrupted")
             request = Request(messages=tuple(messages), model=gen.model, temperature=gen.temperature,
                               max_tokens=gen.max_tokens, module=spec.name)
             try:
@@ -430,10 +453,13 @@ class Builder:
             problem = check_compiles(code, spec.output)
             if problem is None and tests:
                 outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
-                                    command=self.config.test_command, timeout=self.config.test_timeout)
+                                    command=self.config.test_command, timeout=self.config.test_timeout,
+                                    cancel=self.cancel)
+                if self.cancel.is_set():
+                    raise BuildCancelled("interrupted")
                 result.tests = outcome.status
                 if not outcome.passed:
-                    problem = normalise_test_output(outcome.output, {})
+                    problem = redact(normalise_test_output(outcome.output, {}))
             elif problem is None:
                 result.tests = "none" if self.options.run_tests else "skipped"
             if problem is None:
@@ -449,38 +475,44 @@ class Builder:
 
     def _accept(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
                 current: bytes | None, genuine: bool, result: ModuleResult) -> None:
+        """Record the note, then replace the file: a crash in between leaves a note on a
+        blob that is not in the tree (harmless), never a genuine file without its note."""
+        if self.cancel.is_set():
+            raise BuildCancelled("interrupted")
         data = code.encode("utf-8")
         path = self.project.root / spec.output
+        generated_root = os.path.realpath(self.project.generated_path)
+        if not os.path.realpath(path).startswith(generated_root + os.sep):
+            raise UsageError(f"{spec.output} resolves outside generated/ (a symbolic link?); not writing it",
+                             hint="replace the link under generated/ with a real folder")
         if current is not None and current != data and not genuine:
             backup = self.project.root / ".pdd" / "backup" / f"{spec.output}.{int(time.time())}"
             backup.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, backup)
             self.backups.append(str(backup.relative_to(self.project.root)))
+        if self.options.write_notes:
+            blob = self.project.repo.create_blob(data)
+            self.notes.add(str(blob), {
+                "path": spec.output,
+                "prompt": spec.path,
+                "prompt_blob": inputs.prompt_blob,
+                "fingerprint": inputs.fingerprint,
+                "backend": inputs.generator.backend,
+                "model": inputs.generator.model,
+                "tokens_in": completion.tokens_in,
+                "tokens_out": completion.tokens_out,
+                "cost_usd": completion.cost_usd,
+                "tests": result.tests,
+                "attempts": result.attempts,
+                "time": now_iso(),
+                "pdd": __version__,
+                "inputs": inputs.to_note(),
+            })
+            self.notes.flush()
         ensure_packages(self.project.root, spec.output)
         if current != data:
             write_atomic(path, data)
-        if not self.options.write_notes:
-            result.status = "built"
-            return
-        blob = self.project.repo.create_blob(data)
-        self.notes.add(str(blob), {
-            "path": spec.output,
-            "prompt": spec.path,
-            "prompt_blob": inputs.prompt_blob,
-            "fingerprint": inputs.fingerprint,
-            "backend": inputs.generator.backend,
-            "model": inputs.generator.model,
-            "tokens_in": completion.tokens_in,
-            "tokens_out": completion.tokens_out,
-            "cost_usd": completion.cost_usd,
-            "tests": result.tests,
-            "attempts": result.attempts,
-            "time": now_iso(),
-            "pdd": __version__,
-            "inputs": inputs.to_note(),
-        })
         result.status = "built"
-
 
 def build(project: Project, options: BuildOptions, reporter: Reporter) -> BuildReport:
     """Run a build. Raises :class:`InputError` (exit 2) before any write on bad input."""

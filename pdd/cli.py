@@ -177,11 +177,18 @@ def check(
             from pdd.project import open_project
             from pdd.regenerate import regenerate as run_regenerate
 
-            regen = run_regenerate(open_project(root), make_reporter())
+            regen_project = open_project(root)
+            regen = run_regenerate(regen_project, make_reporter())
+            # With the replay backend generation is deterministic, so committed code that
+            # differs from what its prompt produces was not generated from it (a forged note).
+            deterministic = regen_project.config.backend == "replay"
             payload["regenerate"] = {n: {"status": r.status, "tests": r.tests, "same_as_committed": regen.same_as_committed.get(n),
                                          "error": r.error} for n, r in ((r.name, r) for r in regen.build.results)}
             if regen.build.exit_code:
                 code = max(code, regen.build.exit_code)
+            if deterministic and any(r["status"] == "built" and not r["same_as_committed"]
+                                     for r in payload["regenerate"].values()):
+                code = max(code, 1)
     except PddError as exc:
         _fail(exc)
     if fmt == "json":
@@ -193,7 +200,9 @@ def check(
             print(f"behavior tests: {payload['tests']['status']}")
         if regenerate:
             for name, r in payload["regenerate"].items():
-                same = "identical to committed" if r["same_as_committed"] else "differs from committed"
+                same = ("identical to committed" if r["same_as_committed"] else
+                        "DIFFERS from committed: not generated from its prompt" if deterministic else
+                        "differs from committed (expected with a sampling model)")
                 print(f"regenerate {name}: {r['status']}, tests {r['tests']}, {same}" + (f" - {r['error']}" if r["error"] else ""))
     raise typer.Exit(code)
 

@@ -61,8 +61,8 @@ You maintain the prompt files of pdd, a prompt-driven development toolchain. A p
 specification from which a language model generates one Python module; generated code is never
 edited by hand, so every fix must live in the prompt.
 
-Answer with the complete revised prompt file in one fenced code block tagged `prompt`, and nothing
-after it. Keep the YAML front matter (between the `---` lines) valid and keep its keys unless the fix
+Answer with the complete revised prompt file in one code block fenced with FOUR backticks and tagged
+`prompt` (````prompt ... ````), so that code blocks inside the prompt stay inside it, and nothing after it. Keep the YAML front matter (between the `---` lines) valid and keep its keys unless the fix
 requires changing them; keep the Markdown sections and the Jinja2 includes. Change only what the fix
 needs: state the missing or wrong requirement precisely, so that a regeneration from the prompt alone
 produces the fixed behavior. Do not paste code into the prompt; describe behavior. The behavior tests
@@ -141,9 +141,16 @@ def validate_revision(project: Project, spec: PromptSpec, original: str, revised
     check_graph(specs)
     if new_spec.output != spec.output:
         raise InputError(spec.path, new_spec.keys_line.get("output"), "the revision changes the output path")
+    for key in ("tests", "model", "temperature"):
+        if getattr(new_spec, key) != getattr(spec, key):
+            raise InputError(spec.path, new_spec.keys_line.get(key),
+                             f"the revision changes '{key}': the behavior tests and the generator are not the prompt's to change")
     had = {s.lower() for s in SECTIONS} & _headings(original)
-    if had and not (had & _headings(revised)):
+    kept = had & _headings(revised)
+    if had and not kept:
         raise InputError(spec.path, None, "the revision removed all the specification's sections")
+    if had - kept:
+        raise InputError(spec.path, None, "the revision dropped section(s): " + ", ".join(sorted(had - kept)))
     if not revised.strip():
         raise InputError(spec.path, None, "the revision is empty")
     render_prompt(new_spec, project.root, project.config.prompts_dir)
@@ -164,11 +171,11 @@ def fix_messages(spec: PromptSpec, prompt_text: str, code: str, evidence_title: 
     """The request for a prompt revision."""
     user = (
         f"Prompt file: {spec.path}\nModule: {spec.module} ({spec.output})\n\n"
-        f"## Current prompt file\n```prompt\n{prompt_text.rstrip()}\n```\n\n"
+        f"## Current prompt file\n````prompt\n{prompt_text.rstrip()}\n````\n\n"
         f"## Code generated from it\n```python\n{code.rstrip()}\n```\n\n"
         f"## {evidence_title}\n```\n{evidence.rstrip()}\n```\n\n"
         "Revise the prompt file so that the module regenerated from it alone is right. "
-        "Answer with the complete revised prompt file in one ```prompt block."
+        "Answer with the complete revised prompt file in one ````prompt block (four backticks)."
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
@@ -270,6 +277,8 @@ class Fixer:
         original = prompt_path.read_text(encoding="utf-8")
         current = original
         report = FixReport(spec.name, mode, "exhausted", saved_edit=saved)
+        code_path = root / spec.output
+        code_before = restore_code if restore_code is not None else code_path.read_bytes()
         messages = fix_messages(spec, current, code, evidence_title, evidence)
         started = now_iso()
         success = False
@@ -298,7 +307,7 @@ class Fixer:
                     self.reporter.message(f"attempt {n}: revision rejected, not written: {exc.message}")
                     messages = [*messages, {"role": "assistant", "content": completion.text},
                                 {"role": "user", "content": f"That revision was rejected: {exc.message}. "
-                                 "Answer with a complete, valid prompt file in one ```prompt block."}]
+                                 "Answer with a complete, valid prompt file in one ````prompt block (four backticks)."}]
                     continue
                 attempt.valid = True
                 self.show(attempt.diff)
@@ -339,10 +348,11 @@ class Fixer:
                 if not (self.keep and report.outcome == "exhausted"):
                     if prompt_path.read_text(encoding="utf-8") != original:
                         write_atomic(prompt_path, original)
-                if restore_code is not None and report.outcome != "declined":
-                    write_atomic(root / spec.output, restore_code)
-                elif restore_code is not None and report.outcome == "declined":
-                    pass  # nothing changed: the user's edited file stays where it was
+                # Never leave code changed without its prompt: put back the genuine file
+                # (in edit mode the user's edit is saved under .pdd/fix/). A declined
+                # revision changed nothing, so the user's file stays as it is.
+                if report.outcome != "declined" and code_path.read_bytes() != code_before:
+                    write_atomic(code_path, code_before)
             report.run_path = write_run(root, "fix", {
                 "started": started, "ended": now_iso(), "pdd": __version__, "template": FIX_TEMPLATE_VERSION,
                 "backend": self.project.config.backend, "model": self.project.config.model,

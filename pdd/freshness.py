@@ -51,7 +51,7 @@ class ModuleInputs:
     rendered: str
     generator: Generator
     prompt_blob: str
-    includes: dict[str, str]
+    includes: dict[str, str] | None  # None: computed includes, so no manifest shortcut
     dep_digests: dict[str, str]
     dep_contexts: tuple[DependencyContext, ...]
 
@@ -99,8 +99,8 @@ def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
         fingerprint=compute_fingerprint(spec, rendered.text, generator, digests),
         rendered=rendered.text,
         generator=generator,
-        prompt_blob=git_blob_id((project.root / spec.path).read_bytes()),
-        includes=includes,
+        prompt_blob=spec.blob or git_blob_id((project.root / spec.path).read_bytes()),
+        includes=None if rendered.dynamic else includes,
         dep_digests=digests,
         dep_contexts=tuple(contexts),
     )

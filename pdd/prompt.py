@@ -29,6 +29,7 @@ line, raised before anything is written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import keyword
@@ -69,6 +70,7 @@ class PromptSpec:
     temperature: float | None
     body: str
     keys_line: dict[str, int] = field(default_factory=dict, compare=False)
+    blob: str = field(default="", compare=False)  # git blob id of the file as read ("" if unknown)
     lint_disable: tuple[str, ...] = ()
 
     @property
@@ -205,7 +207,7 @@ _cache_lock = threading.Lock()
 def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: FrontMatterCache | None) -> Any:
     """The front matter's data (ruamel.yaml, safe loader), through ``cache`` if given.
     Raises :class:`InputError` at the line of a YAML syntax error."""
-    key = hashlib.sha256(yaml_text.encode("utf-8")).hexdigest()
+    key = hashlib.sha256(yaml_text.encode("utf-8", "surrogatepass")).hexdigest()
     if cache is not None:
         with _cache_lock:
             if key in cache.entries:
@@ -320,8 +322,11 @@ def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir:
                 hint="rename the file or folder with letters, digits and underscores",
             )
     try:
-        with open(os.path.join(root, path), encoding="utf-8") as fh:
-            text = fh.read()
+        with open(os.path.join(root, path), "rb") as fh:
+            raw = fh.read()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from None
-    return parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)
+    spec = parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)
+    blob = hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+    return dataclasses.replace(spec, blob=blob)

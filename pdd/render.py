@@ -24,6 +24,7 @@ class Rendered:
 
     text: str
     includes: tuple[str, ...]
+    dynamic: bool = False  # an include/import whose name is computed: ``includes`` is incomplete
 
 
 _envs: dict[str, object] = {}
@@ -60,8 +61,9 @@ def _template_line(exc: BaseException, filename: str) -> int | None:
 
 
 def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[str], out: set[str],
-                     stack: tuple[str, ...] = ()) -> None:
-    """Collect included template names recursively; raise on a missing one, at its line."""
+                     stack: tuple[str, ...] = ()) -> bool:
+    """Collect included template names recursively; raise on a missing one, at its line.
+    Return True if some include's name is computed (not a constant)."""
     import jinja2
     from jinja2 import nodes
 
@@ -69,10 +71,12 @@ def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[
         tree = env.parse(source)
     except jinja2.TemplateSyntaxError as exc:
         raise InputError(origin, exc.lineno, f"template syntax error: {exc.message}") from None
+    dynamic = False
     for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
         target = node.template
         if not isinstance(target, nodes.Const):
-            continue  # dynamic name: checked when rendering
+            dynamic = True  # computed name: checked when rendering, not tracked
+            continue
         name = target.value
         if name in stack:
             cycle = " -> ".join((*stack, name))
@@ -88,7 +92,9 @@ def _static_includes(env, source: str, origin: str, prompts_dir: str, seen: set[
             ) from None
         seen.add(name)
         out.add(f"{prompts_dir}/{name}")
-        _static_includes(env, sub_source, f"{prompts_dir}/{name}", prompts_dir, seen, out, (*stack, name))
+        dynamic = _static_includes(env, sub_source, f"{prompts_dir}/{name}", prompts_dir, seen, out,
+                                   (*stack, name)) or dynamic
+    return dynamic
 
 
 def _snapshot_environment(read: Callable[[str], str | None]):
@@ -112,7 +118,7 @@ def render_prompt(spec: PromptSpec, root: Path, prompts_dir: str,
 
     env = _environment(root / prompts_dir) if read is None else _snapshot_environment(read)
     includes: set[str] = set()
-    _static_includes(env, spec.body, spec.path, prompts_dir, set(), includes)
+    dynamic = _static_includes(env, spec.body, spec.path, prompts_dir, set(), includes)
     filename = f"<pdd:{spec.path}>"
     try:
         code = env.compile(spec.body, name=spec.path, filename=filename)
@@ -129,4 +135,4 @@ def render_prompt(spec: PromptSpec, root: Path, prompts_dir: str,
         raise InputError(exc.filename or spec.path, exc.lineno, f"template syntax error: {exc.message}") from None
     except jinja2.TemplateError as exc:
         raise InputError(spec.path, _template_line(exc, filename), f"template error: {exc}") from None
-    return Rendered(text=text.strip("\n") + "\n", includes=tuple(sorted(includes)))
+    return Rendered(text=text.strip("\n") + "\n", includes=tuple(sorted(includes)), dynamic=dynamic)

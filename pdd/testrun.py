@@ -7,8 +7,9 @@ shadows its old version while every other module resolves as usual. A tiny pytes
 plugin in the overlay (``-p pdd_overlay``) imports those packages before test
 collection, so pytest's own ``sys.path`` changes cannot bypass the overlay.
 
-The test process does not inherit ``*_API_KEY`` variables: generated code under
-test has no business with the model keys.
+The test process does not inherit credential-like variables (``*_API_KEY``,
+``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
+generated code under test has no business with them.
 
 Outcome: :class:`TestResult` — ``status`` is ``passed``, ``failed`` (including
 "no tests collected", pytest exit 5, so nothing passes vacuously), ``timeout`` or
@@ -23,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -48,7 +50,9 @@ class TestResult:
 
 
 def _scrubbed_env(overlay: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    from pdd.redact import SECRET_SUFFIXES
+
+    env = {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
     env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
@@ -87,6 +91,7 @@ def run_tests(
     code: str | None = None,
     command: tuple[str, ...] = (),
     timeout: float = 300.0,
+    cancel: "threading.Event | None" = None,
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
@@ -110,7 +115,7 @@ def run_tests(
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         try:
-            out, _ = proc.communicate(timeout=timeout)
+            out = _communicate(proc, timeout, cancel)
         except subprocess.TimeoutExpired:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -138,6 +143,24 @@ def run_tests(
         return TestResult("error", text, rc, seconds)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
+
+
+def _communicate(proc: "subprocess.Popen[str]", timeout: float, cancel: "threading.Event | None") -> str:
+    """Wait for ``proc`` up to ``timeout`` seconds, polling ``cancel`` (set: kill the
+    process group and raise ``KeyboardInterrupt``). Raises ``TimeoutExpired``."""
+    deadline = time.monotonic() + timeout
+    chunks: list[str] = []
+    while True:
+        step = min(0.25, max(0.0, deadline - time.monotonic())) if cancel is not None else timeout
+        try:
+            out, _ = proc.communicate(timeout=step)
+            chunks.append(out or "")
+            return "".join(chunks)
+        except subprocess.TimeoutExpired:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _clean(out: str, overlay: Path, root: Path) -> str:

@@ -569,3 +569,24 @@ def test_missing_api_key_is_a_configuration_error_exit_2(git_repo, answers, run_
     assert not (git_repo / SLUG_PY).exists()
     assert fake_server.request_count == 0
     ok(proc, 2)
+
+
+def test_computed_include_name_still_makes_the_module_stale(git_repo, answers, run_pdd, fake_server):
+    """An include whose name is computed is not in the note's input manifest, so the
+    shortcut must not apply: changing that fragment makes the module stale."""
+    from conftest import write_file
+
+    write_file(git_repo, "prompts/_shared/calc_extra.md", "Extra rule one.\n")
+    write_prompt(git_repo, "calc", '# Calc\n{% set n = "calc" %}{% include "_shared/" ~ n ~ "_extra.md" %}\n',
+                 tests=[])
+    answers["calc"] = "X = 1\n"
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    before = fake_server.request_count
+    write_file(git_repo, "prompts/_shared/calc_extra.md", "Extra rule two.\n")
+    status = json.loads(run_pdd(git_repo, "status", "--json").stdout)
+    assert {m["path"]: m["state"] for m in status["modules"]}["generated/calc.py"] == "stale"
+    git(git_repo, "add", "-A")
+    proc = run_pdd(git_repo, "check", "--staged")
+    assert proc.returncode == 1 and "stale" in proc.stdout
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    assert fake_server.request_count == before + 1

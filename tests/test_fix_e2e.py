@@ -145,6 +145,9 @@ def test_fix_keep_keeps_the_last_revision(buggy_project, fake_server, run_pdd):
     ("```prompt\n---\ndepends: [calc/add]\n---\n# Adder\n## Goal\nx\n```", "depends on itself"),
     ("```prompt\n---\nflavour: strong\n---\n# Adder\n## Goal\nx\n```", "unknown front-matter key"),
     ("```prompt\n---\ntests: [behavior_tests/test_add.py]\n---\nJust add numbers.\n```", "removed all"),
+    ("```prompt\n---\ntests: [behavior_tests/test_other.py]\n---\n" + PROMPT_BODY + "```", "changes 'tests'"),
+    ("```prompt\n---\ntests: [behavior_tests/test_add.py]\nmodel: other\n---\n" + PROMPT_BODY + "```", "changes 'model'"),
+    ("```prompt\n---\ntests: [behavior_tests/test_add.py]\n---\n# Adder\n## Goal\nAdd.\n```", "dropped section"),
 ])
 def test_fix_rejects_an_unparsable_revision(buggy_project, fake_server, run_pdd, bad, why):
     repo = buggy_project
@@ -227,3 +230,22 @@ def test_fix_hand_edit_that_cannot_be_absorbed_restores_the_genuine_file(git_rep
     assert note_records(repo, "generated/calc/add.py")
     saved = list((repo / ".pdd/fix").rglob("add.py"))
     assert saved and "# a note by hand" in saved[0].read_text()
+
+
+def test_fix_keeps_code_blocks_inside_the_revised_prompt(git_repo, fake_server, run_pdd):
+    """A prompt with its own ```python example survives a revision in a ````prompt fence."""
+    repo = git_repo
+    body = PROMPT_BODY.replace("## Acceptance", "Example:\n```python\nadd(1, 1)  # 2\n```\n## Acceptance")
+    write_prompt(repo, "calc/add", body, tests=["behavior_tests/test_add.py"])
+    write_test(repo, "test_add.py", TEST_ADD)
+    fake_server.responder = FixScript([], lambda text: BUGGY)
+    assert run_pdd(repo, "build", "--no-tests").returncode == 0
+    commit_all(repo, "buggy", env={"PDD_BACKEND": "openai", "PDD_MODEL": "fake-model"})
+    revised = _prompt_text(repo).rstrip() + "\nIt returns the sum of a and b.\n"
+    script = FixScript([f"Revised:\n\n````prompt\n{revised}````\n"],
+                       lambda text: CORRECT if "the sum" in text else BUGGY)
+    fake_server.responder = script
+    proc = run_pdd(repo, "fix", "calc/add", "--yes")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _prompt_text(repo) == revised
+    assert "````prompt" in script.revision_requests[0]  # the request shows the prompt in a 4-backtick fence
