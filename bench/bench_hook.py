@@ -66,9 +66,12 @@ def git(repo: Path, *args: str, input: bytes | None = None) -> str:
     return proc.stdout.decode().strip()
 
 
-def module_code(i: int, variant: str = "") -> str:
-    return (f'"""Synthetic module {i}.{variant}"""\n\n__all__ = ["value_{i}"]\n\n\n'
-            f'def value_{i}() -> int:\n    """The number {i}."""\n    return {i}\n')
+def module_code(i: int, regenerated: bool = False) -> str:
+    """A tiny module; ``regenerated`` changes the body only (same interface, so its
+    dependents stay fresh)."""
+    body = f"int({i})" if regenerated else f"{i}"
+    return (f'"""Synthetic module {i}."""\n\n__all__ = ["value_{i}"]\n\n\n'
+            f'def value_{i}() -> int:\n    """The number {i}."""\n    return {body}\n')
 
 
 def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
@@ -130,7 +133,7 @@ def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
     # The file that will be changed genuinely and staged: its new blob noted too.
     changed_name = names[n // 2]
     changed_i = n // 2
-    new_text = module_code(changed_i, " Regenerated.")
+    new_text = module_code(changed_i, regenerated=True)
     record(specs[changed_name], inputs_by_name[changed_name], new_text)
     print(f"  computed {len(records)} note records with pdd.freshness.module_inputs in "
           f"{time.perf_counter() - t0:.1f} s", flush=True)

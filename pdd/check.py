@@ -32,7 +32,7 @@ from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
 from pdd.gitsource import BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
-from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
+from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, FrontMatterCache, PromptSpec, is_fragment, parse_prompt
 
 FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
 
@@ -89,9 +89,11 @@ def _specs_from_snapshot(snap: Snapshot, config: Config) -> dict[str, PromptSpec
     paths = [p for p in sorted(snap.blobs) if p.startswith(base) and p.endswith(PROMPT_SUFFIX)
              and not any(part.startswith("_") for part in p[len(base):].split("/"))]
     texts = snap.read_texts(paths)
+    cache = FrontMatterCache(snap.root)  # YAML parsing dominates at thousands of prompts
     for path in paths:
         name = path[len(base):-len(PROMPT_SUFFIX)]
-        specs[name] = parse_prompt(texts.get(path, ""), path=path, name=name, tests_dir=config.tests_dir)
+        specs[name] = parse_prompt(texts.get(path, ""), path=path, name=name, tests_dir=config.tests_dir, cache=cache)
+    cache.save()
     check_graph(specs)
     return specs
 
@@ -117,13 +119,18 @@ class Checker:
         self.config = config
         self.notes = notes
         self._digests: dict[str, str | None] = {}
+        self._texts: dict[str, str] = {}
+
+    def prefetch_texts(self, paths: list[str]) -> None:
+        """Read many files of the snapshot in one batch (for :meth:`dep_digest`)."""
+        self._texts.update(self.snap.read_texts(paths))
 
     def dep_digest(self, spec: PromptSpec) -> str | None:
         """Interface digest of ``spec``'s output in the snapshot (``None`` if absent or unparsable)."""
         if spec.name not in self._digests:
             from pdd.interface import extract_interface, interface_digest
 
-            text = self.snap.read_text(spec.output)
+            text = self._texts[spec.output] if spec.output in self._texts else self.snap.read_text(spec.output)
             try:
                 self._digests[spec.name] = None if text is None else interface_digest(extract_interface(text, spec.output))
             except (SyntaxError, ValueError):
@@ -256,8 +263,9 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
 
         from pdd.graph import topological_order
 
-        if len(todo) > 64:  # many lookups: one listing of the notes tree and one batch read
+        if len(todo) > 64 and len(todo) * 20 > len(specs):  # many lookups: one listing of the notes tree, batch reads
             notes.prefetch([snap.blobs[specs[n].output] for n in todo if specs[n].output in snap.blobs])
+            checker.prefetch_texts(sorted({specs[d].output for n in todo for d in specs[n].depends}))
         for name in topological_order(specs, todo):
             checker.check_module(specs[name], specs, result)
 

@@ -8,7 +8,17 @@ subprocesses, ``git commit`` running the installed hook, a bare remote made with
 
 The sample project has two independent tiny modules, ``alpha`` and ``beta``
 (``generated/alpha.py``, ``generated/beta.py``), built with ``--no-tests`` where
-the behavior tests do not matter.
+the behavior tests do not matter. It is built once per test module (``template``)
+and copied into each test, with its notes, cache and installed hook.
+
+Covered: hand edits refused by the hook (also ``git commit -a``), bypassed with
+``--no-verify`` and caught by ``pdd check`` on another clone (text, json, github
+formats); stale output refused unless ``check: {stale: warn}``; notes synced
+between clones across branches and merges, and after a lost push race; rebase,
+amend and cherry-pick; a clone without notes; a plain ``git pull`` before ``pdd
+notes sync``; missing, orphan and copied files; ``--tests`` and ``--regenerate``;
+hook chaining; the hook's light import path; the pre-commit framework driven by
+our ``.pre-commit-hooks.yaml``.
 """
 
 from __future__ import annotations
@@ -28,7 +38,6 @@ from conftest import (
     NOTES_REF,
     FakeModelServer,
     ModuleAnswers,
-    run_pdd_cli,
     commit_all,
     git,
     init_git_repo,
@@ -36,6 +45,7 @@ from conftest import (
     notes_list,
     notes_ref,
     requests_by_module,
+    run_pdd_cli,
     snapshot_files,
     write_file,
     write_prompt,
@@ -786,7 +796,8 @@ def test_hook_with_nothing_relevant_staged_is_light(project, run_pdd, answers, p
     assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
     assert elapsed < 5
 
-    # A genuine generated change staged: still none of the heavy imports (no render needed).
+    # A prompt and its rebuilt module staged: the note's inputs match (exact fast
+    # path), so nothing is rendered and Jinja2 is not imported either.
     answers["alpha"] = code_for("alpha", 1, " Same interface.")
     write_prompt(repo, "alpha", "# Goal\nalpha() returns 1; say so.")
     ok(run_pdd(repo, "build", "--no-tests"))
@@ -795,7 +806,7 @@ def test_hook_with_nothing_relevant_staged_is_light(project, run_pdd, answers, p
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip().split(".")[0]
                 for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert not imported & {"pygit2", "openai", "anthropic", "rich", "typer"}, sorted(imported & set(HEAVY))
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
 
 
 # ---------------------------------------------------------------------------
