@@ -48,7 +48,7 @@ INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
 
 @dataclass
 class Problem:
-    """One finding: ``state`` is edited|stale|missing|orphan|notes-missing|failing;
+    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|notes-missing;
     ``fix`` is the exact command that mends it; ``severity`` error|warning."""
 
     path: str
@@ -206,6 +206,61 @@ class Checker:
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
 
 
+def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: BlobReader,
+                 conf_blobs: dict[str, str]) -> tuple[Snapshot, dict[str, PromptSpec], set[str], set[str]] | None:
+    """The hook's narrow plan: read only the staged modules' prompts and outputs and
+    their direct dependencies' — never the whole prompts folder — so the work is
+    proportional to what is staged. ``None`` when a full check is needed instead (a
+    configuration or fragment change, a deleted prompt, or a staged generated file
+    whose prompt is not at the default path)."""
+    prompts_dir = config.prompts_dir.rstrip("/")
+    names: set[str] = set()
+    init_paths: set[str] = set()
+    for p, status in changes.items():
+        if p == CONFIG_RELPATH:
+            return None
+        if p.startswith(prompts_dir + "/"):
+            rel = p[len(prompts_dir) + 1:]
+            if any(part.startswith("_") for part in rel.split("/")):
+                return None  # a fragment: any module may include it
+            if p.endswith(PROMPT_SUFFIX):
+                if status == "D":
+                    return None  # its output may now be an orphan
+                names.add(rel[:-len(PROMPT_SUFFIX)])
+        elif p.startswith(GENERATED_DIR + "/"):
+            if p.endswith("/__init__.py"):
+                init_paths.add(p)
+            elif p.endswith(".py"):
+                names.add(p[len(GENERATED_DIR) + 1:-3])
+            elif status != "D":
+                return None  # not a module: let the full check report it
+    paths = {f"{prompts_dir}/{n}{PROMPT_SUFFIX}" for n in names} | {f"{GENERATED_DIR}/{n}.py" for n in names}
+    snap = snapshot(root, "index", sorted(paths | init_paths), reader)
+    snap.blobs.update(conf_blobs)
+    specs: dict[str, PromptSpec] = {}
+    for name in sorted(names):
+        path = f"{prompts_dir}/{name}{PROMPT_SUFFIX}"
+        text = snap.read_text(path)
+        if text is None:
+            return None  # an orphan, or a module with a custom output path
+        spec = parse_prompt(text, path=path, name=name, tests_dir=config.tests_dir)
+        if spec.output != f"{GENERATED_DIR}/{name}.py":
+            return None
+        specs[name] = spec
+    deps = {d for s in specs.values() for d in s.depends} - set(specs)
+    if deps:
+        dep_paths = {f"{prompts_dir}/{d}{PROMPT_SUFFIX}" for d in deps}
+        snap.blobs.update(snapshot(root, "index", sorted(dep_paths), reader).blobs)
+        for d in sorted(deps):
+            path = f"{prompts_dir}/{d}{PROMPT_SUFFIX}"
+            text = snap.read_text(path)
+            if text is None:
+                return None  # an unknown dependency: the full check reports it with its line
+            specs[d] = parse_prompt(text, path=path, name=d, tests_dir=config.tests_dir)
+        snap.blobs.update(snapshot(root, "index", sorted(specs[d].output for d in deps), reader).blobs)
+    return snap, specs, names, {p for p in init_paths if p in snap.blobs}
+
+
 def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
     """Check the index (``staged``) or ``HEAD``. Raises :class:`pdd.errors.InputError` /
     :class:`pdd.errors.ConfigError` (exit 2) for bad prompts or configuration."""
@@ -228,14 +283,21 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
             relevant = [p for p in changes if p.startswith((GENERATED_DIR + "/", prompts_dir + "/")) or p == CONFIG_RELPATH]
             if not relevant:
                 return result  # nothing pdd cares about is staged
-        snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
-        snap.blobs.update(conf_snap.blobs)
-        specs = _specs_from_snapshot(snap, config)
+        plan = _staged_plan(root, changes, config, reader, conf_snap.blobs) if changes is not None else None
+        if plan is not None:
+            snap, specs, narrow_todo, narrow_gen = plan
+        else:
+            snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
+            snap.blobs.update(conf_snap.blobs)
+            specs = _specs_from_snapshot(snap, config)
         notes = NotesReader(root, reader)
         checker = Checker(root, snap, config, notes)
         outputs = {s.output: n for n, s in specs.items()}
 
-        if changes is None:
+        if plan is not None:
+            # The staged modules themselves; their dependents' freshness is CI's `pdd check`.
+            todo, gen_paths = narrow_todo, narrow_gen
+        elif changes is None:
             todo = set(specs)
             gen_paths = set(snap.under(GENERATED_DIR))
         else:
@@ -280,6 +342,10 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
             if path.endswith(".py"):
                 result.problems.append(Problem(path, "orphan", f"{path} has no prompt generating it",
                                                f"git rm {path}   (or write its prompt in {prompts_dir}/)"))
+            else:  # bytecode, stubs, data, binaries: nothing under generated/ but pdd's modules
+                result.problems.append(Problem(path, "unexpected",
+                                               f"{path} is not a module pdd generates; only pdd's output belongs in {GENERATED_DIR}/",
+                                               f"git rm --cached {path}"))
         if staged and config.stale_policy == "warn":
             for p in result.problems:
                 if p.state == "stale":

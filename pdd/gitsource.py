@@ -108,19 +108,31 @@ class Snapshot:
         return None if blob is None else self.reader.read(blob)
 
     def read_text(self, path: str) -> str | None:
+        """Contents of ``path`` as UTF-8 text, or ``None`` if absent. Raises
+        :class:`pdd.errors.InputError` (exit 2) naming the file if it is not UTF-8."""
         data = self.read(path)
-        return None if data is None else data.decode("utf-8")
+        return None if data is None else _decode(path, data)
 
     def read_texts(self, paths: "list[str]") -> dict[str, str]:
         """Contents of ``paths`` (those present) as text, read in one batch."""
         ids = {p: self.blobs[p] for p in paths if p in self.blobs}
         data = self.reader.read_many(list(ids.values()))
-        return {p: data[b].decode("utf-8") for p, b in ids.items() if b in data}
+        return {p: _decode(p, data[b]) for p, b in ids.items() if b in data}
 
     def under(self, folder: str) -> dict[str, str]:
         """Entries under ``folder/``."""
         prefix = folder.rstrip("/") + "/"
         return {p: b for p, b in self.blobs.items() if p.startswith(prefix)}
+
+
+def _decode(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        from pdd.errors import InputError
+
+        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                         hint="save the file as UTF-8") from None
 
 
 def _parse_entries(out: bytes, index: bool) -> dict[str, str]:
