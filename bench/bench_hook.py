@@ -26,6 +26,7 @@ Targets: hook median < 100 ms; ``pdd check`` < 2 s. Prints PASS/MISS for each.
     python bench/bench_hook.py --profile      # cProfile of both, top entries
     python bench/bench_hook.py --keep         # keep the repository, print its path
     python bench/bench_hook.py --depends      # prompts with front matter and dependencies
+    python bench/bench_hook.py --python /path/to/venv/bin/python   # a regular (non-editable) install
 """
 
 from __future__ import annotations
@@ -203,6 +204,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--python", default=sys.executable,
+                    help="interpreter with pdd installed to time (default: this one). An editable install adds "
+                         "its import finder to every start: time a regular install (pip install .) for figures "
+                         "users see")
     ap.add_argument("--depends", action="store_true",
                     help="give each prompt a YAML front matter depending on the previous module of its package "
                          "(chains of 100), as real prompts have")
@@ -212,7 +217,7 @@ def main() -> int:
     try:
         print(f"making a repository with {args.modules} generated modules ...", flush=True)
         repo, changed = make_repo(tmp / "repo", args.modules, depends=args.depends)
-        py = sys.executable
+        py = args.python
         # Sanity: the hook and the check accept it (everything genuine and fresh).
         wall([py, "-m", "pdd.hook"], repo)
         wall([py, "-m", "pdd", "check"], repo)

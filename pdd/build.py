@@ -32,7 +32,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from pdd import __version__
 from pdd.atomicfile import write_atomic
@@ -48,7 +48,7 @@ from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec
 from pdd.redact import redact
 from pdd.runs import now_iso, write_run
-from pdd.testrun import TestResult, run_tests
+from pdd.testrun import run_tests
 
 
 
@@ -403,7 +403,6 @@ class Builder:
             return result
         result.fingerprint = inputs.fingerprint
         result.model = inputs.generator.model
-        path = self.project.root / spec.output
         current, records = self._current_records(spec)
         genuine = False
         if current is not None:

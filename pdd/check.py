@@ -32,7 +32,8 @@ from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
 from pdd.gitsource import BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
-from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, FrontMatterCache, PromptSpec, is_fragment, parse_prompt
+from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
+from pdd.yamlcache import YamlCache
 
 FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
 
@@ -80,7 +81,7 @@ class CheckResult:
                 "problems": [asdict(p) for p in self.problems]}
 
 
-def _specs_from_snapshot(snap: Snapshot, config: Config) -> dict[str, PromptSpec]:
+def _specs_from_snapshot(snap: Snapshot, config: Config, cache: YamlCache) -> dict[str, PromptSpec]:
     from pdd.graph import check_graph
 
     specs: dict[str, PromptSpec] = {}
@@ -89,7 +90,7 @@ def _specs_from_snapshot(snap: Snapshot, config: Config) -> dict[str, PromptSpec
     paths = [p for p in sorted(snap.blobs) if p.startswith(base) and p.endswith(PROMPT_SUFFIX)
              and not any(part.startswith("_") for part in p[len(base):].split("/"))]
     texts = snap.read_texts(paths)
-    cache = FrontMatterCache(snap.root)  # YAML parsing dominates at thousands of prompts
+    cache.preload()  # YAML parsing would dominate at thousands of prompts
     for path in paths:
         name = path[len(base):-len(PROMPT_SUFFIX)]
         specs[name] = parse_prompt(texts.get(path, ""), path=path, name=name, tests_dir=config.tests_dir, cache=cache)
@@ -207,7 +208,7 @@ class Checker:
 
 
 def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: BlobReader,
-                 conf_blobs: dict[str, str]) -> tuple[Snapshot, dict[str, PromptSpec], set[str], set[str]] | None:
+                 cache: YamlCache) -> tuple[Snapshot, dict[str, PromptSpec], set[str], set[str]] | None:
     """The hook's narrow plan: read only the staged modules' prompts and outputs and
     their direct dependencies' — never the whole prompts folder — so the work is
     proportional to what is staged. ``None`` when a full check is needed instead (a
@@ -234,32 +235,34 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
                 names.add(p[len(GENERATED_DIR) + 1:-3])
             elif status != "D":
                 return None  # not a module: let the full check report it
-    paths = {f"{prompts_dir}/{n}{PROMPT_SUFFIX}" for n in names} | {f"{GENERATED_DIR}/{n}.py" for n in names}
-    snap = snapshot(root, "index", sorted(paths | init_paths), reader)
-    snap.blobs.update(conf_blobs)
+    # Prompts are read by index path (``:path``) through the one cat-file process;
+    # blob ids then come from a single ``ls-files`` over just the paths involved.
+    from pdd.gitsource import _decode
+
+    def prompt_text(name: str) -> str | None:
+        path = f"{prompts_dir}/{name}{PROMPT_SUFFIX}"
+        data = reader.read(":" + path)
+        return None if data is None else _decode(path, data)
+
     specs: dict[str, PromptSpec] = {}
     for name in sorted(names):
-        path = f"{prompts_dir}/{name}{PROMPT_SUFFIX}"
-        text = snap.read_text(path)
+        text = prompt_text(name)
         if text is None:
             return None  # an orphan, or a module with a custom output path
-        spec = parse_prompt(text, path=path, name=name, tests_dir=config.tests_dir)
+        spec = parse_prompt(text, path=f"{prompts_dir}/{name}{PROMPT_SUFFIX}", name=name,
+                            tests_dir=config.tests_dir, cache=cache)
         if spec.output != f"{GENERATED_DIR}/{name}.py":
             return None
         specs[name] = spec
-    deps = {d for s in specs.values() for d in s.depends} - set(specs)
-    if deps:
-        dep_paths = {f"{prompts_dir}/{d}{PROMPT_SUFFIX}" for d in deps}
-        snap.blobs.update(snapshot(root, "index", sorted(dep_paths), reader).blobs)
-        for d in sorted(deps):
-            path = f"{prompts_dir}/{d}{PROMPT_SUFFIX}"
-            text = snap.read_text(path)
-            if text is None:
-                return None  # an unknown dependency: the full check reports it with its line
-            specs[d] = parse_prompt(text, path=path, name=d, tests_dir=config.tests_dir)
-        snap.blobs.update(snapshot(root, "index", sorted(specs[d].output for d in deps), reader).blobs)
+    for d in sorted({d for s in specs.values() for d in s.depends} - set(specs)):
+        text = prompt_text(d)
+        if text is None:
+            return None  # an unknown dependency: the full check reports it with its line
+        specs[d] = parse_prompt(text, path=f"{prompts_dir}/{d}{PROMPT_SUFFIX}", name=d,
+                                tests_dir=config.tests_dir, cache=cache)
+    paths = {s.path for s in specs.values()} | {s.output for s in specs.values()} | init_paths
+    snap = snapshot(root, "index", sorted(paths), reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
-
 
 def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
     """Check the index (``staged``) or ``HEAD``. Raises :class:`pdd.errors.InputError` /
@@ -267,6 +270,7 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
     env = os.environ if environ is None else environ
     result = CheckResult(mode="index" if staged else "HEAD")
     reader = BlobReader(root)
+    yaml_cache = YamlCache(root)
     try:
         if staged:
             changes = staged_changes(root)
@@ -274,22 +278,21 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
             return result
         else:
             changes = None
-        # The config decides the prompts folder; read it from the snapshot itself.
-        conf_snap = snapshot(root, "index" if staged else "HEAD", [CONFIG_RELPATH], reader)
-        config_text = conf_snap.read_text(CONFIG_RELPATH)
-        config = parse_config(config_text, env)
+        # The config decides the prompts folder; read it from the index or tree itself.
+        config_data = reader.read((":" if staged else "HEAD:") + CONFIG_RELPATH)
+        config_text = None if config_data is None else config_data.decode("utf-8", "replace")
+        config = parse_config(config_text, env, yaml_cache)
         prompts_dir = config.prompts_dir.rstrip("/")
         if changes is not None:
             relevant = [p for p in changes if p.startswith((GENERATED_DIR + "/", prompts_dir + "/")) or p == CONFIG_RELPATH]
             if not relevant:
                 return result  # nothing pdd cares about is staged
-        plan = _staged_plan(root, changes, config, reader, conf_snap.blobs) if changes is not None else None
+        plan = _staged_plan(root, changes, config, reader, yaml_cache) if changes is not None else None
         if plan is not None:
             snap, specs, narrow_todo, narrow_gen = plan
         else:
             snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
-            snap.blobs.update(conf_snap.blobs)
-            specs = _specs_from_snapshot(snap, config)
+            specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = NotesReader(root, reader)
         checker = Checker(root, snap, config, notes)
         outputs = {s.output: n for n, s in specs.items()}
@@ -353,6 +356,7 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
         return result
     finally:
         reader.close()
+        yaml_cache.close()
 
 
 def format_text(result: CheckResult) -> str:

@@ -23,9 +23,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pdd.yamlcache import YamlCache
 
 CONFIG_RELPATH = ".pdd/config.yaml"
 
@@ -187,17 +190,38 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     """
     path = root / CONFIG_RELPATH
     text = path.read_text(encoding="utf-8") if path.exists() else None
-    return parse_config(text, environ)
+    if text is None:
+        return parse_config(None, environ)
+    from pdd.yamlcache import YamlCache
+
+    cache = YamlCache(root)
+    try:
+        return parse_config(text, environ, cache)
+    finally:
+        cache.close()
 
 
-def parse_config(text: str | None, environ: dict[str, str] | None = None) -> Config:
+def parse_config(text: str | None, environ: dict[str, str] | None = None, cache: "YamlCache | None" = None) -> Config:
     """Settings from config file ``text`` (``None``: defaults) plus environment overrides.
+    ``cache`` (optional) keeps the validated parse by content, so ruamel.yaml is not
+    even imported when the file is unchanged.
 
     Raises :class:`ConfigError` (exit 2) naming ``.pdd/config.yaml`` and the line.
     """
     env = os.environ if environ is None else environ
     data: dict[str, Any] = {}
-    if text is not None:
+    cached: Any = None
+    key = None
+    if text is not None and cache is not None:
+        from pdd.yamlcache import MISS, text_key
+
+        key = text_key("config", text)
+        cached = cache.get(key)
+        if cached is MISS:
+            cached = None
+    if cached is not None:
+        data = cached
+    elif text is not None:
         from ruamel.yaml.error import YAMLError
 
         try:
@@ -241,6 +265,8 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None) -> Con
     if not all(isinstance(a, str) for a in command):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.command must be a list of strings")
     sections = {k: v for k, v in plain.items() if isinstance(v, dict)}
+    if cache is not None and key is not None and cached is None:
+        cache.put(key, plain)  # only a configuration that passed every check
     return Config(
         backend=backend,
         model=env.get("PDD_MODEL") or plain.get("model") or "recorded",

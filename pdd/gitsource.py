@@ -172,8 +172,9 @@ def snapshot(root: Path, kind: str, pathspecs: list[str] | None = None, reader: 
 def staged_changes(root: Path) -> dict[str, str]:
     """Paths staged for commit (relative to HEAD, or to the empty tree before the
     first commit) with their status letter (A, M, D, T; renames appear as D + A)."""
-    base = "HEAD" if rev_exists(root, "HEAD") else EMPTY_TREE
-    out = git(root, "diff-index", "--cached", "-z", "--no-renames", "--name-status", base)
+    args = ("diff-index", "--cached", "-z", "--no-renames", "--name-status")
+    proc = subprocess.run(["git", *args, "HEAD"], cwd=root, capture_output=True)
+    out = proc.stdout if proc.returncode == 0 else git(root, *args, EMPTY_TREE)  # before the first commit
     parts = [p for p in out.split(b"\0") if p]
     return {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1] for i in range(0, len(parts) - 1, 2)}
 

@@ -23,12 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     """Check the index of the repository in the current folder; print; return the exit code."""
     import subprocess
 
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
-    if top.returncode != 0:
-        print("pdd hook: not inside a git working tree", file=sys.stderr)
-        return 2
+    if Path(".git").exists():  # git runs hooks at the top of the work tree
+        root = Path.cwd()
+    else:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        if top.returncode != 0:
+            print("pdd hook: not inside a git working tree", file=sys.stderr)
+            return 2
+        root = Path(top.stdout.strip())
     try:
-        result = run_check(Path(top.stdout.strip()), staged=True)
+        result = run_check(root, staged=True)
     except PddError as exc:
         print(f"pdd hook: commit refused: {exc}", file=sys.stderr)
         return exc.exit_code

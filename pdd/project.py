@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from pdd.config import Config, load_config
 from pdd.errors import InputError, NotARepositoryError
 from pdd.graph import check_graph
-from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, FrontMatterCache, PromptSpec, is_fragment, load_prompt
+from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, PromptSpec, load_prompt
+from pdd.yamlcache import YamlCache
 
 if TYPE_CHECKING:
     import pygit2
@@ -87,7 +88,8 @@ class Project:
         if self._specs is None:
             specs: dict[str, PromptSpec] = {}
             outputs: dict[str, str] = {}
-            cache = FrontMatterCache(self.root)
+            cache = YamlCache(self.root)
+            cache.preload()
             for rel in self.prompt_files():
                 spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir, cache)
                 if spec.output in outputs:
@@ -96,7 +98,7 @@ class Project:
                 outputs[spec.output] = spec.path
                 specs[spec.name] = spec
             check_graph(specs)
-            cache.save()
+            cache.close()
             self._specs = specs
         return self._specs
 

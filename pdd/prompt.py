@@ -31,16 +31,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import keyword
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdd.errors import InputError
+
+if TYPE_CHECKING:
+    from pdd.yamlcache import YamlCache
 
 PROMPT_SUFFIX = ".prompt"
 GENERATED_DIR = "generated"
@@ -167,51 +169,17 @@ def _top_level_key_lines(yaml_text: str) -> dict[str, int]:
     return lines
 
 
-class FrontMatterCache:
-    """Parsed front matters by SHA-256 of their YAML text, kept in
-    ``.pdd/cache/front-matter.json`` (like git's index caches stat data): YAML
-    parsing in pure Python costs about a millisecond per prompt, which would
-    dominate a no-op build of a thousand modules. Only JSON-representable results
-    are cached; the cache is advisory (a corrupt file is ignored and rewritten)."""
-
-    RELPATH = ".pdd/cache/front-matter.json"
-
-    def __init__(self, root: Path | None) -> None:
-        self.path = None if root is None else root / self.RELPATH
-        self.entries: dict[str, Any] = {}
-        self.dirty = False
-        if self.path is not None:
-            try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-                if isinstance(loaded, dict):
-                    self.entries = loaded
-            except (OSError, ValueError):
-                pass
-
-    def save(self) -> None:
-        """Write the cache if it gained entries (atomic; errors ignored: it is a cache)."""
-        if self.path is None or not self.dirty:
-            return
-        from pdd.atomicfile import write_atomic
-
-        try:
-            write_atomic(self.path, json.dumps(self.entries, separators=(",", ":"), sort_keys=True))
-            self.dirty = False
-        except OSError:
-            pass
-
-
-_cache_lock = threading.Lock()
-
-
-def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: FrontMatterCache | None) -> Any:
+def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: "YamlCache | None") -> Any:
     """The front matter's data (ruamel.yaml, safe loader), through ``cache`` if given.
     Raises :class:`InputError` at the line of a YAML syntax error."""
-    key = hashlib.sha256(yaml_text.encode("utf-8", "surrogatepass")).hexdigest()
+    key = None
     if cache is not None:
-        with _cache_lock:
-            if key in cache.entries:
-                return json.loads(json.dumps(cache.entries[key]))
+        from pdd.yamlcache import MISS, text_key
+
+        key = text_key("front-matter", yaml_text)
+        hit = cache.get(key)
+        if hit is not MISS:
+            return hit
     yaml = getattr(_yaml_local, "yaml", None)
     if yaml is None:
         from ruamel.yaml import YAML
@@ -228,19 +196,13 @@ def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: FrontM
         raise InputError(path, line, f"malformed YAML front matter: {problem}") from None
     except RecursionError:
         raise InputError(path, first_line, "malformed YAML front matter: nested too deeply") from None
-    if cache is not None:
-        try:
-            encoded = json.dumps(loaded)
-        except (TypeError, ValueError):
-            return loaded
-        with _cache_lock:
-            cache.entries[key] = json.loads(encoded)
-            cache.dirty = True
+    if cache is not None and key is not None:
+        cache.put(key, loaded)
     return loaded
 
 
 def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_tests",
-                 cache: FrontMatterCache | None = None) -> PromptSpec:
+                 cache: "YamlCache | None" = None) -> PromptSpec:
     """Parse prompt file ``text`` (stored at repo-relative ``path``) for module ``name``.
     ``cache`` (optional) memoises front-matter parsing.
 
@@ -311,7 +273,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
 
 
 def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir: str = "behavior_tests",
-                cache: FrontMatterCache | None = None) -> PromptSpec:
+                cache: "YamlCache | None" = None) -> PromptSpec:
     """Read and parse ``ROOT/PROMPTS_DIR/RELPATH``. Raises :class:`InputError`."""
     path = f"{prompts_dir}/{relpath}"
     name = module_name_for(relpath)

@@ -3,7 +3,6 @@
 import sys, pathlib; sys.path.insert(0, str(pathlib.Path(__file__).parent))  # noqa: E401,E702
 
 import json
-import os
 import signal
 import subprocess
 import time
