@@ -114,21 +114,45 @@ def _dependents(specs: dict[str, PromptSpec], names: set[str]) -> set[str]:
 class Checker:
     """One check over a snapshot. Use :func:`run_check`."""
 
-    def __init__(self, root: Path, snap: Snapshot, config: Config, notes: NotesReader) -> None:
+    def __init__(self, root: Path, snap: Snapshot, config: Config, notes: NotesReader,
+                 cache: YamlCache | None = None) -> None:
         self.root = root
         self.snap = snap
         self.config = config
         self.notes = notes
+        self.cache = cache
         self._digests: dict[str, str | None] = {}
         self._texts: dict[str, str] = {}
 
     def prefetch_texts(self, paths: list[str]) -> None:
-        """Read many files of the snapshot in one batch (for :meth:`dep_digest`)."""
+        """Read many files of the snapshot in one batch (for :meth:`dep_digest`),
+        skipping those whose interface digest is already cached."""
+        if self.cache is not None:
+            import sys
+
+            from pdd.yamlcache import MISS
+
+            version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            paths = [p for p in paths
+                     if self.cache.get(f"interface:{version}:{self.snap.blobs.get(p)}") is MISS]
         self._texts.update(self.snap.read_texts(paths))
 
     def dep_digest(self, spec: PromptSpec) -> str | None:
         """Interface digest of ``spec``'s output in the snapshot (``None`` if absent or unparsable)."""
         if spec.name not in self._digests:
+            # The digest is a function of the blob (and of the Python version's ast):
+            # cache it by blob id, so an unchanged dependency is never parsed again.
+            import sys
+
+            blob = self.snap.blobs.get(spec.output)
+            key = f"interface:{sys.version_info[0]}.{sys.version_info[1]}:{blob}"
+            if blob is not None and self.cache is not None:
+                from pdd.yamlcache import MISS
+
+                hit = self.cache.get(key)
+                if hit is not MISS:
+                    self._digests[spec.name] = hit
+                    return hit
             from pdd.interface import extract_interface, interface_digest
 
             text = self._texts[spec.output] if spec.output in self._texts else self.snap.read_text(spec.output)
@@ -136,6 +160,8 @@ class Checker:
                 self._digests[spec.name] = None if text is None else interface_digest(extract_interface(text, spec.output))
             except (SyntaxError, ValueError):
                 self._digests[spec.name] = None
+            if blob is not None and self.cache is not None and self._digests[spec.name] is not None:
+                self.cache.put(key, self._digests[spec.name])
         return self._digests[spec.name]
 
     def records(self, blob: str, path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -294,7 +320,7 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
             snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
             specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = NotesReader(root, reader)
-        checker = Checker(root, snap, config, notes)
+        checker = Checker(root, snap, config, notes, yaml_cache)
         outputs = {s.output: n for n, s in specs.items()}
 
         if plan is not None:

@@ -1,4 +1,6 @@
-"""Parsed YAML by content: a cache of plain data keyed by the SHA-256 of the text.
+"""Parsed YAML by content: a cache of plain data keyed by the SHA-256 of the text
+(and other values derived from content alone, such as a module's interface digest
+keyed by its blob id).
 
 ruamel.yaml parses in pure Python: about a millisecond for a short front matter
 and tens of milliseconds for a commented config file, plus its import. That would
