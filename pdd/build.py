@@ -187,18 +187,30 @@ _ensured: set[str] = set()
 
 def ensure_packages(root: Path, output: str) -> None:
     """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``
-    (each checked once per process)."""
+    (each checked once per process). pdd owns these files: one edited by hand is
+    saved under ``.pdd/backup/`` and rewritten. Raises :class:`UsageError` if a
+    package folder resolves outside ``generated/`` (a symbolic link), writing nothing."""
     parts = output.split("/")[:-1]
+    generated_root = os.path.realpath(os.path.join(root, parts[0])) if parts else ""
     for depth in range(1, len(parts) + 1):
         init = os.path.join(root, *parts[:depth], "__init__.py")
         if init in _ensured:
             continue
+        real = os.path.realpath(init)
+        if depth > 1 and not real.startswith(generated_root + os.sep) or os.path.islink(os.path.join(root, parts[0])):
+            raise UsageError(f"{'/'.join(parts[:depth])} resolves outside {parts[0]}/ (a symbolic link?); not writing there",
+                             hint=f"replace the link with a real folder under {parts[0]}/")
         try:
-            with open(init, encoding="utf-8") as fh:
-                same = fh.read() == INIT_TEXT
-        except (OSError, UnicodeDecodeError):
-            same = False
-        if not same:  # missing, or edited by hand: pdd owns these files
+            with open(init, "rb") as fh:
+                current: bytes | None = fh.read()
+        except FileNotFoundError:
+            current = None
+        if current != INIT_TEXT.encode("utf-8"):  # missing, or edited by hand
+            if current is not None:
+                rel = os.path.relpath(init, root)
+                backup = Path(root) / ".pdd" / "backup" / f"{rel}.{int(time.time())}"
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                backup.write_bytes(current)
             write_atomic(Path(init), INIT_TEXT)
         _ensured.add(init)
 
@@ -320,44 +332,47 @@ class Builder:
                     ready.append(m)
 
         try:
-            with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="pdd-build") as pool:
-                try:
-                    while ready or running:
-                        while ready and fatal is None:
-                            name = ready.pop(0)
-                            deps = specs[name].depends
-                            failed_deps = [d for d in deps if d in results and results[d].status not in ("built", "fresh")]
-                            if failed_deps:
-                                finish(ModuleResult(name, specs[name].output, "blocked",
-                                                    error=f"dependency {', '.join(failed_deps)} failed"))
-                            elif name in self.known_fresh and name not in forced:
-                                finish(self.build_one(specs[name], False))  # no work: not worth a thread
-                            else:
-                                self.reporter.module_started(name)
-                                running[pool.submit(self.build_one, specs[name], name in forced)] = name
-                        if fatal is not None:
-                            ready.clear()
-                        if not running:
-                            continue
-                        done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                        for fut in done:
-                            name = running.pop(fut)
-                            try:
-                                r = fut.result()
-                            except UsageError as exc:  # configuration: stop scheduling, exit 2
-                                fatal = fatal or exc
-                                r = ModuleResult(name, specs[name].output, "error", error=exc.message)
-                            except PddError as exc:
-                                r = ModuleResult(name, specs[name].output, "error", error=str(exc),
-                                                 backend_failed=isinstance(exc, BackendError))
-                            finish(r)
-                except KeyboardInterrupt:
-                    # Stop the workers at their next step (and kill running tests) before
-                    # the pool waits for them.
-                    self.cancel.set()
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    self.reporter.message("interrupted: stopping; finished modules keep their files and notes")
-                    raise
+            pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="pdd-build")
+            try:
+                while ready or running:
+                    while ready and fatal is None:
+                        name = ready.pop(0)
+                        deps = specs[name].depends
+                        failed_deps = [d for d in deps if d in results and results[d].status not in ("built", "fresh")]
+                        if failed_deps:
+                            finish(ModuleResult(name, specs[name].output, "blocked",
+                                                error=f"dependency {', '.join(failed_deps)} failed"))
+                        elif name in self.known_fresh and name not in forced:
+                            finish(self.build_one(specs[name], False))  # no work: not worth a thread
+                        else:
+                            self.reporter.module_started(name)
+                            running[pool.submit(self.build_one, specs[name], name in forced)] = name
+                    if fatal is not None:
+                        ready.clear()
+                    if not running:
+                        continue
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        name = running.pop(fut)
+                        try:
+                            r = fut.result()
+                        except UsageError as exc:  # configuration: stop scheduling, exit 2
+                            fatal = fatal or exc
+                            r = ModuleResult(name, specs[name].output, "error", error=exc.message)
+                        except PddError as exc:
+                            r = ModuleResult(name, specs[name].output, "error", error=str(exc),
+                                             backend_failed=isinstance(exc, BackendError))
+                        finish(r)
+            except KeyboardInterrupt:
+                # Stop the workers at their next step (running tests are killed); give
+                # them a moment, but never wait for a model request to come back.
+                self.cancel.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.reporter.message("interrupted: stopping; finished modules keep their files and notes")
+                wait(list(running), timeout=2.0)
+                raise
+            finally:
+                pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
         except KeyboardInterrupt:
             interrupted = True
             raise
@@ -439,6 +454,8 @@ class Builder:
             except BackendError:
                 result.backend_failed = True
                 raise
+            if self.cancel.is_set():
+                raise BuildCancelled("interrupted")
             result.requests += 0 if hit else 1
             result.cache_hits += 1 if hit else 0
             if not hit:

@@ -15,9 +15,11 @@ fingerprint is necessarily equal, so nothing is rendered. Otherwise the prompt i
 rendered from the snapshot (Jinja2 is imported only then) and the fingerprint
 compared.
 
-With ``staged`` the work is proportional to what is staged: only modules whose
-prompt, output, fragments or configuration are staged (and their dependents) are
-examined.
+With ``staged`` (the hook) the work is proportional to what is staged: only the
+modules whose prompt or output is staged are examined, reading just their prompts,
+their direct dependencies' prompts and the fragment listing; a staged configuration
+or fragment change examines every module. Dependents made stale by a staged
+interface change are left to the full check (CI).
 
 Threat model (product contract): this stops careless and accidental drift; a
 forged note is caught only by ``pdd check --regenerate``.
@@ -31,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
-from pdd.gitsource import BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
+from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
 from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
 from pdd.yamlcache import YamlCache
 
@@ -111,6 +113,16 @@ def _dependents(specs: dict[str, PromptSpec], names: set[str]) -> set[str]:
     return out
 
 
+def _interface_key(blob: str | None) -> str:
+    """Cache key of a module's interface digest: by blob id, pdd version and Python
+    version (the interface is extracted with that Python's :mod:`ast`)."""
+    import sys
+
+    from pdd import __version__
+
+    return f"interface:{__version__}:{sys.version_info[0]}.{sys.version_info[1]}:{blob}"
+
+
 class Checker:
     """One check over a snapshot. Use :func:`run_check`."""
 
@@ -128,13 +140,9 @@ class Checker:
         """Read many files of the snapshot in one batch (for :meth:`dep_digest`),
         skipping those whose interface digest is already cached."""
         if self.cache is not None:
-            import sys
-
             from pdd.yamlcache import MISS
 
-            version = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            paths = [p for p in paths
-                     if self.cache.get(f"interface:{version}:{self.snap.blobs.get(p)}") is MISS]
+            paths = [p for p in paths if self.cache.get(_interface_key(self.snap.blobs.get(p))) is MISS]
         self._texts.update(self.snap.read_texts(paths))
 
     def dep_digest(self, spec: PromptSpec) -> str | None:
@@ -142,10 +150,9 @@ class Checker:
         if spec.name not in self._digests:
             # The digest is a function of the blob (and of the Python version's ast):
             # cache it by blob id, so an unchanged dependency is never parsed again.
-            import sys
 
             blob = self.snap.blobs.get(spec.output)
-            key = f"interface:{sys.version_info[0]}.{sys.version_info[1]}:{blob}"
+            key = _interface_key(blob)
             if blob is not None and self.cache is not None:
                 from pdd.yamlcache import MISS
 
@@ -213,6 +220,10 @@ class Checker:
     def check_module(self, spec: PromptSpec, specs: dict[str, PromptSpec], result: CheckResult) -> None:
         result.checked += 1
         blob = self.snap.blobs.get(spec.output)
+        if blob is not None and blob.startswith(GITLINK_PREFIX):
+            result.problems.append(Problem(spec.output, "unexpected", f"{spec.output} is a submodule, not pdd's output",
+                                           f"git rm --cached {spec.output} && pdd build {spec.name}", module=spec.name))
+            return
         if blob is None:
             result.problems.append(Problem(spec.output, "missing", f"{spec.path} has no generated module {spec.output}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
@@ -286,8 +297,15 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
             return None  # an unknown dependency: the full check reports it with its line
         specs[d] = parse_prompt(text, path=f"{prompts_dir}/{d}{PROMPT_SUFFIX}", name=d,
                                 tests_dir=config.tests_dir, cache=cache)
+    # A cycle among these modules: the full check reports it with its line.
+    from pdd.graph import find_cycle
+
+    if find_cycle({n: [d for d in s.depends if d in specs] for n, s in specs.items()}):
+        return None
     paths = {s.path for s in specs.values()} | {s.output for s in specs.values()} | init_paths
-    snap = snapshot(root, "index", sorted(paths), reader)
+    # Fragments too (listing only): includes are compared, or rendered, from the index.
+    fragments = [f":(glob){prompts_dir}/**/_*", f":(glob){prompts_dir}/**/_*/**"]
+    snap = snapshot(root, "index", sorted(paths) + fragments, reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
 
 def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
@@ -357,11 +375,21 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
         if len(todo) > 64 and len(todo) * 20 > len(specs):  # many lookups: one listing of the notes tree, batch reads
             notes.prefetch([snap.blobs[specs[n].output] for n in todo if specs[n].output in snap.blobs])
             checker.prefetch_texts(sorted({specs[d].output for n in todo for d in specs[n].depends}))
-        for name in topological_order(specs, todo):
+        ordered = topological_order(specs, todo)
+        if len(ordered) != len(todo):  # a cycle: must not pass unchecked
+            from pdd.graph import check_graph
+
+            check_graph(specs)  # raises InputError naming the cycle (exit 2)
+        for name in ordered:
             checker.check_module(specs[name], specs, result)
 
         for path in sorted(gen_paths):
             if path in outputs:
+                continue
+            if snap.blobs[path].startswith(GITLINK_PREFIX):
+                result.problems.append(Problem(path, "unexpected",
+                                               f"{path} is a submodule; only pdd's output belongs in {GENERATED_DIR}/",
+                                               f"git rm --cached {path}"))
                 continue
             if path.endswith("/__init__.py"):
                 if snap.blobs[path] != INIT_BLOB:

@@ -9,6 +9,7 @@ commands, so ``pdd --help`` and light commands stay fast.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -313,9 +314,22 @@ def main() -> None:
     except PddError as exc:  # pragma: no cover - commands catch their own
         print(f"pdd: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
+    except SystemExit as exc:
+        # typer turns Ctrl-C into exit code 130. Everything that must survive (notes,
+        # run record, restored prompt) was done on the way out; a worker thread may
+        # still sit in a model request, so leave without joining it.
+        if exc.code == 130:
+            _exit_interrupted()
+        raise
     except KeyboardInterrupt:
-        print("pdd: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _exit_interrupted()
+
+
+def _exit_interrupted() -> None:
+    print("pdd: interrupted", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)

@@ -174,6 +174,19 @@ def _validate(path: str, data: Any, schema: dict[str, Any], prefix: str = "") ->
             raise ConfigError(f"{where}: '{dotted}' must be {names}, got {value!r}")
 
 
+def _repo_folder(key: str, value: str) -> str:
+    """A folder setting as a normalised repo-relative POSIX path; raises :class:`ConfigError`
+    for an absolute path, one leaving the repository, the root itself, or ``generated/``."""
+    import posixpath
+
+    norm = posixpath.normpath(value.replace("\\", "/")).rstrip("/")
+    if (value.startswith("/") or norm in (".", "") or norm == ".." or norm.startswith("../")
+            or norm == "generated" or norm.startswith("generated/")):
+        raise ConfigError(f"{CONFIG_RELPATH}: {key} must be a folder inside the repository, not {value!r}",
+                          hint="e.g. prompts; it cannot be the repository root or under generated/")
+    return norm
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
@@ -272,8 +285,8 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         model=env.get("PDD_MODEL") or plain.get("model") or "recorded",
         temperature=float(plain.get("temperature") if plain.get("temperature") is not None else 0.0),
         max_tokens=int(max_tokens if max_tokens is not None else 8192),
-        prompts_dir=get("paths", "prompts", "prompts"),
-        tests_dir=get("paths", "tests", "behavior_tests"),
+        prompts_dir=_repo_folder("paths.prompts", get("paths", "prompts", "prompts")),
+        tests_dir=_repo_folder("paths.tests", get("paths", "tests", "behavior_tests")),
         jobs=jobs,
         attempts=attempts,
         test_command=tuple(command),

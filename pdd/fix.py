@@ -141,10 +141,11 @@ def validate_revision(project: Project, spec: PromptSpec, original: str, revised
     check_graph(specs)
     if new_spec.output != spec.output:
         raise InputError(spec.path, new_spec.keys_line.get("output"), "the revision changes the output path")
-    for key in ("tests", "model", "temperature"):
+    for key in ("tests", "model", "temperature", "lint_disable"):
         if getattr(new_spec, key) != getattr(spec, key):
             raise InputError(spec.path, new_spec.keys_line.get(key),
-                             f"the revision changes '{key}': the behavior tests and the generator are not the prompt's to change")
+                             f"the revision changes '{key.replace('_disable', '')}': the behavior tests, the generator and the lint rules "
+                             "are not the fix's to change")
     had = {s.lower() for s in SECTIONS} & _headings(original)
     kept = had & _headings(revised)
     if had and not kept:
@@ -351,7 +352,11 @@ class Fixer:
                 # Never leave code changed without its prompt: put back the genuine file
                 # (in edit mode the user's edit is saved under .pdd/fix/). A declined
                 # revision changed nothing, so the user's file stays as it is.
-                if report.outcome != "declined" and code_path.read_bytes() != code_before:
+                try:
+                    current_code: bytes | None = code_path.read_bytes()
+                except FileNotFoundError:
+                    current_code = None
+                if report.outcome != "declined" and current_code != code_before:
                     write_atomic(code_path, code_before)
             report.run_path = write_run(root, "fix", {
                 "started": started, "ended": now_iso(), "pdd": __version__, "template": FIX_TEMPLATE_VERSION,

@@ -18,6 +18,7 @@ from pathlib import Path
 from pdd.errors import UsageError
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+GITLINK_PREFIX = "gitlink:"  # snapshot value of a submodule entry (not a blob id)
 NOTES_REF = "refs/notes/pdd"
 
 
@@ -148,11 +149,13 @@ def _parse_entries(out: bytes, index: bool) -> dict[str, str]:
                 continue
         else:  # mode type blob
             mode, kind, blob = fields[0], fields[1], fields[2]
-            if kind != b"blob":
+            if kind not in (b"blob", b"commit"):  # commit: a submodule (gitlink)
                 continue
-        if mode.startswith(b"160"):  # submodule
+        key = path.decode("utf-8", "surrogateescape")
+        if mode.startswith(b"160"):  # a submodule (gitlink): never pdd's output; kept so checks can say so
+            entries[key] = GITLINK_PREFIX + blob.decode("ascii")
             continue
-        entries[path.decode("utf-8", "surrogateescape")] = blob.decode("ascii")
+        entries[key] = blob.decode("ascii")
     return entries
 
 

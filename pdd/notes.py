@@ -157,7 +157,8 @@ class NotesWriter:
         self.ref = ref
         self.message = message
         self._pending: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending
+        self._commit_lock = threading.Lock()  # one notes commit at a time
 
     def add(self, blob_hex: str, record: dict[str, Any]) -> None:
         """Queue ``record`` for blob ``blob_hex``."""
@@ -165,21 +166,27 @@ class NotesWriter:
             self._pending.setdefault(blob_hex, []).append(format_record(record))
 
     def flush(self) -> int:
-        """Write all queued records in one commit; return how many blobs were noted."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return 0
-        try:
-            for _ in range(_MAX_CAS_TRIES):
-                if self._try_commit(pending):
-                    return len(pending)
-            raise NotesError(f"could not update {self.ref}: other writers kept moving it", hint="run the command again")
-        except BaseException:
-            with self._lock:  # keep them for a later flush
-                for k, v in pending.items():
-                    self._pending.setdefault(k, []).extend(v)
-            raise
+        """Write all queued records in one commit; return how many blobs were noted.
+
+        When it returns, every record queued before the call is in the notes ref:
+        flushes are serialised, so a caller never returns while another thread's
+        commit holding its record is still in flight. Raises :class:`NotesError`
+        (records kept for a later flush) if the ref could not be updated."""
+        with self._commit_lock:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            if not pending:
+                return 0
+            try:
+                for _ in range(_MAX_CAS_TRIES):
+                    if self._try_commit(pending):
+                        return len(pending)
+                raise NotesError(f"could not update {self.ref}: other writers kept moving it", hint="run the command again")
+            except BaseException:
+                with self._lock:  # keep them for a later flush
+                    for k, v in pending.items():
+                        self._pending.setdefault(k, []).extend(v)
+                raise
 
     def _signature(self):
         import pygit2

@@ -89,16 +89,18 @@ class Project:
             specs: dict[str, PromptSpec] = {}
             outputs: dict[str, str] = {}
             cache = YamlCache(self.root)
-            cache.preload()
-            for rel in self.prompt_files():
-                spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir, cache)
-                if spec.output in outputs:
-                    raise InputError(spec.path, spec.keys_line.get("output"),
-                                     f"output {spec.output} is also written by {outputs[spec.output]}")
-                outputs[spec.output] = spec.path
-                specs[spec.name] = spec
+            try:
+                cache.preload()
+                for rel in self.prompt_files():
+                    spec = load_prompt(self.root, self.config.prompts_dir, rel, self.config.tests_dir, cache)
+                    if spec.output in outputs:
+                        raise InputError(spec.path, spec.keys_line.get("output"),
+                                         f"output {spec.output} is also written by {outputs[spec.output]}")
+                    outputs[spec.output] = spec.path
+                    specs[spec.name] = spec
+            finally:
+                cache.close()  # what parsed fine is kept even when a later prompt is bad
             check_graph(specs)
-            cache.close()
             self._specs = specs
         return self._specs
 

@@ -27,8 +27,12 @@ _MISS = object()
 
 
 def text_key(kind: str, text: str) -> str:
-    """Cache key of ``text`` parsed as ``kind`` (e.g. ``front-matter``, ``config``)."""
-    return kind + ":" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    """Cache key of ``text`` parsed as ``kind`` (e.g. ``front-matter``, ``config``).
+    It names pdd's version: an upgrade (a stricter schema, say) never trusts entries
+    an older version validated."""
+    from pdd import __version__
+
+    return f"{kind}:{__version__}:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class YamlCache:
@@ -51,13 +55,26 @@ class YamlCache:
         if self._db is None and not self._broken:
             import sqlite3
 
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
-                db = sqlite3.connect(str(self.path), timeout=5, check_same_thread=False)
-                db.execute("CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                self._db = db
-            except (sqlite3.Error, OSError):
-                self._broken = True
+            for attempt in (1, 2):
+                try:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+                    # A short busy timeout: a cache must never stall a command (or the hook).
+                    db = sqlite3.connect(str(self.path), timeout=0.2, check_same_thread=False)
+                    db.execute("CREATE TABLE IF NOT EXISTS parsed (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                    self._db = db
+                    break
+                except sqlite3.DatabaseError as exc:
+                    if attempt == 1 and "not a database" in str(exc):
+                        try:  # a corrupt cache file: start a new one
+                            self.path.unlink()  # type: ignore[union-attr]
+                            continue
+                        except OSError:
+                            pass
+                    self._broken = True
+                    break
+                except OSError:
+                    self._broken = True
+                    break
         return self._db
 
     def preload(self) -> None:

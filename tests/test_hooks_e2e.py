@@ -28,3 +28,74 @@ def test_pre_merge_commit_refuses_a_merge_that_brings_a_hand_edit(git_repo, answ
     assert merge.returncode != 0, merge.stdout + merge.stderr
     assert "pdd fix generated/calc/add.py" in merge.stderr
     assert git(git_repo, "log", "-1", "--format=%s").strip() == "readme"  # no merge commit was made
+
+
+def _commit(repo, fake_server, message):
+    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=pdd_environment(fake_server),
+                          capture_output=True, text=True)
+
+
+def test_hook_accepts_a_rebuilt_prompt_that_includes_a_fragment(git_repo, answers, run_pdd, fake_server):
+    """The narrow staged check must see fragments: a correctly rebuilt module passes."""
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd(a, b).\n{% include "_shared/python_style.md" %}\n', tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    with open(git_repo / "prompts/calc/add.prompt", "a") as fh:
+        fh.write("Keep it simple.\n")
+    git(git_repo, "add", "-A")
+    refused = _commit(git_repo, fake_server, "prompt only")
+    assert refused.returncode != 0 and "stale" in refused.stderr  # not rebuilt yet
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    git(git_repo, "add", "-A")
+    ok = _commit(git_repo, fake_server, "prompt and module")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_hook_does_not_let_a_dependency_cycle_through(git_repo, answers, run_pdd, fake_server):
+    write_prompt(git_repo, "a", "# A\n## Goal\nA.\n", tests=[])
+    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a"], tests=[])
+    answers["a"] = "A = 1\n"
+    answers["b"] = "from generated.a import A\nB = A\n"
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "ab", env=ENV)
+    write_prompt(git_repo, "x", "# X\n## Goal\nX.\n", depends=["b"], tests=[])
+    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a", "x"], tests=[])
+    git(git_repo, "add", "-A")
+    proc = _commit(git_repo, fake_server, "cycle")
+    assert proc.returncode != 0
+    assert "dependency cycle" in proc.stderr
+
+
+def test_a_submodule_under_generated_is_unexpected(git_repo, answers, run_pdd, fake_server, tmp_path):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    git(sub, "init", "-q", "-b", "main")
+    (sub / "evil.py").write_text("X = 1\n")
+    git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
+    git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "s")
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    git(git_repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "generated/evil")
+    proc = _commit(git_repo, fake_server, "submodule")
+    assert proc.returncode != 0 and "generated/evil" in proc.stderr and "submodule" in proc.stderr
+    git(git_repo, "commit", "-q", "--no-verify", "-m", "submodule")
+    full = run_pdd(git_repo, "check")
+    assert full.returncode == 1 and "unexpected" in full.stdout
+
+
+def test_build_refuses_to_write_through_a_symlinked_package(git_repo, answers, run_pdd, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "__init__.py").write_text("VALUABLE = 1\n")
+    write_prompt(git_repo, "pkg/mod", "# Mod\n## Goal\nM.\n", tests=[])
+    answers["pkg/mod"] = "M = 1\n"
+    (git_repo / "generated").mkdir(exist_ok=True)
+    (git_repo / "generated/pkg").symlink_to(outside)
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    assert proc.returncode == 2, proc.stderr
+    assert "symbolic link" in proc.stderr
+    assert (outside / "__init__.py").read_text() == "VALUABLE = 1\n"
+    assert not (outside / "mod.py").exists()

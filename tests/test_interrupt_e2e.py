@@ -94,3 +94,22 @@ def test_sigint_during_fix_restores_prompt_and_genuine_file(git_repo, fake_serve
     assert (git_repo / "generated/calc/add.py").read_bytes() == code_before
     assert note_records(git_repo, "generated/calc/add.py"), "the generated file must stay genuine"
     assert not _pytest_children_running(git_repo)
+
+
+def test_sigint_during_a_slow_model_request_exits_promptly(git_repo, fake_server):
+    from fakeserver import Reply
+
+    write_prompt(git_repo, "calc/add", BODY, tests=["behavior_tests/test_add.py"])
+    write_test(git_repo, "test_add.py", SLOW_WHEN_RIGHT)
+    fake_server.responder = lambda request: Reply(text=fence(CORRECT), hang=40)
+    proc = _start(git_repo, fake_server, "build")
+    _wait_for(lambda: fake_server.request_count >= 1)
+    time.sleep(0.5)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10, "pdd must not wait for the model's answer"
+    assert proc.returncode == 130, err
+    assert not (git_repo / "generated/calc/add.py").exists()
+    runs = list((git_repo / ".pdd/runs").glob("*.json"))
+    assert len(runs) == 1 and '"interrupted": true' in runs[0].read_text()
