@@ -42,7 +42,7 @@ from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendE
 from pdd.extract import NoCodeError, check_compiles, extract_code
 from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs
 from pdd.generation import initial_messages, normalise_test_output, retry_messages
-from pdd.graph import closure, topological_order
+from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec
@@ -311,13 +311,7 @@ class Builder:
                 "To use the team's notes instead: git fetch origin refs/notes/pdd:refs/notes/pdd")
         results: dict[str, ModuleResult] = {}
         self.reporter.start(len(order))
-        in_order = set(order)
-        waiting = {n: sum(1 for d in specs[n].depends if d in in_order) for n in order}
-        dependents: dict[str, list[str]] = {n: [] for n in order}
-        for n in order:
-            for d in specs[n].depends:
-                if d in in_order:
-                    dependents[d].append(n)
+        waiting, dependents = edges_within(specs, order)
         ready = [n for n in order if waiting[n] == 0]
         running: dict[Future, str] = {}
         fatal: PddError | None = None

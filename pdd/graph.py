@@ -74,15 +74,23 @@ def closure(specs: Mapping[str, PromptSpec], names: Iterable[str]) -> set[str]:
     return seen
 
 
-def topological_order(specs: Mapping[str, PromptSpec], subset: Iterable[str] | None = None) -> list[str]:
-    """Modules of ``subset`` (default all), dependencies before dependents."""
-    nodes = set(specs) if subset is None else set(subset)
-    indegree = {n: sum(1 for d in specs[n].depends if d in nodes) for n in nodes}
-    dependents: dict[str, list[str]] = {n: [] for n in nodes}
-    for n in nodes:
+def edges_within(specs: Mapping[str, PromptSpec], nodes: Iterable[str]) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """For the subgraph on ``nodes``: ``(indegree, dependents)`` — how many of its
+    dependencies each module has in ``nodes``, and who depends on each."""
+    node_set = set(nodes)
+    indegree = {n: sum(1 for d in specs[n].depends if d in node_set) for n in node_set}
+    dependents: dict[str, list[str]] = {n: [] for n in node_set}
+    for n in node_set:
         for d in specs[n].depends:
-            if d in nodes:
+            if d in node_set:
                 dependents[d].append(n)
+    return indegree, dependents
+
+
+def topological_order(specs: Mapping[str, PromptSpec], subset: Iterable[str] | None = None) -> list[str]:
+    """Modules of ``subset`` (default all), dependencies before dependents; modules
+    on a cycle are left out (:func:`check_graph` reports cycles)."""
+    indegree, dependents = edges_within(specs, specs if subset is None else subset)
     import heapq
 
     # Always the smallest ready name next (a heap: a sorted list re-sorted per step is quadratic).

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pdd
+from pdd.testrun import kill_group
 
 
 @dataclass
@@ -199,17 +199,11 @@ def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOpti
                 tail = [ln for ln in (err or "").strip().splitlines() if ln.strip()][-5:]
                 problem = f"the comparison failed (exit {proc.returncode}): " + " | ".join(tail)
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc)
             proc.communicate()
             problem = f"the comparison timed out after {options.timeout:g} s (raise --timeout or lower --max-examples)"
         except BaseException:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc)
             proc.wait()
             raise
         out: list[dict[str, Any]] = []

@@ -117,18 +117,12 @@ def run_tests(
         try:
             out = _communicate(proc, timeout, cancel)
         except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc)
             out, _ = proc.communicate()
             return TestResult("timeout", _clean(out, overlay, root) + f"\n[pdd] tests timed out after {timeout:g} s\n",
                               None, time.monotonic() - start)
         except BaseException:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            kill_group(proc)
             proc.wait()
             raise
         seconds = time.monotonic() - start
@@ -143,6 +137,15 @@ def run_tests(
         return TestResult("error", text, rc, seconds)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
+
+
+def kill_group(proc: "subprocess.Popen") -> None:
+    """SIGKILL the process group of ``proc`` (started with ``start_new_session=True``),
+    so its children (a test's own subprocesses) go too; no error if it is gone."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _communicate(proc: "subprocess.Popen[str]", timeout: float, cancel: "threading.Event | None") -> str:
