@@ -40,7 +40,8 @@ from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
-from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs
+from pdd.freshness import (DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs,
+                            worktree_blob_id)
 from pdd.generation import initial_messages, normalise_test_output, retry_messages
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
@@ -278,7 +279,11 @@ class Builder:
                 data = fh.read()
         except (FileNotFoundError, IsADirectoryError):
             return None, []
-        return data, records_for_path(self.notes_index.records(git_blob_id(data)), spec.output)
+        records = records_for_path(self.notes_index.records(git_blob_id(data)), spec.output)
+        if not records and self.have_notes:  # perhaps a filtered (e.g. CRLF) checkout
+            records = records_for_path(self.notes_index.records(worktree_blob_id(self.project, spec.output)),
+                                       spec.output)
+        return data, records
 
     def _dep_digests(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> dict[str, str] | None:
         """Interface digest of each dependency's current file; None if one is unusable."""

@@ -129,15 +129,15 @@ def _resolve_path(project: Any, raw: str, cwd: Path) -> str:
 def explain(project: Any, raw_path: str, cwd: Path | None = None) -> dict[str, Any]:
     """Provenance and current state of a generated file. Raises :class:`UsageError`
     if the file does not exist."""
-    from pdd.freshness import (FETCH_NOTES_HINT, DependencyUnavailable, file_state, git_blob_id,
-                               latest_outcomes, module_inputs)
+    from pdd.freshness import (FETCH_NOTES_HINT, DependencyUnavailable, file_state, latest_outcomes,
+                               module_inputs, worktree_blob_id)
     from pdd.notes import notes_ref_exists, read_notes, records_for_path
 
     rel = _resolve_path(project, raw_path, cwd or Path.cwd())
     path = project.root / rel
     if not path.is_file():
         raise UsageError(f"no such file: {rel}", hint="give the path of a file under generated/ (or a module name)")
-    blob = git_blob_id(path.read_bytes())
+    blob = worktree_blob_id(project, rel)
     have_notes = notes_ref_exists(project.repo)
     records = records_for_path(read_notes(project.repo, blob), rel) if have_notes else []
     note = records[-1] if records else None
@@ -150,7 +150,7 @@ def explain(project: Any, raw_path: str, cwd: Path | None = None) -> dict[str, A
             inputs = None
         st = file_state(project, spec, inputs, have_notes, latest_outcomes(project))
         state, reason = st.state, st.reason
-        current_prompt_blob = git_blob_id((project.root / spec.path).read_bytes())
+        current_prompt_blob = worktree_blob_id(project, spec.path)
     else:
         inputs = None
         current_prompt_blob = None

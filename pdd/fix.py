@@ -43,7 +43,7 @@ from pdd.build import BuildOptions, Builder, ModelCaller, Reporter
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, PddError, UsageError
 from pdd.extract import fenced_blocks
 from pdd.fingerprint import generator_for
-from pdd.freshness import git_blob_id
+from pdd.freshness import worktree_blob_id
 from pdd.generation import normalise_test_output
 from pdd.graph import check_graph
 from pdd.notes import read_notes, records_for_path
@@ -252,7 +252,7 @@ class Fixer:
         root = self.project.root
         path = root / spec.output
         edited = path.read_bytes()
-        if records_for_path(read_notes(self.project.repo, git_blob_id(edited)), spec.output):
+        if records_for_path(read_notes(self.project.repo, worktree_blob_id(self.project, spec.output)), spec.output):
             return self.fix_module(spec)
         base = last_genuine(self.project, spec.output)
         if base is None:

@@ -36,10 +36,20 @@ FETCH_NOTES_HINT = "git fetch origin refs/notes/pdd:refs/notes/pdd   (or: pdd no
 
 
 def git_blob_id(data: bytes) -> str:
-    """The git blob id (SHA-1 hex) of ``data``, as ``git hash-object`` computes it."""
+    """The git blob id (SHA-1 hex) of ``data``, as ``git hash-object --no-filters`` computes it."""
     import hashlib
 
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def worktree_blob_id(project: Project, rel: str) -> str:
+    """The blob id ``git add`` would give working-tree file ``rel``: the repository's
+    filters (``core.autocrlf``, ``.gitattributes`` ``eol``/``text``) applied, so it
+    equals the id in the index and in notes. Raises :class:`OSError` if unreadable."""
+    try:
+        return str(project.repo.hashfile(rel))
+    except Exception as exc:  # pygit2.GitError for a missing or unreadable file
+        raise OSError(f"{rel}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -91,14 +101,14 @@ def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
     includes = {}
     for inc in rendered.includes:
         try:
-            includes[inc] = git_blob_id((project.root / inc).read_bytes())
+            includes[inc] = worktree_blob_id(project, inc)
         except OSError:
             includes[inc] = ""
     return ModuleInputs(
         fingerprint=compute_fingerprint(spec, rendered.text, generator, digests),
         rendered=rendered.text,
         generator=generator,
-        prompt_blob=spec.blob or git_blob_id((project.root / spec.path).read_bytes()),
+        prompt_blob=worktree_blob_id(project, spec.path),
         includes=None if rendered.dynamic else includes,
         dep_digests=digests,
         dep_contexts=tuple(contexts),
@@ -112,27 +122,32 @@ def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str,
     rendering. ``dep_digests``: current interface digest of each dependency."""
     if not records:
         return False
-    def blob_of(rel: str) -> str:
-        with open(os.path.join(project.root, rel), "rb") as fh:
-            return git_blob_id(fh.read())
-
-    try:
-        prompt_blob = blob_of(spec.path)
-    except OSError:
-        return False
     generator = generator_for(spec, project.config).to_json()
     for r in records:
         inputs = r.get("inputs") or {}
         includes = inputs.get("includes")
-        if (r.get("prompt_blob") != prompt_blob or inputs.get("generator") != generator
-                or inputs.get("deps") != dep_digests or not isinstance(includes, dict)):
+        if (inputs.get("generator") != generator or inputs.get("deps") != dep_digests
+                or not isinstance(includes, dict)):
             continue
         try:
-            if all(blob_of(p) == b for p, b in includes.items()):
+            if matches_blob(project, spec.path, r.get("prompt_blob")) and all(
+                    matches_blob(project, p, b) for p, b in includes.items()):
                 return True
         except OSError:
             continue
     return False
+
+
+def matches_blob(project: Project, rel: str, blob: Any) -> bool:
+    """True if working-tree file ``rel`` is blob ``blob``. The plain hash of the bytes
+    is tried first (cheap, and right unless a filter applies); then the hash with
+    the repository's filters (a CRLF checkout). Raises :class:`OSError` if unreadable."""
+    if not isinstance(blob, str) or not blob:
+        return False
+    with open(os.path.join(project.root, rel), "rb") as fh:
+        if git_blob_id(fh.read()) == blob:
+            return True
+    return worktree_blob_id(project, rel) == blob
 
 
 @dataclass
@@ -168,6 +183,9 @@ def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, 
         return ModuleState(state="missing", reason="no generated file; run `pdd build " + spec.name + "`", **base)
     blob = git_blob_id(path.read_bytes())
     records = records_for_path(read_notes(project.repo, blob), spec.output) if have_notes else []
+    if have_notes and not records:  # perhaps a filtered (e.g. CRLF) checkout
+        blob = worktree_blob_id(project, spec.output)
+        records = records_for_path(read_notes(project.repo, blob), spec.output)
     if not have_notes:
         return ModuleState(state="unknown", reason=f"no notes ref {'refs/notes/pdd'}; fetch it: {FETCH_NOTES_HINT}", **base)
     if not records:

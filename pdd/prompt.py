@@ -29,8 +29,6 @@ line, raised before anything is written.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import keyword
 import os
 import re
@@ -72,7 +70,6 @@ class PromptSpec:
     temperature: float | None
     body: str
     keys_line: dict[str, int] = field(default_factory=dict, compare=False)
-    blob: str = field(default="", compare=False)  # git blob id of the file as read ("" if unknown)
     lint_disable: tuple[str, ...] = ()
 
     @property
@@ -210,6 +207,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
     that is not a mapping, unknown keys, wrongly typed values, or an output path
     outside ``generated/``.
     """
+    text = text.replace("\r\n", "\n")  # as Jinja2 reads includes: the same text from a CRLF checkout
     yaml_text, first_line, body = _split_front_matter(path, text)
     data: dict[str, Any] = {}
     keys_line: dict[str, int] = {}
@@ -285,10 +283,7 @@ def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir:
             )
     try:
         with open(os.path.join(root, path), "rb") as fh:
-            raw = fh.read()
-        text = raw.decode("utf-8")
+            text = fh.read().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from None
-    spec = parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)
-    blob = hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
-    return dataclasses.replace(spec, blob=blob)
+    return parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)

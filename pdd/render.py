@@ -102,7 +102,7 @@ def _snapshot_environment(read: Callable[[str], str | None]):
 
     def load(name: str):
         text = read(name)
-        return None if text is None else (text, None, lambda: False)
+        return None if text is None else (text.replace("\r\n", "\n"), None, lambda: False)
 
     return jinja2.Environment(loader=jinja2.FunctionLoader(load), undefined=jinja2.StrictUndefined,
                               keep_trailing_newline=True, autoescape=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from conftest import commit_all, git, pdd_environment, write_prompt
@@ -99,3 +100,25 @@ def test_build_refuses_to_write_through_a_symlinked_package(git_repo, answers, r
     assert "symbolic link" in proc.stderr
     assert (outside / "__init__.py").read_text() == "VALUABLE = 1\n"
     assert not (outside / "mod.py").exists()
+
+
+def test_a_crlf_checkout_is_not_reported_as_edited_or_stale(git_repo, answers, run_pdd, fake_server, tmp_path):
+    """With core.autocrlf=true the working files have CRLF line ends; status, build and
+    check hash them as git does (filters applied) and render the same prompt text."""
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd(a, b).\n{% include "_shared/python_style.md" %}\n',
+                 tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    clone = tmp_path / "crlf"
+    git(tmp_path, "clone", "-q", "-c", "core.autocrlf=true", str(git_repo), str(clone))
+    git(clone, "fetch", "-q", "origin", "refs/notes/pdd:refs/notes/pdd")
+    assert b"\r\n" in (clone / "generated/calc/add.py").read_bytes()
+    assert b"\r\n" in (clone / "prompts/calc/add.prompt").read_bytes()
+    status = json.loads(run_pdd(clone, "status", "--json").stdout)
+    assert {m["path"]: m["state"] for m in status["modules"]} == {"generated/calc/add.py": "fresh"}
+    before = fake_server.request_count
+    build = run_pdd(clone, "build", "--no-tests")
+    assert build.returncode == 0 and "1 fresh" in build.stderr
+    assert fake_server.request_count == before
+    assert run_pdd(clone, "check").returncode == 0
