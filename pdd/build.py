@@ -26,7 +26,6 @@ Exit code: 0 all good; 1 a module failed its tests or could not be generated;
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -186,6 +185,16 @@ class ModelCaller:
 _ensured: set[str] = set()
 
 
+def backup_path(root: Path, rel: str) -> Path:
+    """A new, unique path under ``.pdd/backup/`` for a copy of ``rel``: its name has
+    the UTC time to the microsecond and a random suffix, so backups never collide."""
+    import uuid
+    from datetime import datetime, timezone
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    return root / ".pdd" / "backup" / f"{rel}.{stamp}-{uuid.uuid4().hex[:6]}"
+
+
 def ensure_packages(root: Path, output: str) -> None:
     """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``
     (each checked once per process). pdd owns these files: one edited by hand is
@@ -208,10 +217,7 @@ def ensure_packages(root: Path, output: str) -> None:
             current = None
         if current != INIT_TEXT.encode("utf-8"):  # missing, or edited by hand
             if current is not None:
-                rel = os.path.relpath(init, root)
-                backup = Path(root) / ".pdd" / "backup" / f"{rel}.{int(time.time())}"
-                backup.parent.mkdir(parents=True, exist_ok=True)
-                backup.write_bytes(current)
+                write_atomic(backup_path(Path(root), os.path.relpath(init, root)), current)
             write_atomic(Path(init), INIT_TEXT)
         _ensured.add(init)
 
@@ -229,6 +235,7 @@ class Builder:
         self.caller = ModelCaller(project, options.record, options.budget)
         self.notes = NotesWriter(project.repo)
         self.cancel = threading.Event()
+        self._accept_lock = threading.Lock()
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
@@ -361,6 +368,8 @@ class Builder:
                         except PddError as exc:
                             r = ModuleResult(name, specs[name].output, "error", error=str(exc),
                                              backend_failed=isinstance(exc, BackendError))
+                        except Exception as exc:  # e.g. OSError writing the module: this module fails, not the build
+                            r = ModuleResult(name, specs[name].output, "error", error=f"{type(exc).__name__}: {exc}")
                         finish(r)
             except KeyboardInterrupt:
                 # Stop the workers at their next step (running tests are killed); give
@@ -369,6 +378,8 @@ class Builder:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self.reporter.message("interrupted: stopping; finished modules keep their files and notes")
                 wait(list(running), timeout=2.0)
+                with self._accept_lock:  # a file being written is finished; no other starts
+                    pass
                 raise
             finally:
                 pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
@@ -376,10 +387,15 @@ class Builder:
             interrupted = True
             raise
         finally:
-            self.notes.flush()
+            flush_error: PddError | None = None
+            try:
+                self.notes.flush()
+            except PddError as exc:  # the run record is still written, then the error is raised
+                flush_error = exc
             self.reporter.stop()
             ordered = [results[n] for n in order if n in results]
-            code = 130 if interrupted else EXIT_USAGE if fatal is not None else self._exit_code(ordered)
+            code = (130 if interrupted else EXIT_USAGE if fatal is not None or flush_error is not None
+                    else self._exit_code(ordered))
             run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
@@ -388,6 +404,8 @@ class Builder:
             })
         for b in self.backups:
             self.reporter.message(f"note: the previous content (not genuine) was saved to {b}")
+        if flush_error is not None:
+            raise flush_error
         if fatal is not None:
             raise fatal
         return BuildReport(ordered, run_path, code, notes_missing_before=not self.have_notes,
@@ -492,8 +510,13 @@ class Builder:
                 current: bytes | None, genuine: bool, result: ModuleResult) -> None:
         """Record the note, then replace the file: a crash in between leaves a note on a
         blob that is not in the tree (harmless), never a genuine file without its note."""
-        if self.cancel.is_set():
-            raise BuildCancelled("interrupted")
+        with self._accept_lock:  # an interrupt waits for an accept in progress, then none starts
+            if self.cancel.is_set():
+                raise BuildCancelled("interrupted")
+            self._accept_locked(spec, inputs, code, completion, current, genuine, result)
+
+    def _accept_locked(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
+                       current: bytes | None, genuine: bool, result: ModuleResult) -> None:
         data = code.encode("utf-8")
         path = self.project.root / spec.output
         generated_root = os.path.realpath(self.project.generated_path)
@@ -501,9 +524,8 @@ class Builder:
             raise UsageError(f"{spec.output} resolves outside generated/ (a symbolic link?); not writing it",
                              hint="replace the link under generated/ with a real folder")
         if current is not None and current != data and not genuine:
-            backup = self.project.root / ".pdd" / "backup" / f"{spec.output}.{int(time.time())}"
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, backup)
+            backup = backup_path(self.project.root, spec.output)
+            write_atomic(backup, current)
             self.backups.append(str(backup.relative_to(self.project.root)))
         if self.options.write_notes:
             blob = self.project.repo.create_blob(data)

@@ -113,6 +113,12 @@ def _dependents(specs: dict[str, PromptSpec], names: set[str]) -> set[str]:
     return out
 
 
+def _package_inits(output: str) -> list[str]:
+    """The ``__init__.py`` files pdd makes for ``output``'s packages."""
+    parts = output.split("/")[:-1]
+    return [("/".join(parts[:i + 1])) + "/__init__.py" for i in range(len(parts))]
+
+
 def _interface_key(blob: str | None) -> str:
     """Cache key of a module's interface digest: by blob id, pdd version and Python
     version (the interface is extracted with that Python's :mod:`ast`)."""
@@ -224,6 +230,10 @@ class Checker:
             result.problems.append(Problem(spec.output, "unexpected", f"{spec.output} is a submodule, not pdd's output",
                                            f"git rm --cached {spec.output} && pdd build {spec.name}", module=spec.name))
             return
+        for init in _package_inits(spec.output):
+            if init not in self.snap.blobs:
+                result.problems.append(Problem(init, "missing", f"{init}, made by pdd for {spec.output}, is missing",
+                                               f"pdd build {spec.name} && git add {init}", module=spec.name))
         if blob is None:
             result.problems.append(Problem(spec.output, "missing", f"{spec.path} has no generated module {spec.output}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
@@ -259,14 +269,15 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
             return None
         if p.startswith(prompts_dir + "/"):
             rel = p[len(prompts_dir) + 1:]
-            if any(part.startswith("_") for part in rel.split("/")):
-                return None  # a fragment: any module may include it
-            if p.endswith(PROMPT_SUFFIX):
-                if status == "D":
-                    return None  # its output may now be an orphan
-                names.add(rel[:-len(PROMPT_SUFFIX)])
+            if any(part.startswith("_") for part in rel.split("/")) or not p.endswith(PROMPT_SUFFIX):
+                return None  # a fragment or another included file: any module may include it
+            if status == "D":
+                return None  # its output may now be an orphan
+            names.add(rel[:-len(PROMPT_SUFFIX)])
         elif p.startswith(GENERATED_DIR + "/"):
             if p.endswith("/__init__.py"):
+                if status == "D":
+                    return None  # a pdd-owned package file deleted: the full check says which module lacks it
                 init_paths.add(p)
             elif p.endswith(".py"):
                 names.add(p[len(GENERATED_DIR) + 1:-3])
@@ -302,10 +313,10 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
 
     if find_cycle({n: [d for d in s.depends if d in specs] for n, s in specs.items()}):
         return None
-    paths = {s.path for s in specs.values()} | {s.output for s in specs.values()} | init_paths
-    # Fragments too (listing only): includes are compared, or rendered, from the index.
-    fragments = [f":(glob){prompts_dir}/**/_*", f":(glob){prompts_dir}/**/_*/**"]
-    snap = snapshot(root, "index", sorted(paths) + fragments, reader)
+    paths = ({s.path for s in specs.values()} | {s.output for s in specs.values()} | init_paths
+             | {i for s in specs.values() for i in _package_inits(s.output)})
+    # The prompts folder too (a listing only): includes are compared, or rendered, from the index.
+    snap = snapshot(root, "index", sorted(paths) + [prompts_dir], reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
 
 def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
@@ -348,12 +359,17 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
             todo = set(specs)
             gen_paths = set(snap.under(GENERATED_DIR))
         else:
-            everything = any(p == CONFIG_RELPATH or (p.startswith(prompts_dir + "/") and is_fragment(
-                PurePosixPath(p[len(prompts_dir) + 1:])) ) for p in changes)
+            # The configuration, a fragment or any other included file changed: every module.
+            everything = any(p == CONFIG_RELPATH or (p.startswith(prompts_dir + "/") and (
+                is_fragment(PurePosixPath(p[len(prompts_dir) + 1:])) or not p.endswith(PROMPT_SUFFIX)))
+                for p in changes)
             touched = set()
-            for p in changes:
+            for p, status in changes.items():
                 if p in outputs:
                     touched.add(outputs[p])
+                if status == "D" and p.startswith(GENERATED_DIR + "/") and p.endswith("/__init__.py"):
+                    package = p[:-len("__init__.py")]  # the modules of that package lost their package file
+                    touched.update(n for n, s in specs.items() if s.output.startswith(package))
                 for n, s in specs.items():
                     if s.path == p:
                         touched.add(n)

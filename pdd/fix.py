@@ -29,7 +29,6 @@ diffs, tokens and outcome.
 from __future__ import annotations
 
 import difflib
-import re
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -53,8 +52,6 @@ from pdd.runs import now_iso, write_run
 from pdd.testrun import run_tests
 
 FIX_TEMPLATE_VERSION = "pdd-fix-1"
-SECTIONS = ("Goal", "Inputs / Outputs", "Constraints", "Failure modes", "Out of scope", "Acceptance")
-_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$", re.MULTILINE)
 
 SYSTEM_PROMPT = """\
 You maintain the prompt files of pdd, a prompt-driven development toolchain. A prompt file is the
@@ -127,10 +124,6 @@ def diff_stats(diff: str) -> tuple[int, int]:
     return sum(f.added for f in patch), sum(f.removed for f in patch)
 
 
-def _headings(text: str) -> set[str]:
-    return {m.group(1).strip().lower() for m in _HEADING.finditer(text)}
-
-
 def validate_revision(project: Project, spec: PromptSpec, original: str, revised: str) -> PromptSpec:
     """Parse and check a revised prompt text. Raises :class:`InputError` saying why it is rejected."""
     from pdd.render import render_prompt
@@ -146,8 +139,10 @@ def validate_revision(project: Project, spec: PromptSpec, original: str, revised
             raise InputError(spec.path, new_spec.keys_line.get(key),
                              f"the revision changes '{key.replace('_disable', '')}': the behavior tests, the generator and the lint rules "
                              "are not the fix's to change")
-    had = {s.lower() for s in SECTIONS} & _headings(original)
-    kept = had & _headings(revised)
+    from pdd.lint import sections_present
+
+    had = sections_present(original)
+    kept = had & sections_present(revised)
     if had and not kept:
         raise InputError(spec.path, None, "the revision removed all the specification's sections")
     if had - kept:
@@ -275,7 +270,9 @@ class Fixer:
               restore_code: bytes | None, saved: str | None) -> FixReport:
         root = self.project.root
         prompt_path = root / spec.path
-        original = prompt_path.read_text(encoding="utf-8")
+        original_bytes = prompt_path.read_bytes()  # restored byte for byte, with its mode
+        prompt_mode = prompt_path.stat().st_mode & 0o7777
+        original = original_bytes.decode("utf-8")
         current = original
         report = FixReport(spec.name, mode, "exhausted", saved_edit=saved)
         code_path = root / spec.output
@@ -318,7 +315,7 @@ class Fixer:
                 if not (self.yes or self.confirm(f"Apply this change to {spec.path}?")):
                     report.outcome, report.message = "declined", "the revision was not applied; nothing changed"
                     return report
-                write_atomic(prompt_path, revised)
+                write_atomic(prompt_path, revised, mode=prompt_mode)
                 attempt.applied = True
                 current = revised
                 self.project._specs = None  # the prompt changed: re-read specs
@@ -347,8 +344,8 @@ class Fixer:
         finally:
             if not success and not self.dry_run:
                 if not (self.keep and report.outcome == "exhausted"):
-                    if prompt_path.read_text(encoding="utf-8") != original:
-                        write_atomic(prompt_path, original)
+                    if prompt_path.read_bytes() != original_bytes:
+                        write_atomic(prompt_path, original_bytes, mode=prompt_mode)
                 # Never leave code changed without its prompt: put back the genuine file
                 # (in edit mode the user's edit is saved under .pdd/fix/). A declined
                 # revision changed nothing, so the user's file stays as it is.

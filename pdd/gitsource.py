@@ -205,25 +205,29 @@ class NotesReader:
     def prefetch(self, blobs: "list[str]") -> None:
         """Load the notes of many ``blobs`` at once: one listing of each notes tree
         (flat or fanout) and one batch read, instead of a lookup per blob."""
-        wanted: dict[str, str] = {}
+        wanted: dict[str, list[str]] = {}
         for ref in self.refs:
             for rec in git(self.root, "ls-tree", "-r", "-z", ref).split(b"\0"):
                 meta, _, path = rec.partition(b"\t")
                 fields = meta.split()
                 if len(fields) == 3 and fields[1] == b"blob":
-                    wanted.setdefault(path.replace(b"/", b"").decode("utf-8", "replace"), fields[2].decode("ascii"))
-        data = self.reader.read_many([wanted[b] for b in blobs if b in wanted])
+                    key = path.replace(b"/", b"").decode("utf-8", "replace")
+                    wanted.setdefault(key, []).append(fields[2].decode("ascii"))
+        data = self.reader.read_many([n for b in blobs for n in wanted.get(b, [])])
         for b in blobs:
-            note = data.get(wanted[b]) if b in wanted else None
-            self._cache[b] = None if note is None else note.decode("utf-8", "replace")
+            texts = [data[n].decode("utf-8", "replace") for n in wanted.get(b, []) if n in data]
+            self._cache[b] = "\n".join(texts) if texts else None
 
     def note(self, blob: str) -> str | None:
-        """Note text of ``blob`` (from ``refs/notes/pdd``, else a remote-tracking notes ref), or ``None``."""
+        """Note text of ``blob``: its notes in ``refs/notes/pdd`` and the remote-tracking
+        notes refs, joined (records are lines, so merging is concatenation), or ``None``."""
         if blob in self._cache:
             return self._cache[blob]
+        texts = []
         for ref in self.refs:
             for path in (blob, f"{blob[:2]}/{blob[2:]}", f"{blob[:2]}/{blob[2:4]}/{blob[4:]}"):
                 data = self.reader.read(f"{ref}:{path}")
                 if data is not None:
-                    return data.decode("utf-8", "replace")
-        return None
+                    texts.append(data.decode("utf-8", "replace"))
+                    break
+        return "\n".join(texts) if texts else None

@@ -162,6 +162,12 @@ def _section_of(title: str) -> str | None:
     return None
 
 
+def sections_present(text: str) -> set[str]:
+    """The standard sections (canonical names, e.g. ``Failure modes``) that ``text``
+    has as headings, aliases included, headings inside fenced code not counted."""
+    return {name for h in headings(text) if (name := _section_of(h.title)) is not None}
+
+
 @dataclass(frozen=True)
 class Heading:
     level: int

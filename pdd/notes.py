@@ -86,16 +86,12 @@ def _lookup(repo: "pygit2.Repository", blob_hex: str, ref: str) -> str | None:
 def read_notes(repo: "pygit2.Repository", blob_hex: str, ref: str = NOTES_REF) -> list[dict[str, Any]]:
     """The records noted on blob ``blob_hex`` (empty if none or no notes ref).
 
-    For :data:`NOTES_REF`, a blob without a local note is looked up in the
-    remote-tracking notes refs too: notes fetched by ``git fetch`` but not yet
-    merged by ``pdd notes sync`` must not make a genuine file look edited."""
-    text = _lookup(repo, blob_hex, ref)
-    if text is None and ref == NOTES_REF:
-        for tracking in tracking_notes_refs(repo):
-            text = _lookup(repo, blob_hex, tracking)
-            if text is not None:
-                break
-    return parse_note(text) if text is not None else []
+    For :data:`NOTES_REF`, the records in the remote-tracking notes refs are
+    added: notes fetched by ``git fetch`` but not yet merged by ``pdd notes sync``
+    must neither make a genuine file look edited nor a fresh one stale."""
+    refs = [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else [])
+    texts = [t for t in (_lookup(repo, blob_hex, r) for r in refs) if t is not None]
+    return parse_note("\n".join(texts))
 
 
 def records_for_path(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -115,10 +111,10 @@ class NotesIndex:
         import pygit2
 
         self.repo = repo
-        self.map: dict[str, "pygit2.Oid"] = {}
+        self.map: dict[str, list["pygit2.Oid"]] = {}
         self.exists = False
-        # For NOTES_REF, blobs without a local note fall back to the remote-tracking
-        # notes refs (fetched, not yet merged by `pdd notes sync`), as in read_notes.
+        # For NOTES_REF, the remote-tracking notes refs (fetched, not yet merged by
+        # `pdd notes sync`) are read too and their records merged, as in read_notes.
         for name in [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else []):
             try:
                 tree = repo.references[name].peel(pygit2.Commit).tree
@@ -132,14 +128,14 @@ class NotesIndex:
                     if entry.type_str == "tree":
                         stack.append((repo[entry.id], prefix + entry.name))
                     elif entry.type_str == "blob":
-                        self.map.setdefault(prefix + entry.name, entry.id)
+                        self.map.setdefault(prefix + entry.name, []).append(entry.id)
 
     def records(self, blob_hex: str) -> list[dict[str, Any]]:
         """The records noted on ``blob_hex`` (empty if none)."""
-        note = self.map.get(blob_hex)
-        if note is None:
+        notes = self.map.get(blob_hex)
+        if not notes:
             return []
-        return parse_note(self.repo[note].data.decode("utf-8", "replace"))
+        return parse_note("\n".join(self.repo[n].data.decode("utf-8", "replace") for n in notes))
 
 
 class NotesError(PddError):
@@ -218,7 +214,16 @@ class NotesWriter:
             ["git", "update-ref", "-m", self.message, self.ref, str(commit_id), str(old_commit.id) if old_commit else _ZERO],
             cwd=repo.workdir or repo.path, capture_output=True, text=True,
         )
-        return proc.returncode == 0
+        if proc.returncode == 0:
+            return True
+        try:  # lost the race: the ref moved since we read it -> rebuild on the new tip
+            moved = repo.references[self.ref].target != (old_commit.id if old_commit else None)
+        except KeyError:
+            moved = old_commit is not None
+        if moved:
+            return False
+        raise NotesError(f"could not update {self.ref}: {proc.stderr.strip()}",
+                         hint="if a git process crashed, remove the stale .lock file git names, then run the command again")
 
 
 def _note_text_in_tree(repo: "pygit2.Repository", tree: "pygit2.Tree", blob_hex: str) -> str:

@@ -590,3 +590,18 @@ def test_computed_include_name_still_makes_the_module_stale(git_repo, answers, r
     assert proc.returncode == 1 and "stale" in proc.stdout
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     assert fake_server.request_count == before + 1
+
+
+def test_an_os_error_writing_a_module_fails_that_module_not_the_build(git_repo, answers, run_pdd):
+    write_prompt(git_repo, SLUG, SLUG_PROMPT)
+    write_prompt(git_repo, MONEY, MONEY_PROMPT)
+    answers[SLUG] = SLUG_CODE
+    answers[MONEY] = MONEY_CODE
+    (git_repo / f"generated/{SLUG}.py").mkdir(parents=True)  # a folder where the module goes
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "IsADirectoryError" in proc.stderr
+    assert (git_repo / f"generated/{MONEY}.py").is_file()
+    [run] = [json.loads(p.read_text()) for p in (git_repo / ".pdd/runs").glob("*.json")]
+    assert run["exit_code"] == 1 and run["modules"][SLUG]["status"] == "error"
+    assert run["modules"][MONEY]["status"] == "built"

@@ -249,3 +249,16 @@ def test_fix_keeps_code_blocks_inside_the_revised_prompt(git_repo, fake_server, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert _prompt_text(repo) == revised
     assert "````prompt" in script.revision_requests[0]  # the request shows the prompt in a 4-backtick fence
+
+
+def test_fix_restores_the_prompt_byte_for_byte_with_its_mode(buggy_project, fake_server, run_pdd):
+    repo = buggy_project
+    prompt = repo / "prompts/calc/add.prompt"
+    prompt.write_bytes(prompt.read_bytes().replace(b"\n", b"\r\n"))
+    prompt.chmod(0o600)
+    before = prompt.read_bytes()
+    fake_server.responder = FixScript([_revision("It never helps.")], lambda text: BUGGY)
+    proc = run_pdd(repo, "fix", "calc/add", "--yes", "--attempts", "1")
+    assert proc.returncode == 1
+    assert prompt.read_bytes() == before
+    assert prompt.stat().st_mode & 0o777 == 0o600

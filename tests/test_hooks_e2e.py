@@ -122,3 +122,48 @@ def test_a_crlf_checkout_is_not_reported_as_edited_or_stale(git_repo, answers, r
     assert build.returncode == 0 and "1 fresh" in build.stderr
     assert fake_server.request_count == before
     assert run_pdd(clone, "check").returncode == 0
+
+
+def test_hook_handles_includes_that_are_not_underscore_fragments(git_repo, answers, run_pdd, fake_server):
+    (git_repo / "prompts").mkdir(exist_ok=True)
+    (git_repo / "prompts/common.md").write_text("Shared rule one.\n")
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "common.md" %}\n', tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    git(git_repo, "add", "-A")
+    first = _commit(git_repo, fake_server, "prompt, include and module")
+    assert first.returncode == 0, first.stderr
+    (git_repo / "prompts/common.md").write_text("Shared rule two.\n")
+    git(git_repo, "add", "-A")
+    stale = _commit(git_repo, fake_server, "include only")
+    assert stale.returncode != 0 and "stale" in stale.stderr and "generated/calc/add.py" in stale.stderr
+
+
+def test_hook_refuses_deleting_a_package_init_made_by_pdd(git_repo, answers, run_pdd, fake_server):
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    git(git_repo, "rm", "-q", "generated/calc/__init__.py")
+    proc = _commit(git_repo, fake_server, "drop init")
+    assert proc.returncode != 0 and "generated/calc/__init__.py" in proc.stderr and "missing" in proc.stderr
+
+
+def test_fetched_notes_are_merged_with_local_notes_of_the_same_blob(git_repo, answers, run_pdd, fake_server):
+    """A teammate reworded the prompt and got the same code: the blob's fetched note has
+    the new fingerprint, the local one only the old; the file must count as fresh."""
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    old_tip = git(git_repo, "rev-parse", "refs/notes/pdd")
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd two ints.\n", tests=[])
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0  # same code, a second note line
+    commit_all(git_repo, "reword", env=ENV)
+    git(git_repo, "update-ref", "refs/notes/remotes/origin/pdd", "refs/notes/pdd")
+    git(git_repo, "update-ref", "refs/notes/pdd", old_tip)
+    for args in (("check",), ("status", "--json")):
+        proc = run_pdd(git_repo, *args)
+        assert proc.returncode == 0 and "stale" not in proc.stdout, proc.stdout
+    build = run_pdd(git_repo, "build", "--no-tests")
+    assert build.returncode == 0 and "1 fresh" in build.stderr

@@ -295,7 +295,7 @@ def test_cas_exhaustion_keeps_pending(repo, monkeypatch):
     assert w.flush() == 1
 
 
-def test_cas_exhaustion_raises_and_leaves_ref(repo, monkeypatch):
+def test_update_ref_failure_that_is_not_a_race_says_what_git_said(repo, monkeypatch):
     b = blob(repo, "r = 1\n")
     w0 = NotesWriter(repo)
     w0.add(b, rec("generated/r0.py"))
@@ -307,16 +307,48 @@ def test_cas_exhaustion_raises_and_leaves_ref(repo, monkeypatch):
 
     def refuse(args, *a, **kw):
         calls.append(args)
-        return subprocess.CompletedProcess(args, 1, "", "cannot lock ref")
+        return subprocess.CompletedProcess(args, 128, "", "fatal: cannot lock ref 'refs/notes/pdd': File exists")
 
     monkeypatch.setattr(notes_mod.subprocess, "run", refuse)
     with pytest.raises(NotesError) as info:
         w.flush()
     monkeypatch.undo()
     assert info.value.exit_code == 2
-    assert len(calls) == notes_mod._MAX_CAS_TRIES
-    assert all(c[:2] == ["git", "update-ref"] and c[-1] == str(tip) for c in calls)
+    assert "cannot lock ref" in str(info.value) and ".lock" in str(info.value)
+    assert len(calls) == 1, "only a lost race is retried"
     assert repo.references[NOTES_REF].target == tip
+    assert read_notes(repo, b) == [rec("generated/r0.py")]
+    assert w.flush() == 1  # the records were kept for a later flush
+    assert {r["path"] for r in read_notes(repo, b)} == {"generated/r0.py", "generated/r1.py"}
+
+
+def test_cas_exhaustion_raises_and_leaves_ref(repo, monkeypatch):
+    """Another writer moves the ref before every compare-and-swap: bounded retries."""
+    b = blob(repo, "r = 1\n")
+    w0 = NotesWriter(repo)
+    w0.add(b, rec("generated/r0.py"))
+    w0.flush()
+    w = NotesWriter(repo)
+    w.add(b, rec("generated/r1.py"))
+    calls = []
+    real_run = subprocess.run
+
+    def lose_race(args, *a, **kw):
+        calls.append(args)
+        tip = repo.references[NOTES_REF].peel(pygit2.Commit)
+        sig = pygit2.Signature("other", "other@example.invalid")
+        moved = repo.create_commit(None, sig, sig, "other writer", tip.tree.id, [tip.id])
+        repo.references.create(NOTES_REF, moved, force=True)
+        return subprocess.CompletedProcess(args, 1, "", "cannot lock ref: is at X but expected Y")
+
+    monkeypatch.setattr(notes_mod.subprocess, "run", lose_race)
+    with pytest.raises(NotesError) as info:
+        w.flush()
+    monkeypatch.undo()
+    assert real_run is subprocess.run
+    assert info.value.exit_code == 2 and "kept moving" in str(info.value)
+    assert len(calls) == notes_mod._MAX_CAS_TRIES
+    assert all(c[:2] == ["git", "update-ref"] for c in calls)
     assert read_notes(repo, b) == [rec("generated/r0.py")]
 
 

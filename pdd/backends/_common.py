@@ -47,3 +47,38 @@ def status_hint(status: int, key_var: str, settings: str) -> str | None:
     if status >= 500:
         return f"the service kept failing after retries: try again later, or raise {settings}.max_retries"
     return None
+
+
+LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-server"
+
+
+def sdk_client_settings(backend: str, env_prefix: str, settings: dict[str, Any], *,
+                        default_timeout: float, default_retries: int) -> dict[str, Any]:
+    """Keyword arguments for an official SDK client (``api_key``, ``base_url``,
+    ``timeout``, ``max_retries``) from the environment and the backend's config section.
+
+    ``{PREFIX}_BASE_URL`` wins over ``base_url`` in config; the key comes only from
+    ``{PREFIX}_API_KEY``. A server named by a base URL (local, or a gateway) may need
+    no key. Raises :class:`pdd.errors.ConfigError` (exit 2) when neither is given.
+    """
+    import os
+
+    from pdd.errors import ConfigError
+
+    base_url = os.environ.get(f"{env_prefix}_BASE_URL") or settings.get("base_url") or None
+    api_key = os.environ.get(f"{env_prefix}_API_KEY")
+    if not api_key:
+        if base_url is None:
+            raise ConfigError(
+                f"the {backend} backend needs {env_prefix}_API_KEY in the environment",
+                hint=f"export {env_prefix}_API_KEY=..., or set {backend}.base_url (or {env_prefix}_BASE_URL) "
+                     "to a local server or gateway",
+            )
+        api_key = LOCAL_PLACEHOLDER_KEY
+    retries = settings.get("max_retries")
+    return {
+        "api_key": api_key,
+        "base_url": base_url,
+        "timeout": float(settings.get("timeout") or default_timeout),
+        "max_retries": int(retries if retries is not None else default_retries),
+    }

@@ -25,15 +25,13 @@ in are ``input_tokens`` plus cache creation and cache read input tokens.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import sdk_error_message, status_hint
-from pdd.errors import BackendError, ConfigError
+from pdd.backends._common import sdk_client_settings, sdk_error_message, status_hint
+from pdd.errors import BackendError
 from pdd.redact import redact
 
-_LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-gateway"
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 4
 
@@ -62,23 +60,10 @@ class AnthropicBackend:
     def __init__(self, settings: dict[str, Any]) -> None:
         import anthropic
 
-        base_url = os.environ.get("ANTHROPIC_BASE_URL") or settings.get("base_url") or None
-        api_key = os.environ.get("ANTHROPIC_API_KEY")
-        if not api_key:
-            if base_url is None:
-                raise ConfigError(
-                    "the anthropic backend needs ANTHROPIC_API_KEY in the environment",
-                    hint="export ANTHROPIC_API_KEY=..., or set anthropic.base_url (or ANTHROPIC_BASE_URL) to a gateway",
-                )
-            api_key = _LOCAL_PLACEHOLDER_KEY
-        retries = settings.get("max_retries")
         self._anthropic = anthropic
-        self._client = anthropic.Anthropic(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=float(settings.get("timeout") or DEFAULT_TIMEOUT),
-            max_retries=int(retries if retries is not None else DEFAULT_MAX_RETRIES),
-        )
+        self._client = anthropic.Anthropic(**sdk_client_settings("anthropic", "ANTHROPIC", settings,
+                                                                  default_timeout=DEFAULT_TIMEOUT,
+                                                                  default_retries=DEFAULT_MAX_RETRIES))
 
     def complete(self, request: Request) -> Completion:
         """Send ``request``; return the text blocks of the answer and the usage counts."""

@@ -13,15 +13,13 @@ never stored or logged by pdd; a local server given by ``base_url`` needs none.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import sdk_error_message
-from pdd.errors import BackendError, ConfigError
+from pdd.backends._common import sdk_client_settings, sdk_error_message
+from pdd.errors import BackendError
 from pdd.redact import redact
 
-_LOCAL_PLACEHOLDER_KEY = "no-key-needed-for-local-server"
 
 
 class OpenAIBackend:
@@ -32,22 +30,9 @@ class OpenAIBackend:
     def __init__(self, settings: dict[str, Any]) -> None:
         import openai
 
-        base_url = os.environ.get("OPENAI_BASE_URL") or settings.get("base_url") or None
-        api_key = os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            if base_url is None:
-                raise ConfigError(
-                    "the openai backend needs OPENAI_API_KEY in the environment",
-                    hint="export OPENAI_API_KEY=..., or set openai.base_url (or OPENAI_BASE_URL) to a local server",
-                )
-            api_key = _LOCAL_PLACEHOLDER_KEY
         self._openai = openai
-        self._client = openai.OpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=float(settings.get("timeout") or 120),
-            max_retries=int(settings.get("max_retries") if settings.get("max_retries") is not None else 4),
-        )
+        self._client = openai.OpenAI(**sdk_client_settings("openai", "OPENAI", settings,
+                                                            default_timeout=120, default_retries=4))
 
     def complete(self, request: Request) -> Completion:
         """Send ``request``; return the first choice's text and the usage counts."""
