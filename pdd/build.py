@@ -31,7 +31,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pdd import __version__
 from pdd.atomicfile import write_atomic
@@ -48,8 +48,11 @@ from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec
 from pdd.redact import redact
 from pdd.runs import now_iso, write_run
+from pdd.recovery import tmp_folder
 from pdd.testrun import run_tests
 
+if TYPE_CHECKING:
+    from pdd.sandbox import Sandbox
 
 
 class Reporter(Protocol):
@@ -83,6 +86,7 @@ class ModuleResult:
     detail: str | None = None
     model: str | None = None
     cost_unknown: bool = False
+    sandbox: str | None = None  # bwrap | none: how its behavior tests were confined; None: not run
 
     def add_usage(self, c: Completion) -> None:
         for attr in ("tokens_in", "tokens_out"):
@@ -97,7 +101,7 @@ class ModuleResult:
     def to_json(self) -> dict[str, Any]:
         data = {k: getattr(self, k) for k in ("output", "status", "fingerprint", "model", "attempts", "requests",
                                               "cache_hits", "tokens_in", "tokens_out", "cost_usd", "tests", "error",
-                                              "seconds")}
+                                              "seconds", "sandbox")}
         if self.cost_unknown:
             data["cost_usd"] = None
         return data
@@ -218,7 +222,7 @@ def ensure_packages(root: Path, output: str) -> None:
         if current != INIT_TEXT.encode("utf-8"):  # missing, or edited by hand
             if current is not None:
                 write_atomic(backup_path(Path(root), os.path.relpath(init, root)), current)
-            write_atomic(Path(init), INIT_TEXT)
+            write_atomic(Path(init), INIT_TEXT, tmp_dir=tmp_folder(Path(root)))
         _ensured.add(init)
 
 
@@ -242,6 +246,7 @@ class Builder:
         self._digests: dict[str, str] = {}
         self.backups: list[str] = []
         self.run_root = project.root
+        self._sandbox: "Sandbox | None" = None
 
     # -- planning -----------------------------------------------------------------
     def plan(self) -> tuple[dict[str, PromptSpec], list[str], set[str]]:
@@ -313,9 +318,32 @@ class Builder:
         return out
 
     # -- running ------------------------------------------------------------------
+    def sandbox(self) -> "Sandbox":
+        """The sandbox of this build's test runs (``tests.sandbox``), chosen once."""
+        from pdd.sandbox import select
+
+        if self._sandbox is None:
+            self._sandbox = select(self.config.test_sandbox)
+        return self._sandbox
+
     def run(self) -> BuildReport:
+        """Plan and build under the repository lock (:func:`pdd.recovery.repo_lock`):
+        a second build waits; leftover temporary files are removed first."""
+        from pdd.recovery import clean_leftovers, repo_lock
+
+        with repo_lock(self.project.root, self.options.command, notify=self.reporter.message):
+            # Provenance is read only now: a build that waited sees its twin's notes.
+            self.notes_index = NotesIndex(self.project.repo)
+            self.have_notes = self.notes_index.exists
+            for rel in clean_leftovers(self.project.root):
+                self.reporter.message(f"removed {rel}, a temporary file left by an interrupted pdd")
+            return self._run_locked()
+
+    def _run_locked(self) -> BuildReport:
         started = now_iso()
         specs, order, forced = self.plan()
+        if self.options.run_tests:
+            self.sandbox()  # tests.sandbox: bwrap without bwrap is exit 2 before any write
         if not self.have_notes and any((self.project.root / specs[n].output).is_file() for n in order):
             self.reporter.message(
                 "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
@@ -399,6 +427,7 @@ class Builder:
             run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
+                "sandbox": self._sandbox.to_json() if self._sandbox is not None else None,
                 "interrupted": interrupted, "budget_usd": self.options.budget,
                 "modules": {r.name: r.to_json() for r in ordered},
             })
@@ -487,10 +516,10 @@ class Builder:
             if problem is None and tests:
                 outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
                                     command=self.config.test_command, timeout=self.config.test_timeout,
-                                    cancel=self.cancel)
+                                    cancel=self.cancel, sandbox=self.sandbox())
                 if self.cancel.is_set():
                     raise BuildCancelled("interrupted")
-                result.tests = outcome.status
+                result.tests, result.sandbox = outcome.status, outcome.sandbox
                 if not outcome.passed:
                     problem = redact(normalise_test_output(outcome.output, {}))
             elif problem is None:
@@ -540,6 +569,7 @@ class Builder:
                 "tokens_out": completion.tokens_out,
                 "cost_usd": completion.cost_usd,
                 "tests": result.tests,
+                "sandbox": result.sandbox,
                 "attempts": result.attempts,
                 "time": now_iso(),
                 "pdd": __version__,
@@ -548,7 +578,7 @@ class Builder:
             self.notes.flush()
         ensure_packages(self.project.root, spec.output)
         if current != data:
-            write_atomic(path, data)
+            write_atomic(path, data, tmp_dir=tmp_folder(self.project.root))
         result.status = "built"
 
 def build(project: Project, options: BuildOptions, reporter: Reporter) -> BuildReport:

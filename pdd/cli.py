@@ -128,12 +128,17 @@ def status(
     from pdd.freshness import FETCH_NOTES_HINT, project_states
     from pdd.project import open_project
 
+    from pdd.recovery import interrupted_fixes, stray_temp_files
+
     try:
-        states = project_states(open_project())
+        project = open_project()
+        states = project_states(project)
     except PddError as exc:
         _fail(exc)
+    strays, fixes = stray_temp_files(project.root), interrupted_fixes(project.root)
     if as_json:
-        print(json.dumps({"modules": [s.to_json() for s in states]}, indent=2))
+        print(json.dumps({"modules": [s.to_json() for s in states], "leftovers": strays,
+                          "interrupted_fixes": [f.to_json() for f in fixes]}, indent=2))
     else:
         if not states:
             print("no modules: write prompts/NAME.prompt (pdd new NAME)")
@@ -142,6 +147,10 @@ def status(
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
             print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
+        for rel in strays:
+            print(f"leftover {rel}: a temporary file of an interrupted pdd; the next `pdd build` removes it")
+        for f in fixes:
+            print(f"interrupted fix: {f.advice()}")
 
 
 @app.command()
@@ -168,7 +177,8 @@ def check(
 
             project = open_project(root)
             files = sorted({t for s in project.specs().values() for t in s.tests if (root / t).is_file()})
-            outcome = run_tests(root, files, command=project.config.test_command, timeout=project.config.test_timeout) if files else None
+            outcome = run_tests(root, files, command=project.config.test_command, timeout=project.config.test_timeout,
+                                sandbox=project.config.test_sandbox) if files else None
             payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
             if outcome is not None and not outcome.passed:
                 code = 1

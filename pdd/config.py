@@ -59,6 +59,7 @@ tests:
   # Empty means: this Python interpreter's pytest.
   command: []
   timeout: 300                # seconds per module's test run
+  sandbox: auto               # auto | bwrap | none: confine model-written code (README, "Sandbox")
 
 openai:
   base_url:                   # e.g. http://127.0.0.1:11434/v1 (Ollama). Env: OPENAI_BASE_URL
@@ -99,7 +100,7 @@ _SCHEMA: dict[str, Any] = {
     "max_tokens": int,
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
-    "tests": {"command": list, "timeout": (int, float)},
+    "tests": {"command": list, "timeout": (int, float), "sandbox": str},
     "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float), "max_retries": int},
@@ -128,6 +129,7 @@ class Config:
     attempts: int = 2
     test_command: tuple[str, ...] = ()
     test_timeout: float = 300.0
+    test_sandbox: str = "auto"  # auto | bwrap | none (pdd.sandbox)
     stale_policy: str = "error"
     replay_dir: str = ".pdd/recordings"
     prices: dict[str, Any] = field(default_factory=dict)
@@ -277,6 +279,10 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     command = get("tests", "command", [])
     if not all(isinstance(a, str) for a in command):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.command must be a list of strings")
+    sandbox = get("tests", "sandbox", "auto")
+    if sandbox not in ("auto", "bwrap", "none"):
+        raise ConfigError(f"{CONFIG_RELPATH}: tests.sandbox must be auto, bwrap or none, got {sandbox!r}",
+                          hint="auto confines tests with bubblewrap where it is installed; none opts out")
     sections = {k: v for k, v in plain.items() if isinstance(v, dict)}
     if cache is not None and key is not None and cached is None:
         cache.put(key, plain)  # only a configuration that passed every check
@@ -291,6 +297,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         attempts=attempts,
         test_command=tuple(command),
         test_timeout=float(get("tests", "timeout", 300)),
+        test_sandbox=sandbox,
         stale_policy=stale,
         replay_dir=get("replay", "dir", ".pdd/recordings"),
         prices=dict(plain.get("prices") or {}),

@@ -6,7 +6,8 @@ Two ways in:
   the generated code and the failing test output, and is asked for a *revised
   prompt*, never code.
 * **A hand edit** (``pdd fix generated/PATH.py`` on a file that is not genuine):
-  the edited file is saved under ``.pdd/fix/<time>/`` first; the model gets the
+  the edited file is saved under ``.pdd/fix/<time>-<pid>-<n>/`` first (a new
+  folder per fix, never shared; :func:`pdd.recovery.new_fix_folder`); the model gets the
   prompt file and the unified diff from the last genuine version (the newest blob
   of that path in ``HEAD``'s history, or the index, that has a pdd note naming
   the path) to the edited file, and is asked to revise the prompt so that it asks
@@ -19,6 +20,12 @@ reason is fed back), show it as a unified diff of the prompt file, apply it when
 the user agrees (atomic write), regenerate the module through :mod:`pdd.build`
 and run its tests. Up to ``attempts`` attempts. Behavior tests are never edited.
 
+Before the first revision is applied, the original prompt and generated file are
+copied to ``.pdd/fix/<id>/original/`` with a ``pending.json`` that the end of the
+fix removes; a killed fix is named by ``pdd status`` and ``pdd fix`` with the
+command that restores it (:func:`pdd.recovery.interrupted_fixes`). The whole fix
+holds the repository lock.
+
 When the attempts run out, or on Ctrl-C, the prompt file is restored to what it
 was (``keep`` keeps the last revision), and the generated file is left genuine
 (in hand-edit mode the last genuine version is restored; the edit stays saved).
@@ -30,7 +37,6 @@ from __future__ import annotations
 
 import difflib
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -48,6 +54,7 @@ from pdd.graph import check_graph
 from pdd.notes import read_notes, records_for_path
 from pdd.project import Project
 from pdd.prompt import PromptSpec, parse_prompt
+from pdd.recovery import FIX_RELPATH, finish_fix, interrupted_fixes, new_fix_folder, repo_lock, save_original, tmp_folder
 from pdd.runs import now_iso, write_run
 from pdd.testrun import run_tests
 
@@ -218,6 +225,7 @@ class Fixer:
         self.confirm = confirm or (lambda _q: False)
         self.show = show or (lambda text: reporter.message(text))
         self.caller = ModelCaller(project, record=False, budget=budget)
+        self._folder: Path | None = None  # .pdd/fix/<id>/ of the fix in progress
         if budget is not None and project.config.backend != "replay":
             from pdd.spend import require_prices
 
@@ -235,7 +243,7 @@ class Fixer:
         if not tests:
             raise UsageError(f"{spec.name} has no behavior tests to fix against", hint=f"write {spec.tests[0]}")
         outcome = run_tests(root, tests, command=self.project.config.test_command,
-                            timeout=self.project.config.test_timeout)
+                            timeout=self.project.config.test_timeout, sandbox=self.project.config.test_sandbox)
         if outcome.passed:
             return FixReport(spec.name, "tests", "nothing-to-fix", message=f"{spec.name}: behavior tests pass; nothing to fix")
         evidence = normalise_test_output(outcome.output, {})
@@ -253,7 +261,8 @@ class Fixer:
         if base is None:
             raise UsageError(f"no genuine version of {spec.output} was found in the index or history",
                              hint="describe the change in the prompt by hand, then `pdd build --force " + spec.name + "`")
-        saved = root / ".pdd" / "fix" / time.strftime("%Y%m%dT%H%M%S") / spec.output
+        self._folder = None if self.dry_run else new_fix_folder(root)
+        saved = (self._folder or root / FIX_RELPATH / "dry-run") / spec.output
         if not self.dry_run:
             write_atomic(saved, edited)
             self.reporter.message(f"saved your edited file to {saved.relative_to(root)}")
@@ -268,6 +277,22 @@ class Fixer:
     # -- the loop -------------------------------------------------------------------
     def _loop(self, spec: PromptSpec, mode: str, code: str, evidence_title: str, evidence: str,
               restore_code: bytes | None, saved: str | None) -> FixReport:
+        """The revision loop under the repository lock (no build runs meanwhile). An
+        interrupted earlier fix of this module must be resolved first (exit 2)."""
+        root = self.project.root
+        with repo_lock(root, "fix", notify=self.reporter.message):
+            for left in interrupted_fixes(root):
+                if left.prompt == spec.path:
+                    raise UsageError(left.advice().replace("an interrupted", "an earlier, interrupted", 1),
+                                     hint=f"then run `pdd fix` again")
+                self.reporter.message(f"warning: {left.advice()}")
+            try:
+                return self._loop_locked(spec, mode, code, evidence_title, evidence, restore_code, saved)
+            finally:
+                self._folder = None
+
+    def _loop_locked(self, spec: PromptSpec, mode: str, code: str, evidence_title: str, evidence: str,
+                     restore_code: bytes | None, saved: str | None) -> FixReport:
         root = self.project.root
         prompt_path = root / spec.path
         original_bytes = prompt_path.read_bytes()  # restored byte for byte, with its mode
@@ -280,6 +305,7 @@ class Fixer:
         messages = fix_messages(spec, current, code, evidence_title, evidence)
         started = now_iso()
         success = False
+        pending = None  # .pdd/fix/<id>/ once the original prompt is saved there
         try:
             for n in range(1, self.attempts + 1):
                 attempt = FixAttempt(n)
@@ -315,7 +341,10 @@ class Fixer:
                 if not (self.yes or self.confirm(f"Apply this change to {spec.path}?")):
                     report.outcome, report.message = "declined", "the revision was not applied; nothing changed"
                     return report
-                write_atomic(prompt_path, revised, mode=prompt_mode)
+                if pending is None:  # the original prompt is kept before it is first changed
+                    pending = self._folder or new_fix_folder(root)
+                    save_original(root, pending, spec.name, spec.path, spec.output, original_bytes, code_before)
+                write_atomic(prompt_path, revised, mode=prompt_mode, tmp_dir=tmp_folder(root))
                 attempt.applied = True
                 current = revised
                 self.project._specs = None  # the prompt changed: re-read specs
@@ -345,7 +374,7 @@ class Fixer:
             if not success and not self.dry_run:
                 if not (self.keep and report.outcome == "exhausted"):
                     if prompt_path.read_bytes() != original_bytes:
-                        write_atomic(prompt_path, original_bytes, mode=prompt_mode)
+                        write_atomic(prompt_path, original_bytes, mode=prompt_mode, tmp_dir=tmp_folder(root))
                 # Never leave code changed without its prompt: put back the genuine file
                 # (in edit mode the user's edit is saved under .pdd/fix/). A declined
                 # revision changed nothing, so the user's file stays as it is.
@@ -354,7 +383,8 @@ class Fixer:
                 except FileNotFoundError:
                     current_code = None
                 if report.outcome != "declined" and current_code != code_before:
-                    write_atomic(code_path, code_before)
+                    write_atomic(code_path, code_before, tmp_dir=tmp_folder(root))
+            finish_fix(pending)  # fixed, restored or kept on purpose: nothing is pending
             report.run_path = write_run(root, "fix", {
                 "started": started, "ended": now_iso(), "pdd": __version__, "template": FIX_TEMPLATE_VERSION,
                 "backend": self.project.config.backend, "model": self.project.config.model,
@@ -389,7 +419,7 @@ def failing_modules(project: Project) -> list[PromptSpec]:
         if not tests or not (project.root / spec.output).is_file():
             continue
         if not run_tests(project.root, tests, command=project.config.test_command,
-                         timeout=project.config.test_timeout).passed:
+                         timeout=project.config.test_timeout, sandbox=project.config.test_sandbox).passed:
             out.append(spec)
     return out
 

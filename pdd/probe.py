@@ -24,15 +24,17 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pdd
 from pdd.testrun import kill_group
+
+if TYPE_CHECKING:
+    from pdd.sandbox import Sandbox
 
 
 @dataclass
@@ -126,10 +128,12 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
     from pdd.build import ModelCaller
     from pdd.extract import NoCodeError, check_compiles, extract_code
     from pdd.generation import initial_messages
+    from pdd.sandbox import select
     from pdd.testrun import run_tests
 
     config = project.config
     root: Path = project.root
+    box = select(config.test_sandbox)
     base = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
     tests = [t for t in spec.tests if (root / t).is_file()] if options.run_tests else []
     caller = ModelCaller(project, record=False)
@@ -156,7 +160,7 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
             cand.status = "untested"
             return cand
         outcome = run_tests(root, tests, output=spec.output, code=cand.code, command=config.test_command,
-                            timeout=config.test_timeout)
+                            timeout=config.test_timeout, sandbox=box)
         cand.status = "passed" if outcome.passed else ("timeout" if outcome.status == "timeout" else "failed")
         if not outcome.passed:
             lines = [ln.strip() for ln in outcome.output.strip().splitlines() if ln.strip()]
@@ -169,9 +173,14 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
         return [f.result() for f in futures]
 
 
-def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOptions) -> tuple[list[dict[str, Any]], str | None]:
-    """Run :mod:`pdd.probe_runner` on ``cands``; ``(results, problem or None)``."""
-    tmp = Path(tempfile.mkdtemp(prefix="pdd-probe-"))
+def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOptions,
+             sandbox: "str | Sandbox" = "auto") -> tuple[list[dict[str, Any]], str | None]:
+    """Run :mod:`pdd.probe_runner` on ``cands`` through :func:`pdd.sandbox.launch`
+    (it imports the candidates: model-written code); ``(results, problem or None)``."""
+    from pdd.sandbox import launch, scratch_dir, select
+
+    box = select(sandbox) if isinstance(sandbox, str) else sandbox
+    tmp = scratch_dir("pdd-probe-")
     try:
         entries = []
         for c in cands:
@@ -184,14 +193,14 @@ def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOpti
                "max_examples": options.max_examples, "call_timeout": options.call_timeout}
         cfg_path = tmp / "probe.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env = dict(os.environ)  # launch() drops credential-like variables
         pdd_parent = str(Path(pdd.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([pdd_parent, str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         workdir = tmp / "work"
         workdir.mkdir()
-        proc = subprocess.Popen([sys.executable, "-m", "pdd.probe_runner", str(cfg_path)], cwd=workdir, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        proc = launch([sys.executable, "-m", "pdd.probe_runner", str(cfg_path)], root=root, writable=[tmp],
+                      sandbox=box, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         problem = None
         try:
             _, err = proc.communicate(timeout=options.timeout)
@@ -258,7 +267,7 @@ def run_probe(project, name: str, options: ProbeOptions) -> ProbeReport:
             report.problem += ("; the behavior tests still hold the placeholder of `pdd new`: write them, "
                                "or probe the prompt alone with --no-tests")
         return report
-    results, problem = _compare(project.root, spec.module, comparable, options)
+    results, problem = _compare(project.root, spec.module, comparable, options, project.config.test_sandbox)
     report.problem = problem
     broken = 0
     for r in results:

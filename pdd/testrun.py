@@ -9,7 +9,11 @@ collection, so pytest's own ``sys.path`` changes cannot bypass the overlay.
 
 The test process does not inherit credential-like variables (``*_API_KEY``,
 ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
-generated code under test has no business with them.
+generated code under test has no business with them. It runs through
+:mod:`pdd.sandbox` (``tests.sandbox``: bubblewrap with the repository read-only,
+only the overlay writable, no network, its own PID namespace); unconfined it still
+dies with pdd (``PR_SET_PDEATHSIG``). The overlay is a ``pdd-tests-<pid>-*`` folder
+in the temporary folder; ones left by a killed pdd are removed by the next run.
 
 Outcome: :class:`TestResult` — ``status`` is ``passed``, ``failed`` (including
 "no tests collected", pytest exit 5, so nothing passes vacuously), ``timeout`` or
@@ -23,11 +27,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pdd.sandbox import Sandbox
 
 _PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd_overlay")
 
@@ -43,6 +50,7 @@ class TestResult:
     output: str
     returncode: int | None
     seconds: float
+    sandbox: str = "none"  # bwrap | none: how the tests were confined
 
     @property
     def passed(self) -> bool:
@@ -50,9 +58,9 @@ class TestResult:
 
 
 def _scrubbed_env(overlay: Path) -> dict[str, str]:
-    from pdd.redact import SECRET_SUFFIXES
+    from pdd.sandbox import clean_env
 
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
+    env = clean_env()
     env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
@@ -92,16 +100,22 @@ def run_tests(
     command: tuple[str, ...] = (),
     timeout: float = 300.0,
     cancel: "threading.Event | None" = None,
+    sandbox: "str | Sandbox" = "auto",
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
     With ``output`` and ``code``, the candidate ``code`` stands in for the file at
     ``output`` (an overlay; ``generated/`` is not touched). ``command`` replaces
-    ``python -m pytest`` (it must accept pytest's options). Never raises for test
-    failures; raises :class:`OSError` only if the command cannot be started.
+    ``python -m pytest`` (it must accept pytest's options). ``sandbox``: a
+    ``tests.sandbox`` setting or a :class:`pdd.sandbox.Sandbox`. Never raises for
+    test failures; raises :class:`OSError` only if the command cannot be started,
+    :class:`pdd.errors.UsageError` if ``sandbox`` is ``bwrap`` and bwrap is unusable.
     """
+    from pdd.sandbox import launch, scratch_dir, select
+
+    box = select(sandbox) if isinstance(sandbox, str) else sandbox
     base = list(command) if command else [sys.executable, "-m", "pytest"]
-    overlay = Path(tempfile.mkdtemp(prefix="pdd-tests-"))
+    overlay = scratch_dir("pdd-tests-")
     try:
         if output is not None and code is not None:
             _write_overlay(overlay, root, output, code)
@@ -110,17 +124,15 @@ def run_tests(
             opts = ["-q", "-p", "no:cacheprovider"]
         argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
-        proc = subprocess.Popen(
-            argv, cwd=overlay if output else root, env=_scrubbed_env(overlay), stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-        )
+        proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=overlay if output else root,
+                      env=_scrubbed_env(overlay), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             out = _communicate(proc, timeout, cancel)
         except subprocess.TimeoutExpired:
             kill_group(proc)
             out, _ = proc.communicate()
             return TestResult("timeout", _clean(out, overlay, root) + f"\n[pdd] tests timed out after {timeout:g} s\n",
-                              None, time.monotonic() - start)
+                              None, time.monotonic() - start, box.name)
         except BaseException:
             kill_group(proc)
             proc.wait()
@@ -129,12 +141,14 @@ def run_tests(
         text = _clean(out, overlay, root)
         rc = proc.returncode
         if rc == 0:
-            return TestResult("passed", text, rc, seconds)
+            return TestResult("passed", text, rc, seconds, box.name)
         if rc in (1, 5):
             if rc == 5:
                 text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
-            return TestResult("failed", text, rc, seconds)
-        return TestResult("error", text, rc, seconds)
+            return TestResult("failed", text, rc, seconds, box.name)
+        if rc < 0 or rc >= 128:
+            text += f"\n[pdd] the test process was killed (exit {rc}): the code under test killed it or crashed\n"
+        return TestResult("error", text, rc, seconds, box.name)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
 
