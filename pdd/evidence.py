@@ -220,7 +220,10 @@ def format_explain(e: dict[str, Any]) -> list[str]:
         ti, to = note.get("tokens_in"), note.get("tokens_out")
         row("tokens", f"{ti if ti is not None else 'unknown'} in / {to if to is not None else 'unknown'} out")
         row("cost", format_usd(note.get("cost_usd")))
-        row("tests", f"{note.get('tests')} (attempt {note.get('attempts')})")
+        box = note.get("sandbox")
+        confined = ("sandboxed (bwrap)" if box == "bwrap" else "UNSANDBOXED" if box == "none"
+                    else "sandbox not recorded" if note.get("tests") in ("passed", "failed", "error", "timeout") else None)
+        row("tests", f"{note.get('tests')} (attempt {note.get('attempts')})" + (f", {confined}" if confined else ""))
         row("built", f"{note.get('time')} by pdd {note.get('pdd')}")
         row("fingerprint", note.get("fingerprint"))
         deps = (note.get("inputs") or {}).get("deps") or {}

@@ -20,8 +20,8 @@ reason is fed back), show it as a unified diff of the prompt file, apply it when
 the user agrees (atomic write), regenerate the module through :mod:`pdd.build`
 and run its tests. Up to ``attempts`` attempts. Behavior tests are never edited.
 
-Before the first revision is applied, the original prompt and generated file are
-copied to ``.pdd/fix/<id>/original/`` with a ``pending.json`` that the end of the
+Before the first revision is applied, the original prompt is copied to
+``.pdd/fix/<id>/original/`` with a ``pending.json`` that the end of the
 fix removes; a killed fix is named by ``pdd status`` and ``pdd fix`` with the
 command that restores it (:func:`pdd.recovery.interrupted_fixes`). The whole fix
 holds the repository lock.
@@ -343,7 +343,7 @@ class Fixer:
                     return report
                 if pending is None:  # the original prompt is kept before it is first changed
                     pending = self._folder or new_fix_folder(root)
-                    save_original(root, pending, spec.name, spec.path, spec.output, original_bytes, code_before)
+                    save_original(pending, spec.name, spec.path, spec.output, original_bytes)
                 write_atomic(prompt_path, revised, mode=prompt_mode, tmp_dir=tmp_folder(root))
                 attempt.applied = True
                 current = revised

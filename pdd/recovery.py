@@ -11,7 +11,7 @@
   output; :func:`clean_leftovers`, run under the lock, removes them and any
   ``generated/**/.NAME.XXXXXXXX.tmp`` an older pdd left.
 * **Interrupted fixes**: before ``pdd fix`` applies a revision it copies the
-  original prompt (and the generated file) into its own ``.pdd/fix/<id>/original/``
+  original prompt into its own ``.pdd/fix/<id>/original/``
   and writes ``.pdd/fix/<id>/pending.json``; a fix that ends removes it. One
   that was killed is named by :func:`interrupted_fixes` with how to restore it.
 """
@@ -193,15 +193,13 @@ def new_fix_folder(root: Path) -> Path:
             continue
 
 
-def save_original(root: Path, folder: Path, module: str, prompt_rel: str, output_rel: str,
-                  prompt_bytes: bytes, code_bytes: bytes | None) -> None:
-    """Copy the original prompt (and generated file) into ``folder/original/`` and
-    write ``folder/pending.json``, before a fix changes the prompt. Raises :class:`OSError`."""
+def save_original(folder: Path, module: str, prompt_rel: str, output_rel: str, prompt_bytes: bytes) -> None:
+    """Copy the original prompt into ``folder/original/`` and write ``folder/pending.json``,
+    before a fix changes the prompt. (The generated file needs no copy: it is genuine,
+    and ``pdd build`` remakes it from the restored prompt.) Raises :class:`OSError`."""
     from pdd.atomicfile import write_atomic
 
     write_atomic(folder / "original" / prompt_rel, prompt_bytes)
-    if code_bytes is not None:
-        write_atomic(folder / "original" / output_rel, code_bytes)
     write_atomic(folder / PENDING, json.dumps({"module": module, "prompt": prompt_rel, "output": output_rel,
                                                "pid": os.getpid()}, sort_keys=True) + "\n")
 
