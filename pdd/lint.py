@@ -52,7 +52,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -427,29 +426,45 @@ class Collection:
     failure: str | None = None  # pytest itself failed (no per-file information)
 
 
-def collect_tests(root: Path, files: Iterable[str], command: tuple[str, ...] = (), timeout: float = 120.0) -> Collection:
-    """Run ``pytest --collect-only -qq`` on ``files`` (repo-relative) in a subprocess."""
+def collect_tests(root: Path, files: Iterable[str], command: tuple[str, ...] = (), timeout: float = 120.0,
+                  sandbox: str = "auto") -> Collection:
+    """Run ``pytest --collect-only -qq`` on ``files`` (repo-relative) in a subprocess,
+    through :func:`pdd.sandbox.launch` (``sandbox``: a ``tests.sandbox`` setting): the
+    test files import the built modules in ``generated/``, model-written code."""
     files = sorted(set(files))
     if not files:
         return Collection({}, {})
     base = list(command) if command else [sys.executable, "-m", "pytest"]
-    tmp = Path(tempfile.mkdtemp(prefix="pdd-lint-"))
+    from pdd.sandbox import launch, scratch_dir, select
+    from pdd.testrun import kill_group
+
+    box = select(sandbox)
+    tmp = scratch_dir("pdd-lint-")
     try:
         (tmp / "pdd_lint_stub.py").write_text(_STUB_PLUGIN, encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env = dict(os.environ)  # launch() drops credential-like variables
         env["PYTHONPATH"] = str(tmp) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         argv = [*base, "--collect-only", "-qq", "-p", "no:cacheprovider", "-p", "pdd_lint_stub",
                 "--rootdir", str(root), *files]
         try:
-            proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return Collection({}, {}, failure=f"test collection timed out after {timeout:g} s")
+            proc = launch(argv, root=root, writable=[tmp], sandbox=box, cwd=root, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         except OSError as exc:
             return Collection({}, {}, failure=f"cannot run {' '.join(base)}: {exc}")
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            proc.communicate()
+            return Collection({}, {}, failure=f"test collection timed out after {timeout:g} s")
+        except BaseException:
+            kill_group(proc)
+            proc.wait()
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return parse_collection(proc.stdout + proc.stderr, proc.returncode, files, root)
+    return parse_collection(out + err, proc.returncode, files, root)
 
 
 def parse_collection(output: str, returncode: int, files: list[str], root: Path) -> Collection:
@@ -623,7 +638,8 @@ def lint_project(project: "Project", names: list[str] | None = None) -> LintRepo
         if spec is not None:
             to_collect += [t for t in spec.tests if (root / t).is_file()]
     collection = collect_tests(root, to_collect, project.config.test_command,
-                               timeout=max(60.0, project.config.test_timeout)) if to_collect else None
+                               timeout=max(60.0, project.config.test_timeout),
+                               sandbox=project.config.test_sandbox) if to_collect else None
     for name in selected:
         spec = specs.get(name)
         if spec is None:

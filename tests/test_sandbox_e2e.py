@@ -324,3 +324,23 @@ def test_note_and_explain_say_the_tests_ran_sandboxed(git_repo, fake_server):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "sandboxed (bwrap)" in out.stdout
+
+
+def test_lint_collection_imports_built_modules_only_inside_the_sandbox(tmp_path):
+    """``pdd lint`` collects the behavior tests, which import the built (model-written)
+    modules: under bwrap their import cannot write; unconfined (the control) it does."""
+    from pdd.lint import collect_tests
+
+    usable, why = _bwrap_usable()
+    if not usable:
+        pytest.skip(f"bubblewrap is not usable on this machine: {why}")
+    marker = tmp_path / "pwned"
+    (tmp_path / "generated").mkdir()
+    (tmp_path / "generated/__init__.py").write_text("")
+    (tmp_path / "generated/evil.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    (tmp_path / "behavior_tests").mkdir()
+    (tmp_path / "behavior_tests/test_e.py").write_text("import generated.evil\n\ndef test_a():\n    pass\n")
+    confined = collect_tests(tmp_path, ["behavior_tests/test_e.py"], sandbox="bwrap")
+    assert "Read-only file system" in confined.errors["behavior_tests/test_e.py"] and not marker.exists()
+    plain = collect_tests(tmp_path, ["behavior_tests/test_e.py"], sandbox="none")
+    assert plain.counts == {"behavior_tests/test_e.py": 1} and marker.exists()
