@@ -344,3 +344,29 @@ def test_lint_collection_imports_built_modules_only_inside_the_sandbox(tmp_path)
     assert "Read-only file system" in confined.errors["behavior_tests/test_e.py"] and not marker.exists()
     plain = collect_tests(tmp_path, ["behavior_tests/test_e.py"], sandbox="none")
     assert plain.counts == {"behavior_tests/test_e.py": 1} and marker.exists()
+
+
+@pytest.mark.parametrize("value, ok", [("auto", True), ("bwrap", True), ("none", True), ("docker", False),
+                                       ("5", False), ("[]", False)])
+def test_tests_sandbox_setting_is_validated(value, ok):
+    from pdd.config import parse_config
+    from pdd.errors import ConfigError
+
+    text = f"tests:\n  sandbox: {value}\n"
+    if ok:
+        assert parse_config(text, environ={}).test_sandbox == value
+    else:
+        with pytest.raises(ConfigError) as err:
+            parse_config(text, environ={})
+        assert err.value.exit_code == 2 and "tests.sandbox" in str(err.value)
+    assert parse_config(None, environ={}).test_sandbox == "auto"
+
+
+def test_select_rejects_an_unknown_setting_and_none_is_unconfined():
+    from pdd.errors import UsageError
+    from pdd.sandbox import select
+
+    with pytest.raises(UsageError):
+        select("docker")
+    box = select("none")
+    assert not box.confined and box.command(["x"], root=Path("/"), writable=[]) == ["x"] and "opt-out" in box.reason
