@@ -315,6 +315,10 @@ class Builder:
     # -- running ------------------------------------------------------------------
     def run(self) -> BuildReport:
         started = now_iso()
+        if self.options.run_tests:
+            from pdd.config import check_test_command
+
+            check_test_command(self.config, self.project.root)
         specs, order, forced = self.plan()
         if not self.have_notes and any((self.project.root / specs[n].output).is_file() for n in order):
             self.reporter.message(

@@ -132,7 +132,7 @@ def _decode(path: str, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         from pdd.errors import InputError
 
-        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+        raise InputError(path, data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                          hint="save the file as UTF-8") from None
 
 
