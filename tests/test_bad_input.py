@@ -87,3 +87,97 @@ def test_a_notes_ref_that_is_not_a_notes_commit_is_exit_2(git_repo, answers, run
     _no_traceback(hook)
     # the ref was not touched by the failed build
     assert git(git_repo, "cat-file", "-t", NOTES_REF) == ("commit" if what == "commit" else what)
+
+
+# -- model answers that are not text ----------------------------------------------------------------------------------
+
+def _openai_body(content, usage=None):
+    return {"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "fake-model",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": usage if usage is not None else {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+def _anthropic_body(text, usage=None):
+    return {"id": "msg_x", "type": "message", "role": "assistant", "model": "fake-model",
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+            "usage": usage if usage is not None else {"input_tokens": 1, "output_tokens": 1}}
+
+
+BAD_ANSWERS = [
+    ("content int", 42, None),
+    ("content list", ["a", "b"], None),
+    ("content object", {"a": 1}, None),
+    ("lone surrogate", "VALUE = '\ud800'", None),
+    ("usage string", "VALUE = 1", "x"),
+    ("usage list", "VALUE = 1", [1]),
+    ("usage negative", "VALUE = 1", -5),
+    ("usage float", "VALUE = 1", 1.5),
+]
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+@pytest.mark.parametrize("label,content,tokens", BAD_ANSWERS, ids=[a[0] for a in BAD_ANSWERS])
+def test_a_model_answer_that_is_not_text_is_a_backend_error(monkeypatch, kind, label, content, tokens):
+    from fakeserver import FakeModelServer, Reply
+
+    from pdd.backends import Request
+    from pdd.errors import BackendError
+
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
+    if kind == "openai":
+        usage = None if tokens is None else {"prompt_tokens": tokens, "completion_tokens": 1, "total_tokens": 2}
+        body = _openai_body(content, usage)
+    else:
+        usage = None if tokens is None else {"input_tokens": tokens, "output_tokens": 1}
+        body = _anthropic_body(content, usage)
+    req = Request(messages=({"role": "user", "content": "Target module: generated.demo"},), model="fake-model",
+                  temperature=0.0, max_tokens=64, module="demo")
+    with FakeModelServer(lambda r: Reply(body=body)) as server:
+        if kind == "openai":
+            from pdd.backends.openai import OpenAIBackend
+
+            backend = OpenAIBackend({"base_url": server.openai_base_url, "max_retries": 0})
+        else:
+            from pdd.backends.anthropic import AnthropicBackend
+
+            backend = AnthropicBackend({"base_url": server.anthropic_base_url, "max_retries": 0})
+        with pytest.raises(BackendError) as info:
+            backend.complete(req)
+    assert info.value.exit_code == 3 and "demo" in str(info.value)
+
+
+@pytest.mark.parametrize("result,usage", [("VALUE = '\\ud800'", {}), (42, {}), (["x"], {}),
+                                          ("VALUE = 1", {"input_tokens": "NaN", "output_tokens": 1e400}),
+                                          ("VALUE = 1", {"input_tokens": float("nan"), "output_tokens": -1})])
+def test_command_backend_garbage_json_is_a_backend_error_or_unknown_usage(tmp_path, result, usage):
+    import sys
+
+    from pdd.backends import Request
+    from pdd.backends.command import CommandBackend
+    from pdd.errors import BackendError
+
+    doc = json.dumps({"type": "result", "subtype": "success", "result": result, "usage": usage,
+                      "total_cost_usd": float("nan")})
+    script = tmp_path / "agent.py"
+    script.write_text(f"import sys\nsys.stdin.read()\nsys.stdout.write({doc!r})\n")
+    backend = CommandBackend({"preset": "claude", "argv": [sys.executable, str(script)]}, tmp_path)
+    req = Request(messages=({"role": "user", "content": "hi"},), model="m", temperature=0.0, max_tokens=64, module="demo")
+    if isinstance(result, str) and "\\ud800" not in result:
+        c = backend.complete(req)  # garbage usage from an agent CLI: unknown counts, not a crash
+        assert (c.tokens_in, c.tokens_out, c.cost_usd) == (None, None, None)
+    else:
+        with pytest.raises(BackendError) as info:
+            backend.complete(req)
+        assert info.value.exit_code == 3
+
+
+def test_build_with_an_int_answer_exits_3_and_writes_nothing(git_repo, fake_server, run_pdd):
+    from fakeserver import Reply
+
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    fake_server.answers["calc/add"] = Reply(body=_openai_body(7))
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    _no_traceback(proc)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "not text" in proc.stderr and not (git_repo / OUT).exists()
