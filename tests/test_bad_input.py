@@ -147,7 +147,7 @@ def test_a_model_answer_that_is_not_text_is_a_backend_error(monkeypatch, kind, l
     assert info.value.exit_code == 3 and "demo" in str(info.value)
 
 
-@pytest.mark.parametrize("result,usage", [("VALUE = '\\ud800'", {}), (42, {}), (["x"], {}),
+@pytest.mark.parametrize("result,usage", [("VALUE = '\ud800'", {}), (42, {}), (["x"], {}),
                                           ("VALUE = 1", {"input_tokens": "NaN", "output_tokens": 1e400}),
                                           ("VALUE = 1", {"input_tokens": float("nan"), "output_tokens": -1})])
 def test_command_backend_garbage_json_is_a_backend_error_or_unknown_usage(tmp_path, result, usage):
@@ -163,7 +163,7 @@ def test_command_backend_garbage_json_is_a_backend_error_or_unknown_usage(tmp_pa
     script.write_text(f"import sys\nsys.stdin.read()\nsys.stdout.write({doc!r})\n")
     backend = CommandBackend({"preset": "claude", "argv": [sys.executable, str(script)]}, tmp_path)
     req = Request(messages=({"role": "user", "content": "hi"},), model="m", temperature=0.0, max_tokens=64, module="demo")
-    if isinstance(result, str) and "\\ud800" not in result:
+    if isinstance(result, str) and "\ud800" not in result:
         c = backend.complete(req)  # garbage usage from an agent CLI: unknown counts, not a crash
         assert (c.tokens_in, c.tokens_out, c.cost_usd) == (None, None, None)
     else:
