@@ -187,6 +187,20 @@ def _repo_folder(key: str, value: str) -> str:
     return norm
 
 
+def _replay_dir(value: str) -> str:
+    """``replay.dir`` as a normalised repo-relative path; raises :class:`ConfigError`
+    (exit 2) for an absolute path or one leaving the repository (symlinks are
+    checked where it is written, :func:`pdd.repopath.require_inside`)."""
+    import posixpath
+
+    norm = posixpath.normpath(value.replace("\\", "/")).rstrip("/")
+    if value.startswith("/") or norm in (".", "", "..") or norm.startswith("../") or norm.startswith(".git/") \
+            or norm == ".git":
+        raise ConfigError(f"{CONFIG_RELPATH}: replay.dir must be a folder inside the repository, not {value!r}",
+                          hint="e.g. .pdd/recordings")
+    return norm
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
@@ -352,7 +366,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_command=tuple(command),
         test_timeout=float(get("tests", "timeout", 300)),
         stale_policy=stale,
-        replay_dir=get("replay", "dir", ".pdd/recordings"),
+        replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),
         prices=dict(plain.get("prices") or {}),
         sections=sections,
     )

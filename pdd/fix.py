@@ -212,6 +212,10 @@ class Fixer:
         from pdd.config import check_test_command
 
         check_test_command(project.config, project.root)
+        from pdd.repopath import require_inside
+        from pdd.runs import RUNS_DIR
+
+        require_inside(project.root, RUNS_DIR, "the run records folder")
         self.project = project
         self.reporter = reporter
         self.attempts = attempts

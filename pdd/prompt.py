@@ -286,6 +286,9 @@ def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir:
                 path, None, f"prompt name {part!r} is not a valid Python module name",
                 hint="rename the file or folder with letters, digits and underscores",
             )
+    from pdd.repopath import require_file_inside
+
+    require_file_inside(root, path)
     try:
         with open(os.path.join(root, path), "rb") as fh:
             data = fh.read()

@@ -20,6 +20,7 @@ template can still loop for long (e.g. nested loops over large ranges).
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,15 +173,32 @@ _envs: dict[str, object] = {}
 _envs_lock = threading.Lock()
 
 
-def _environment(prompts_root: Path):
+def _repo_loader(prompts_root: Path, repo_root: Path):
+    """A :class:`jinja2.FileSystemLoader` on ``prompts_root`` that refuses (exit 2) a
+    fragment that is a symlink leading outside the repository ``repo_root``."""
     import jinja2
 
-    key = str(prompts_root)
+    class RepoLoader(jinja2.FileSystemLoader):
+        def get_source(self, environment, template):
+            source, filename, uptodate = super().get_source(environment, template)
+            from pdd.repopath import require_file_inside
+
+            require_file_inside(repo_root, os.path.relpath(filename, repo_root), "fragment")
+            return source, filename, uptodate
+
+    return RepoLoader(str(prompts_root))
+
+
+def _environment(prompts_root: Path, repo_root: Path | None = None):
+    import jinja2
+
+    repo_root = repo_root or prompts_root
+    key = f"{prompts_root}\0{repo_root}"
     with _envs_lock:
         env = _envs.get(key)
         if env is None:
             env = _bounded_sandbox(
-                loader=jinja2.FileSystemLoader(str(prompts_root)),
+                loader=_repo_loader(prompts_root, repo_root),
                 undefined=jinja2.StrictUndefined,
                 keep_trailing_newline=True,
                 autoescape=False,
@@ -269,7 +287,7 @@ def render_prompt(spec: PromptSpec, root: Path, prompts_dir: str,
     for a syntax error, a missing include or an undefined variable."""
     import jinja2
 
-    env = _environment(root / prompts_dir) if read is None else _snapshot_environment(read)
+    env = _environment(root / prompts_dir, root) if read is None else _snapshot_environment(read)
     includes: set[str] = set()
     dynamic = _static_includes(env, spec.body, spec.path, prompts_dir, set(), includes)
     filename = f"<pdd:{spec.path}>"
