@@ -181,3 +181,178 @@ def test_build_with_an_int_answer_exits_3_and_writes_nothing(git_repo, fake_serv
     _no_traceback(proc)
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "not text" in proc.stderr and not (git_repo / OUT).exists()
+
+
+# -- Jinja runtime errors and runaway expressions ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("expr,words", [
+    ("{{ 1/0 }}", "ZeroDivisionError"),
+    ("{{ 'a' + 1 }}", "TypeError"),
+    ("{{ 'x' * 10**10 }}", "too large"),
+    ("{{ [0] * 10**9 }}", "too large"),
+    ("{{ 'x'|center(10**10) }}", "too large"),
+    ("{{ 'x'.ljust(10**10) }}", "too large"),
+    ("{{ 7 ** 100000000 }}", "too large"),
+    ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "too large"),
+    ("{% for i in range(30000) %}{{ 'x' * 100 }}{% endfor %}", "too large"),
+    ("{{ ''.__class__.__mro__ }}", "unsafe"),
+])
+def test_jinja_runtime_errors_are_file_line_errors(expr, words, tmp_path):
+    from pdd.errors import InputError
+    from pdd.prompt import parse_prompt
+    from pdd.render import render_prompt
+
+    (tmp_path / "prompts").mkdir()
+    spec = parse_prompt(f"---\ntests: []\n---\n# Goal\nline\n{expr}\n", path="prompts/m.prompt", name="m")
+    with pytest.raises(InputError) as info:
+        render_prompt(spec, tmp_path, "prompts")
+    assert info.value.exit_code == 2 and words in str(info.value)
+    assert info.value.path == "prompts/m.prompt" and (info.value.line == 6 or "rendered prompt" in str(info.value))
+
+
+def test_jinja_errors_exit_2_in_build_status_lint_and_check(git_repo, answers, run_pdd):
+    _built(git_repo, answers, run_pdd)
+    for expr in ("{{ 1/0 }}", "{{ 'x' * 10**10 }}"):
+        write_prompt(git_repo, "calc/add", f"# Adder\n## Goal\nadd(a, b).\n{expr}\n", tests=[])
+        git(git_repo, "add", "-A")
+        for cmd in (("build", "--no-tests"), ("status",), ("lint",), ("check", "--staged")):
+            proc = run_pdd(git_repo, *cmd, timeout=60)
+            _no_traceback(proc)
+            assert proc.returncode == 2, (cmd, proc.stdout, proc.stderr)
+            assert "prompts/calc/add.prompt:7" in proc.stdout + proc.stderr, (cmd, proc.stdout, proc.stderr)
+    assert (git_repo / OUT).read_text() == CODE  # nothing was written
+
+
+# -- configuration ----------------------------------------------------------------------------------------------------
+
+def _config_with(repo: Path, old: str, new: str) -> None:
+    path = repo / ".pdd/config.yaml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("case,words", [
+    ("deep", "nested too deeply"), ("not utf-8", ".pdd/config.yaml:3: not UTF-8"), ("folder", "is a folder"),
+    ("nan timeout", "tests.timeout must be a number of seconds above 0"),
+    ("negative timeout", "tests.timeout must be a number of seconds above 0"),
+    ("inf request timeout", "openai.timeout must be"),
+    ("missing test program", "tests.command: program 'no-such-test-runner-xyz' not found"),
+    ("replay dir outside", "replay.dir must be a folder inside the repository"),
+    ("NUL", ".pdd/config.yaml:2: malformed YAML"),
+])
+def test_bad_configs_are_exit_2_naming_file_and_key(git_repo, answers, run_pdd, case, words):
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    answers["calc/add"] = CODE
+    cfg = git_repo / ".pdd/config.yaml"
+    if case == "deep":
+        cfg.write_text("prices: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n")
+    elif case == "not utf-8":
+        cfg.write_bytes(b"backend: replay\n# comment\nmodel: caf\xe9\n")
+    elif case == "folder":
+        cfg.unlink()
+        cfg.mkdir()
+    elif case == "nan timeout":
+        _config_with(git_repo, "timeout: 300                # seconds per module's test run", "timeout: .nan")
+    elif case == "negative timeout":
+        _config_with(git_repo, "timeout: 300                # seconds per module's test run", "timeout: -1")
+    elif case == "inf request timeout":
+        _config_with(git_repo, "timeout: 120                # seconds per request", "timeout: .inf")
+    elif case == "missing test program":
+        _config_with(git_repo, "  command: []", "  command: [no-such-test-runner-xyz, -q]")
+    elif case == "replay dir outside":
+        _config_with(git_repo, "dir: .pdd/recordings", "dir: ../elsewhere")
+    else:
+        cfg.write_bytes(b"backend: replay\nmodel: a\x00b\n")
+    proc = run_pdd(git_repo, "build")
+    _no_traceback(proc)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert words in proc.stderr, proc.stderr
+
+
+# -- prompt text: BOM, NUL ---------------------------------------------------------------------------------------------
+
+def test_a_bom_before_the_front_matter_is_ignored():
+    from pdd.prompt import parse_prompt
+
+    text = "\ufeff---\ntests: []\noutput: generated/x/y.py\n---\n# Goal\n"
+    spec = parse_prompt(text, path="prompts/m.prompt", name="m")
+    assert spec.output == "generated/x/y.py" and spec.tests == () and spec.body.startswith("\n" * 4 + "# Goal")
+
+
+def test_a_bom_prompt_builds_like_the_same_prompt_without_it(git_repo, answers, run_pdd):
+    _built(git_repo, answers, run_pdd)
+    path = git_repo / "prompts/calc/add.prompt"
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    proc = run_pdd(git_repo, "status", "--json")
+    assert proc.returncode == 0 and "fresh" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("raw,line", [(b"---\ntests: []\n\x00model: a\n---\n# Goal\n", 3),
+                                      (b"---\ntests: []\n---\n# Goal\nok\n\xff\n", 6)])
+def test_nul_and_non_utf8_bytes_report_their_line(git_repo, run_pdd, raw, line):
+    (git_repo / "prompts/m.prompt").write_bytes(raw)
+    proc = run_pdd(git_repo, "lint", "--format", "json")
+    _no_traceback(proc)
+    assert proc.returncode == 2
+    [finding] = [f for f in json.loads(proc.stdout)["findings"] if f["rule"] == "prompt-invalid"]
+    assert finding["line"] == line, finding
+
+
+# -- symlinks -----------------------------------------------------------------------------------------------------------
+
+def test_a_prompt_or_fragment_symlinked_outside_the_repository_is_refused(git_repo, answers, fake_server, run_pdd, tmp_path):
+    secret = tmp_path / "outside.txt"
+    secret.write_text("# Goal\nTOP-SECRET-OUTSIDE\n")
+    (git_repo / "prompts").mkdir(exist_ok=True)
+    os.symlink(secret, git_repo / "prompts/leak.prompt")
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    _no_traceback(proc)
+    assert proc.returncode == 2 and "prompts/leak.prompt" in proc.stderr and "outside the repository" in proc.stderr
+    (git_repo / "prompts/leak.prompt").unlink()
+    write_file(git_repo, "prompts/_shared/inside.md", "inside\n")
+    os.symlink(secret, git_repo / "prompts/_shared/style.md")
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "_shared/style.md" %}\n', tests=[])
+    answers["calc/add"] = CODE
+    for cmd in (("build", "--no-tests"), ("lint",), ("status",)):
+        proc = run_pdd(git_repo, *cmd)
+        _no_traceback(proc)
+        assert proc.returncode == 2 and "_shared/style.md" in proc.stderr + proc.stdout, (cmd, proc.stdout, proc.stderr)
+    assert not any("TOP-SECRET-OUTSIDE" in json.dumps(r["body"]) for r in fake_server.requests)
+    # a symlink that stays inside the repository is fine
+    (git_repo / "prompts/_shared/style.md").unlink()
+    os.symlink(git_repo / "prompts/_shared/inside.md", git_repo / "prompts/_shared/style.md")
+    assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
+
+
+@pytest.mark.parametrize("where", [".pdd/recordings", ".pdd/runs", "replay.dir absolute"])
+def test_record_and_run_folders_leading_outside_are_refused_before_writing(git_repo, answers, run_pdd, tmp_path, where):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    answers["calc/add"] = CODE
+    if where == "replay.dir absolute":
+        _config_with(git_repo, "dir: .pdd/recordings", f"dir: {outside}")
+    else:
+        target = git_repo / where
+        if target.exists():
+            target.rmdir()
+        os.symlink(outside, target)
+    proc = run_pdd(git_repo, "build", "--no-tests", "--record")
+    _no_traceback(proc)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "outside the repository" in proc.stderr or "inside the repository" in proc.stderr
+    assert list(outside.iterdir()) == [] and not (git_repo / OUT).exists()
+
+
+# -- redaction ---------------------------------------------------------------------------------------------------------
+
+def test_every_credential_value_is_redacted_whatever_its_length():
+    from pdd.redact import redact, redact_obj
+
+    env = {"SHORT_API_KEY": "k3y", "LONG_TOKEN": "sk-abcdefghijklmnop", "PATH": "/usr/bin"}
+    assert redact("auth k3y failed; key=k3y, 'k3y'", env) == "auth [redacted] failed; key=[redacted], '[redacted]'"
+    assert redact("k3yboard mk3y k3y_x /usr/bin", env) == "k3yboard mk3y k3y_x /usr/bin"  # words left whole
+    assert redact("Bearer sk-abcdefghijklmnopXYZ", env) == "Bearer [redacted]XYZ"
+    assert redact_obj({"e": ["k3y"]}, env) == {"e": ["[redacted]"]}
+    assert redact("nothing", {"EMPTY_TOKEN": ""}) == "nothing"
