@@ -356,3 +356,232 @@ def test_every_credential_value_is_redacted_whatever_its_length():
     assert redact("Bearer sk-abcdefghijklmnopXYZ", env) == "Bearer [redacted]XYZ"
     assert redact_obj({"e": ["k3y"]}, env) == {"e": ["[redacted]"]}
     assert redact("nothing", {"EMPTY_TOKEN": ""}) == "nothing"
+
+
+# -- property tests: malformed notes lines, configurations and prompts -------------------------------------------------
+# Each counts the inputs it tried and the tracebacks (exceptions other than pdd's own
+# errors, or a CLI run printing "Traceback") it saw, and prints them.
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TALLY: dict[str, list[int]] = {}
+
+
+def _tally(name: str, traceback: bool) -> None:
+    tried, seen = TALLY.setdefault(name, [0, 0])
+    TALLY[name] = [tried + 1, seen + int(traceback)]
+
+
+def _report(name: str) -> None:
+    tried, seen = TALLY.get(name, [0, 0])
+    print(f"\n[bad-input] {name}: {tried} inputs tried, {seen} tracebacks seen")
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False, allow_infinity=False)
+                    | st.text(max_size=12), lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=8), kids, max_size=3),
+                    max_leaves=8)
+FIELDS = ["path", "prompt", "prompt_blob", "fingerprint", "backend", "model", "tokens_in", "tokens_out", "cost_usd",
+          "tests", "attempts", "time", "pdd", "inputs"]
+
+
+@pytest.fixture(scope="module")
+def built_repo(tmp_path_factory):
+    """A repository with one built, committed module (built once for the property tests)."""
+    from conftest import init_git_repo, run_pdd_cli
+    from fakeserver import FakeModelServer
+
+    repo = init_git_repo(tmp_path_factory.mktemp("props") / "repo")
+    with FakeModelServer(lambda r: "```python\n" + CODE + "```\n") as server:
+        assert run_pdd_cli(repo, "init", server=server).returncode == 0
+        write_prompt(repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+        proc = run_pdd_cli(repo, "build", "--no-tests", server=server)
+        assert proc.returncode == 0, proc.stderr
+    commit_all(repo, "add", env=ENV)
+    return repo
+
+
+@st.composite
+def note_texts(draw):
+    """A note body: valid-looking records with some fields replaced by arbitrary JSON, or junk lines."""
+    lines = []
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["mutated", "mutated", "json", "junk"]))
+        if kind == "json":
+            lines.append(json.dumps(draw(JSON)))
+        elif kind == "junk":
+            lines.append(draw(st.text(max_size=30)).replace("\n", " "))
+        else:
+            rec = {"path": OUT, "prompt": "prompts/calc/add.prompt", "prompt_blob": "0" * 40, "fingerprint": "f" * 64,
+                   "tokens_in": 1, "tokens_out": 2, "cost_usd": 0.1, "tests": "passed", "attempts": 1,
+                   "time": "2026-01-01T00:00:00+00:00", "pdd": "0", "inputs": {"includes": {}, "deps": {}, "generator": {}}}
+            for field in draw(st.lists(st.sampled_from(FIELDS + ["inputs.includes", "inputs.deps", "inputs.generator"]),
+                                       min_size=1, max_size=3, unique=True)):
+                value = draw(JSON)
+                if field.startswith("inputs."):
+                    rec["inputs"] = {**rec["inputs"], field[7:]: value} if isinstance(rec["inputs"], dict) else rec["inputs"]
+                else:
+                    rec[field] = value
+            lines.append(json.dumps(rec))
+    return "\n".join(lines)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=note_texts())
+def test_property_malformed_note_lines_never_crash_check_status_explain(built_repo, text):
+    from pdd.check import run_check
+    from pdd.errors import PddError
+    from pdd.evidence import explain, format_explain
+    from pdd.freshness import project_states
+    from pdd.project import open_project
+
+    subprocess.run(["git", "notes", "--ref", "pdd", "add", "-f", "-F", "-", blob_id(built_repo, OUT)], cwd=built_repo,
+                   input=text or "x", text=True, check=True, capture_output=True)
+    crashed = False
+    try:
+        result = run_check(built_repo)
+        assert result.exit_code in (0, 1)
+        project = open_project(built_repo)
+        states = project_states(project)
+        assert [s.state for s in states] and all(s.state in ("fresh", "stale", "edited", "failing") for s in states)
+        format_explain(explain(project, OUT, built_repo))
+    except PddError as exc:
+        crashed = True
+        raise AssertionError(f"a bad note line must be skipped, not an error: {exc}") from None
+    except Exception:
+        crashed = True
+        raise
+    finally:
+        _tally("malformed note lines (check, status, explain in-process)", crashed)
+
+
+def test_property_malformed_note_lines_report(built_repo):
+    _report("malformed note lines (check, status, explain in-process)")
+
+
+CONFIG_KEYS = ["backend", "model", "temperature", "max_tokens", "prompts", "tests", "jobs", "attempts", "command",
+               "timeout", "base_url", "max_retries", "preset", "argv", "dir", "stale", "prices"]
+YAML_VALUES = st.sampled_from([".nan", "-.inf", ".inf", "-1", "0", "1e400", "[]", "{}", "[[[[]]]]", "~", "true", "'x'",
+                               "!!binary aGk=", "&a [*a]", "*undefined", "{a: {b: {c: {d: 1}}}}", "'\\x00'", "2026-01-01",
+                               "0x10", "1_000", '"\\ud800"', "|\n  block", "[a, 1, null]", "../../etc", "/abs/path",
+                               "?", ":", "- x", "@", "`", "%TAG"]) | st.text(max_size=15).map(lambda t: t.replace("\n", " "))
+
+
+@st.composite
+def config_texts(draw):
+    from pdd.config import DEFAULT_CONFIG_TEXT
+
+    lines = DEFAULT_CONFIG_TEXT.splitlines()
+    for _ in range(draw(st.integers(1, 3))):
+        key = draw(st.sampled_from(CONFIG_KEYS))
+        idx = [i for i, ln in enumerate(lines) if ln.strip().startswith(key + ":")]
+        if idx and draw(st.booleans()):
+            i = draw(st.sampled_from(idx))
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines[i] = f"{indent}{key}: {draw(YAML_VALUES)}"
+        else:
+            lines.insert(draw(st.integers(0, len(lines))), draw(st.text(max_size=20)).replace("\n", " "))
+    data = "\n".join(lines).encode("utf-8", "surrogatepass")
+    if draw(st.integers(0, 9)) == 0:
+        data = data[: draw(st.integers(0, len(data)))] + draw(st.binary(max_size=4)) + data[len(data) // 2:]
+    return data
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=config_texts())
+def test_property_malformed_configs_are_config_errors(tmp_path, data):
+    from pdd.config import check_test_command, load_config
+    from pdd.errors import ConfigError
+
+    (tmp_path / ".pdd").mkdir(exist_ok=True)
+    (tmp_path / ".pdd/config.yaml").write_bytes(data)
+    crashed = False
+    try:
+        config = load_config(tmp_path, environ={})
+        check_test_command(config, tmp_path, environ={"PATH": ""})
+        assert config.test_timeout > 0 and config.jobs >= 1
+    except ConfigError as exc:
+        assert exc.exit_code == 2 and ".pdd/config.yaml" in str(exc)
+    except Exception:
+        crashed = True
+        raise
+    finally:
+        _tally("malformed configs (load_config in-process)", crashed)
+
+
+def test_property_malformed_configs_report():
+    _report("malformed configs (load_config in-process)")
+
+
+JINJA_BITS = ["{{ name }}", "{{ 1/0 }}", "{{ 'a' + 1 }}", "{{ 'x' * 10**10 }}", "{{ undefined_var }}", "{% if %}",
+              "{% include '_shared/x.md' %}", "{% include 'missing.md' %}", "{% include name %}", "{{ [1,2][5] }}",
+              "{{ {}['k'] }}", "{{ 'x'|center(10**12) }}", "{{ range(10**9)|list }}", "{{ ''.__class__ }}", "{%",
+              "{{", "}}", "{# c", "\x00", "\ufeff", "\r\n", "---", "{{ 'a'|int + 'b' }}", "{{ (1,)|join(',') * 10**8 }}",
+              "{% for i in range(3) %}{{ i }}{% endfor %}", "{{ 2 ** 99999999 }}", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}"]
+FRONT_LINES = st.sampled_from(["tests: []", "depends: [x]", "depends: calc/add", "output: generated/a/b.py",
+                               "output: ../x.py", "model: ''", "temperature: .nan", "temperature: 3", "lint: {disable: [x]}",
+                               "lint: 5", "bogus: 1", "tests: [../x.py]", "- list", "tests: {a: 1}", ": :", "output: 5",
+                               "depends: [m]", "\ttab: 1"]) | st.text(max_size=12).map(lambda t: t.replace("\n", " "))
+
+
+@st.composite
+def prompt_texts(draw):
+    parts = []
+    if draw(st.booleans()):
+        parts.append(draw(st.sampled_from(["", "\ufeff"])) + "---\n" + "\n".join(draw(st.lists(FRONT_LINES, max_size=3)))
+                     + draw(st.sampled_from(["\n---\n", "\n", "\n--- \n"])))
+    parts.append("# Goal\n")
+    for _ in range(draw(st.integers(0, 4))):
+        parts.append(draw(st.sampled_from(JINJA_BITS) | st.text(max_size=10)))
+        parts.append(draw(st.sampled_from(["\n", " ", ""])))
+    return "".join(parts)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=prompt_texts())
+def test_property_malformed_prompts_are_input_errors(tmp_path, text):
+    from pdd.errors import InputError
+    from pdd.prompt import parse_prompt
+    from pdd.render import render_prompt
+
+    write_file(tmp_path, "prompts/_shared/x.md", "fragment {{ name }}\n")
+    crashed = False
+    try:
+        spec = parse_prompt(text, path="prompts/m.prompt", name="m")
+        render_prompt(spec, tmp_path, "prompts")
+    except InputError as exc:
+        assert exc.exit_code == 2 and exc.path.startswith("prompts/")
+    except Exception:
+        crashed = True
+        raise
+    finally:
+        _tally("malformed prompts (parse and render in-process)", crashed)
+
+
+def test_property_malformed_prompts_report():
+    _report("malformed prompts (parse and render in-process)")
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(text=prompt_texts(), note=note_texts())
+def test_property_malformed_prompts_and_notes_through_the_cli(built_repo, text, note):
+    """The real CLI (lint, status, check) on a malformed prompt next to a malformed note: exit 0, 1 or 2, no traceback."""
+    from conftest import run_pdd_cli
+
+    (built_repo / "prompts/bad.prompt").write_text(text, encoding="utf-8", errors="surrogatepass")
+    subprocess.run(["git", "notes", "--ref", "pdd", "add", "-f", "-F", "-", blob_id(built_repo, OUT)], cwd=built_repo,
+                   input=note or "x", text=True, check=True, capture_output=True)
+    crashed = False
+    try:
+        for cmd in (("lint", "--format", "json"), ("status",), ("check",)):
+            proc = run_pdd_cli(built_repo, *cmd, env={"PDD_BACKEND": "replay"})
+            crashed = crashed or "Traceback" in proc.stderr + proc.stdout
+            assert not crashed, proc.stderr
+            assert proc.returncode in (0, 1, 2), (cmd, proc.returncode, proc.stderr)
+    finally:
+        (built_repo / "prompts/bad.prompt").unlink()
+        _tally("malformed prompts and notes (real CLI: lint, status, check)", crashed)
+
+
+def test_property_cli_report():
+    _report("malformed prompts and notes (real CLI: lint, status, check)")
