@@ -52,13 +52,10 @@ INPUTS_FIELDS: dict[str, tuple[type, ...]] = {"includes": (dict, type(None)), "d
 def record_problem(obj: Any) -> str | None:
     """Why the decoded JSON value ``obj`` of a note line is not a valid record, or ``None``.
 
-    A record is a JSON object with a string ``path``; the known fields have the
-    types of :data:`RECORD_FIELDS` (``inputs.includes`` and ``inputs.deps`` map
+    A record is a JSON object whose known fields have the types of :data:`RECORD_FIELDS` (``inputs.includes`` and ``inputs.deps`` map
     strings to strings); booleans are not numbers."""
     if not isinstance(obj, dict):
         return f"not a JSON object but {type(obj).__name__}"
-    if "path" not in obj:
-        return "no 'path' field"
 
     def bad(name: str, value: Any, types: tuple[type, ...]) -> str | None:
         if isinstance(value, bool) and bool not in types or not isinstance(value, types):
