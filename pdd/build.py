@@ -182,7 +182,10 @@ class ModelCaller:
         if self.record and self.config.backend != "replay":
             from pdd.backends.replay import record
 
-            record(self.project.root / self.config.replay_dir, request, completion, backend=self.config.backend)
+            from pdd.repopath import require_inside
+
+            record(require_inside(self.project.root, self.config.replay_dir, "replay.dir (where --record writes)"),
+                   request, completion, backend=self.config.backend)
         return completion, cached
 
 
@@ -341,6 +344,16 @@ class Builder:
 
     def _run_locked(self) -> BuildReport:
         started = now_iso()
+        if self.options.run_tests:
+            from pdd.config import check_test_command
+
+            check_test_command(self.config, self.project.root)
+        from pdd.repopath import require_inside
+        from pdd.runs import RUNS_DIR
+
+        require_inside(self.run_root, RUNS_DIR, "the run records folder")
+        if self.options.record:
+            require_inside(self.project.root, self.config.replay_dir, "replay.dir (where --record writes)")
         specs, order, forced = self.plan()
         if self.options.run_tests:
             self.sandbox()  # tests.sandbox: bwrap without bwrap is exit 2 before any write

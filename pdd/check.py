@@ -182,7 +182,7 @@ class Checker:
         from pdd.notes import parse_note
 
         text = self.notes.note(blob)
-        all_records = parse_note(text) if text else []
+        all_records = parse_note(text, f"the note on blob {blob[:12]}") if text else []
         return [r for r in all_records if r.get("path") == path], all_records
 
     def is_fresh(self, spec: PromptSpec, records: list[dict[str, Any]], specs: dict[str, PromptSpec]) -> tuple[bool, str]:

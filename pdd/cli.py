@@ -176,6 +176,9 @@ def check(
             from pdd.testrun import run_tests
 
             project = open_project(root)
+            from pdd.config import check_test_command
+
+            check_test_command(project.config, root)
             files = sorted({t for s in project.specs().values() for t in s.tests if (root / t).is_file()})
             outcome = run_tests(root, files, command=project.config.test_command, timeout=project.config.test_timeout,
                                 sandbox=project.config.test_sandbox) if files else None

@@ -189,12 +189,74 @@ def _repo_folder(key: str, value: str) -> str:
     return norm
 
 
+def _replay_dir(value: str) -> str:
+    """``replay.dir`` as a normalised repo-relative path; raises :class:`ConfigError`
+    (exit 2) for an absolute path or one leaving the repository (symlinks are
+    checked where it is written, :func:`pdd.repopath.require_inside`)."""
+    import posixpath
+
+    norm = posixpath.normpath(value.replace("\\", "/")).rstrip("/")
+    if value.startswith("/") or norm in (".", "", "..") or norm.startswith("../") or norm.startswith(".git/") \
+            or norm == ".git":
+        raise ConfigError(f"{CONFIG_RELPATH}: replay.dir must be a folder inside the repository, not {value!r}",
+                          hint="e.g. .pdd/recordings")
+    return norm
+
+
 def _yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     return yaml
+
+
+def read_config_text(path: Path) -> str | None:
+    """The text of the config file at ``path`` (``None`` if absent). Raises
+    :class:`ConfigError` (exit 2) if it is a folder, unreadable or not UTF-8."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise ConfigError(f"{CONFIG_RELPATH} is a folder, not a file",
+                          hint=f"remove it and run `pdd init` to write a fresh {CONFIG_RELPATH}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{CONFIG_RELPATH}:{line}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          hint="save the file as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"{CONFIG_RELPATH}: cannot be read: {exc.strerror or exc}",
+                          hint="check the file's permissions") from None
+
+
+def _check_seconds(data: Any, dotted: str, value: Any) -> None:
+    """A timeout setting must be a finite number of seconds above 0."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        section, _, key = dotted.partition(".")
+        line = _line_of(data.get(section) if isinstance(data, dict) else None, key)
+        raise ConfigError(f"{CONFIG_RELPATH}{f':{line}' if line else ''}: {dotted} must be a number of seconds above 0, got {value!r}",
+                          hint=f"e.g. {dotted.partition('.')[2]}: 300")
+
+
+def check_test_command(config: "Config", root: Path, environ: dict[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` (exit 2) naming ``tests.command`` if its program
+    cannot be found: a name is looked up on ``PATH``, a path (with ``/``) is taken
+    relative to ``root``. An empty command (this Python's pytest) always passes."""
+    import shutil
+
+    if not config.test_command:
+        return
+    program = config.test_command[0]
+    env = os.environ if environ is None else environ
+    found = (os.access(root / program, os.X_OK) and (root / program).is_file() if "/" in program
+             else shutil.which(program, path=env.get("PATH")) is not None)
+    if not found:
+        raise ConfigError(f"{CONFIG_RELPATH}: tests.command: program {program!r} not found"
+                          + ("" if "/" in program else " on PATH"),
+                          hint="install it, fix tests.command, or set tests.command: [] to use this Python's pytest")
 
 
 def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
@@ -204,7 +266,7 @@ def load_config(root: Path, environ: dict[str, str] | None = None) -> Config:
     values out of range.
     """
     path = root / CONFIG_RELPATH
-    text = path.read_text(encoding="utf-8") if path.exists() else None
+    text = read_config_text(path)
     if text is None:
         return parse_config(None, environ)
     from pdd.yamlcache import YamlCache
@@ -241,17 +303,26 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
 
         try:
             loaded = _yaml().load(text)
+        except RecursionError:
+            raise ConfigError(f"{CONFIG_RELPATH}: malformed YAML: nested too deeply",
+                              hint="flatten the nesting; pdd's settings are at most two levels deep") from None
         except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
+            from pdd.yamlcache import yaml_error_line
+
+            offset = yaml_error_line(exc, text)
+            line = f":{offset + 1}" if offset is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             raise ConfigError(
-                f"{CONFIG_RELPATH}{line}: malformed YAML: {getattr(exc, 'problem', None) or exc}",
+                f"{CONFIG_RELPATH}{line}: malformed YAML: {problem}",
                 hint="fix the YAML syntax, or delete the file and run `pdd init` to write a fresh one",
             ) from None
         if loaded is not None:
             _validate(CONFIG_RELPATH, loaded, _SCHEMA)
             data = loaded
-    plain = _plain(data)
+    try:
+        plain = _plain(data)
+    except RecursionError:
+        raise ConfigError(f"{CONFIG_RELPATH}: nested too deeply", hint="pdd's settings are at most two levels deep") from None
 
     def get(section: str, key: str, default: Any) -> Any:
         value = (plain.get(section) or {}).get(key)
@@ -283,6 +354,9 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     if sandbox not in ("auto", "bwrap", "none"):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.sandbox must be auto, bwrap or none, got {sandbox!r}",
                           hint="auto confines tests with bubblewrap where it is installed; none opts out")
+    for dotted, value in (("tests.timeout", get("tests", "timeout", None)),
+                          *((f"{b}.timeout", get(b, "timeout", None)) for b in ("openai", "anthropic", "command"))):
+        _check_seconds(data, dotted, value)
     sections = {k: v for k, v in plain.items() if isinstance(v, dict)}
     if cache is not None and key is not None and cached is None:
         cache.put(key, plain)  # only a configuration that passed every check
@@ -299,7 +373,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_timeout=float(get("tests", "timeout", 300)),
         test_sandbox=sandbox,
         stale_policy=stale,
-        replay_dir=get("replay", "dir", ".pdd/recordings"),
+        replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),
         prices=dict(plain.get("prices") or {}),
         sections=sections,
     )

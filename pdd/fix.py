@@ -216,6 +216,13 @@ class Fixer:
     def __init__(self, project: Project, reporter: Reporter, *, attempts: int = 3, yes: bool = False,
                  dry_run: bool = False, keep: bool = False, confirm: Callable[[str], bool] | None = None,
                  show: Callable[[str], None] | None = None, budget: float | None = None) -> None:
+        from pdd.config import check_test_command
+
+        check_test_command(project.config, project.root)
+        from pdd.repopath import require_inside
+        from pdd.runs import RUNS_DIR
+
+        require_inside(project.root, RUNS_DIR, "the run records folder")
         self.project = project
         self.reporter = reporter
         self.attempts = attempts

@@ -132,7 +132,7 @@ def _decode(path: str, data: bytes) -> str:
     except UnicodeDecodeError as exc:
         from pdd.errors import InputError
 
-        raise InputError(path, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+        raise InputError(path, data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
                          hint="save the file as UTF-8") from None
 
 
@@ -182,6 +182,54 @@ def staged_changes(root: Path) -> dict[str, str]:
     return {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1] for i in range(0, len(parts) - 1, 2)}
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+class NotesRefError(UsageError):
+    """A notes ref does not point at a notes commit (exit 2)."""
+
+
+def notes_tree_problem(entries: "list[tuple[str, str]]") -> str | None:
+    """Why a tree whose top-level entries are ``(name, type)`` pairs (type ``blob`` or
+    ``tree``...) is not a notes tree, or ``None``. In a notes tree (git-notes(1)) every
+    entry is a note blob named by the full hex id of the annotated object (40 or 64
+    digits) or a fanout folder named by two hex digits."""
+    for name, kind in entries:
+        hexname = len(name) > 0 and set(name) <= _HEX
+        if kind == "blob" and hexname and len(name) in (40, 64):
+            continue
+        if kind == "tree" and hexname and len(name) == 2:
+            continue
+        return f"its tree has {kind} {name!r}, which is not a note"
+    return None
+
+
+def not_a_notes_commit(ref: str, why: str) -> NotesRefError:
+    """The error for a notes ``ref`` that is not a notes commit, with how to mend it."""
+    return NotesRefError(
+        f"{ref} is not a notes commit: {why}",
+        hint=f"save what it points at (git update-ref refs/pdd-saved/notes {ref}), then delete it "
+             f"(git update-ref -d {ref}) and run `pdd build` to write fresh notes, or fetch the shared ones "
+             f"(`pdd notes sync`); notes are only ever written with `pdd build` or `git notes --ref pdd ...`",
+    )
+
+
+def check_notes_ref(root: Path, ref: str, objtype: str) -> None:
+    """Raise :class:`NotesRefError` unless ``ref`` (of object type ``objtype``) is a
+    notes commit: a commit whose tree is a notes tree (:func:`notes_tree_problem`)."""
+    if objtype != "commit":
+        raise not_a_notes_commit(ref, f"it points at a {objtype or 'missing object'}")
+    entries = []
+    for rec in git(root, "ls-tree", "-z", ref).split(b"\0"):
+        meta, _, name = rec.partition(b"\t")
+        fields = meta.split()
+        if len(fields) == 3:
+            entries.append((name.decode("utf-8", "replace"), fields[1].decode("ascii", "replace")))
+    why = notes_tree_problem(entries)
+    if why:
+        raise not_a_notes_commit(ref, why)
+
+
 class NotesReader:
     """Reads ``refs/notes/pdd`` notes of blobs through git plumbing (flat or fanout trees).
 
@@ -196,9 +244,13 @@ class NotesReader:
         self.root = root
         self.reader = reader
         self.ref = ref
-        found = git(root, "for-each-ref", "--format=%(refname)", ref, "refs/notes/remotes/").decode().split()
+        listed = git(root, "for-each-ref", "--format=%(objecttype) %(refname)", ref, "refs/notes/remotes/").decode()
+        types = {name: kind for kind, _, name in (ln.partition(" ") for ln in listed.splitlines()) if name}
+        found = list(types)
         self.refs = [r for r in found if r == ref] + sorted(
             r for r in found if ref == NOTES_REF and r.startswith("refs/notes/remotes/") and r.endswith("/pdd"))
+        for r in self.refs:
+            check_notes_ref(root, r, types[r])
         self.exists = bool(self.refs)
         self._cache: dict[str, str | None] = {}
 

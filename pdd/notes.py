@@ -33,19 +33,89 @@ _BLOB_MODE = 0o100644
 _TREE_MODE = 0o040000
 
 
-def parse_note(text: str) -> list[dict[str, Any]]:
-    """The JSON-object lines of a note body; lines that are not JSON objects are skipped."""
+_NUM = (int, float)
+_OPT_STR = (str, type(None))
+_OPT_INT = (int, type(None))
+_OPT_NUM = (int, float, type(None))
+# The type of each field of a note line (the record ``pdd build`` writes, pdd/build.py);
+# fields not listed (added by later versions) are accepted as they are.
+RECORD_FIELDS: dict[str, tuple[type, ...]] = {
+    "path": (str,), "prompt": _OPT_STR, "prompt_blob": _OPT_STR, "fingerprint": _OPT_STR,
+    "backend": _OPT_STR, "model": _OPT_STR, "tokens_in": _OPT_INT, "tokens_out": _OPT_INT,
+    "cost_usd": _OPT_NUM, "tests": _OPT_STR, "attempts": _OPT_INT, "time": _OPT_STR, "pdd": _OPT_STR,
+    "inputs": (dict, type(None)),
+}
+INPUTS_FIELDS: dict[str, tuple[type, ...]] = {"includes": (dict, type(None)), "deps": (dict, type(None)),
+                                               "generator": (dict, type(None))}
+
+
+def record_problem(obj: Any) -> str | None:
+    """Why the decoded JSON value ``obj`` of a note line is not a valid record, or ``None``.
+
+    A record is a JSON object whose known fields have the types of :data:`RECORD_FIELDS` (``inputs.includes`` and ``inputs.deps`` map
+    strings to strings); booleans are not numbers."""
+    if not isinstance(obj, dict):
+        return f"not a JSON object but {type(obj).__name__}"
+
+    def bad(name: str, value: Any, types: tuple[type, ...]) -> str | None:
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            want = " or ".join("null" if t is type(None) else {"str": "a string", "int": "an integer",
+                               "float": "a number", "dict": "an object"}.get(t.__name__, t.__name__) for t in types)
+            return f"{name!r} must be {want}, got {json.dumps(value)[:60]}"
+        return None
+
+    for name, types in RECORD_FIELDS.items():
+        if name in obj and (why := bad(name, obj[name], types)):
+            return why
+    if isinstance(obj.get("tokens_in"), int) and obj["tokens_in"] < 0 or \
+            isinstance(obj.get("tokens_out"), int) and obj["tokens_out"] < 0:
+        return "token counts must not be negative"
+    inputs = obj.get("inputs") or {}
+    for name, types in INPUTS_FIELDS.items():
+        if name in inputs and (why := bad(f"inputs.{name}", inputs[name], types)):
+            return why
+    for name in ("includes", "deps"):
+        table = inputs.get(name) or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in table.items()):
+            return f"'inputs.{name}' must map strings to strings"
+    return None
+
+
+def _warn_bad_line(where: str, number: int, why: str) -> None:
+    import sys
+
+    key = (where, number, why)
+    if key in _reported:
+        return
+    _reported.add(key)
+    print(f"pdd: warning: {where}, line {number}: {why}; the line is ignored\n"
+          "  hint: a note line is written by `pdd build`; rebuild the module with `pdd build --force NAME` "
+          "(or remove the line with `git notes --ref pdd edit BLOB`)", file=sys.stderr)
+
+
+_reported: set[tuple[str, int, str]] = set()
+
+
+def parse_note(text: str, where: str = "a note in refs/notes/pdd") -> list[dict[str, Any]]:
+    """The valid records of a note body (one JSON object per line).
+
+    A line that is not JSON is skipped silently (a foreign note); a line that is
+    JSON but not a valid record (see :func:`record_problem`) is skipped and reported
+    once on stderr, naming ``where`` and the 1-based line. Never raises."""
     records = []
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line:
             continue
         try:
             obj = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
-        if isinstance(obj, dict):
+        why = record_problem(obj)
+        if why is None:
             records.append(obj)
+        elif isinstance(obj, (dict, list)):
+            _warn_bad_line(where, number, why)
     return records
 
 
@@ -72,6 +142,30 @@ def notes_ref_exists(repo: "pygit2.Repository", ref: str = NOTES_REF) -> bool:
     return ref in repo.references or (ref == NOTES_REF and bool(tracking_notes_refs(repo)))
 
 
+def notes_commit(repo: "pygit2.Repository", ref: str) -> "pygit2.Commit | None":
+    """The notes commit ``ref`` points at, or ``None`` if the ref does not exist.
+    Raises :class:`pdd.gitsource.NotesRefError` (exit 2) if it points at a blob, a
+    tree, a tag of one, or a commit whose tree is not a notes tree."""
+    import pygit2
+
+    from pdd.gitsource import not_a_notes_commit, notes_tree_problem
+
+    try:
+        reference = repo.references[ref]
+    except KeyError:
+        return None
+    try:
+        obj = reference.peel()
+    except (pygit2.GitError, KeyError, ValueError) as exc:
+        raise not_a_notes_commit(ref, f"it cannot be read ({exc})") from None
+    if not isinstance(obj, pygit2.Commit):
+        raise not_a_notes_commit(ref, f"it points at a {obj.type_str}")
+    why = notes_tree_problem([(e.name, e.type_str) for e in obj.tree])
+    if why:
+        raise not_a_notes_commit(ref, why)
+    return obj
+
+
 def _lookup(repo: "pygit2.Repository", blob_hex: str, ref: str) -> str | None:
     try:
         return repo.lookup_note(blob_hex, ref).message
@@ -89,9 +183,9 @@ def read_notes(repo: "pygit2.Repository", blob_hex: str, ref: str = NOTES_REF) -
     For :data:`NOTES_REF`, the records in the remote-tracking notes refs are
     added: notes fetched by ``git fetch`` but not yet merged by ``pdd notes sync``
     must neither make a genuine file look edited nor a fresh one stale."""
-    refs = [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else [])
+    refs = [r for r in [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else []) if notes_commit(repo, r)]
     texts = [t for t in (_lookup(repo, blob_hex, r) for r in refs) if t is not None]
-    return parse_note("\n".join(texts))
+    return parse_note("\n".join(texts), f"the note on blob {blob_hex[:12]}")
 
 
 def records_for_path(records: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
@@ -116,10 +210,10 @@ class NotesIndex:
         # For NOTES_REF, the remote-tracking notes refs (fetched, not yet merged by
         # `pdd notes sync`) are read too and their records merged, as in read_notes.
         for name in [ref] + (tracking_notes_refs(repo) if ref == NOTES_REF else []):
-            try:
-                tree = repo.references[name].peel(pygit2.Commit).tree
-            except KeyError:
+            commit = notes_commit(repo, name)
+            if commit is None:
                 continue
+            tree = commit.tree
             self.exists = True
             stack = [(tree, "")]
             while stack:
@@ -135,7 +229,8 @@ class NotesIndex:
         notes = self.map.get(blob_hex)
         if not notes:
             return []
-        return parse_note("\n".join(self.repo[n].data.decode("utf-8", "replace") for n in notes))
+        return parse_note("\n".join(self.repo[n].data.decode("utf-8", "replace") for n in notes),
+                          f"the note on blob {blob_hex[:12]}")
 
 
 class NotesError(PddError):
@@ -196,10 +291,7 @@ class NotesWriter:
         import pygit2
 
         repo = self.repo
-        try:
-            old_commit = repo.references[self.ref].peel(pygit2.Commit)
-        except KeyError:
-            old_commit = None
+        old_commit = notes_commit(repo, self.ref)
         old_tree = old_commit.tree if old_commit is not None else None
         blobs: dict[str, pygit2.Oid] = {}
         for blob_hex, lines in pending.items():

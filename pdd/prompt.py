@@ -17,7 +17,9 @@ Format (product contract, "The prompt file")::
 * ``prompts/billing/invoice.prompt`` is the module ``billing/invoice``, written to
   ``generated/billing/invoice.py`` and importable as ``generated.billing.invoice``.
 * Files and folders whose name starts with ``_`` are fragments, not modules.
-* The front matter is optional; its keys are exactly those above.
+* The front matter is optional; its keys are exactly those above. A UTF-8 byte
+  order mark before the opening ``---`` is ignored (the file is read as if it
+  were not there).
 * The body is rendered with a ``StrictUndefined`` Jinja2 environment whose loader
   root is the prompts folder, so ``{% include "_shared/x.md" %}`` reads
   ``prompts/_shared/x.md``. Template variables: ``name`` (``billing/invoice``),
@@ -187,8 +189,10 @@ def _load_front_matter(path: str, yaml_text: str, first_line: int, cache: "YamlC
     try:
         loaded = yaml.load(yaml_text)
     except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = first_line + mark.line if mark is not None else first_line
+        from pdd.yamlcache import yaml_error_line
+
+        offset = yaml_error_line(exc, yaml_text)
+        line = first_line + offset if offset is not None else first_line
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(path, line, f"malformed YAML front matter: {problem}") from None
     except RecursionError:
@@ -208,6 +212,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
     outside ``generated/``.
     """
     text = text.replace("\r\n", "\n")  # as Jinja2 reads includes: the same text from a CRLF checkout
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark (some Windows editors) is not content
     yaml_text, first_line, body = _split_front_matter(path, text)
     data: dict[str, Any] = {}
     keys_line: dict[str, int] = {}
@@ -281,9 +286,14 @@ def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir:
                 path, None, f"prompt name {part!r} is not a valid Python module name",
                 hint="rename the file or folder with letters, digits and underscores",
             )
+    from pdd.repopath import require_file_inside
+
+    require_file_inside(root, path)
     try:
         with open(os.path.join(root, path), "rb") as fh:
-            text = fh.read().decode("utf-8")
+            data = fh.read()
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(path, None, f"not UTF-8 text ({exc.reason})") from None
+        raise InputError(path, data.count(b"\n", 0, exc.start) + 1, f"not UTF-8 text ({exc.reason})",
+                         hint="save the file as UTF-8") from None
     return parse_prompt(text, path=path, name=name, tests_dir=tests_dir, cache=cache)

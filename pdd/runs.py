@@ -71,6 +71,9 @@ def write_run(root: Path, command: str, record: dict[str, Any]) -> Path:
     """Write ``record`` as a new run file (secrets redacted); return its path."""
     from pdd.redact import redact_obj
 
+    from pdd.repopath import require_inside
+
+    require_inside(root, RUNS_DIR, "the run records folder")
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     path = root / RUNS_DIR / f"{stamp}-{command}-{uuid.uuid4().hex[:6]}.json"
     data: dict[str, Any] = {"command": command, "argv": list(sys.argv[1:]), **record}

@@ -143,3 +143,16 @@ class YamlCache:
 
 
 MISS = _MISS
+
+
+def yaml_error_line(exc: BaseException, text: str) -> int | None:
+    """0-based line of a ruamel.yaml error in ``text``: its problem (or context) mark,
+    or for a reader error (a NUL or other forbidden character, which has no mark)
+    the line of its character ``position``; ``None`` if unknown."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return mark.line
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        return text.count("\n", 0, position)
+    return None

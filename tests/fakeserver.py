@@ -86,6 +86,8 @@ class Reply:
     * ``malformed``: send a 200 ``application/json`` body that is not valid
       JSON.
     * ``error_type``: override the error ``type`` in the error body.
+    * ``body``: a JSON value sent (``json.dumps``) as the 200 body instead of the
+      API's success body, e.g. one whose content is an int or whose usage is garbage.
     """
 
     text: str = ""
@@ -96,6 +98,7 @@ class Reply:
     hang: float = 0.0
     malformed: bool = False
     error_type: Optional[str] = None
+    body: Any = None
 
     @property
     def is_error(self) -> bool:
@@ -508,6 +511,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(reply.status, (prefix + '{"index": 0, "message": ').encode("utf-8"), api, extra)
             return
 
+        if reply.body is not None:
+            self._send(reply.status, json.dumps(reply.body).encode("utf-8"), api, extra)
+            return
         if api == "openai":
             payload = _openai_success_body(request, reply)
         else:

@@ -82,3 +82,34 @@ def sdk_client_settings(backend: str, env_prefix: str, settings: dict[str, Any],
         "timeout": float(settings.get("timeout") or default_timeout),
         "max_retries": int(retries if retries is not None else default_retries),
     }
+
+
+def _count_ok(value: Any) -> bool:
+    return value is None or isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def checked_answer(label: str, text: Any, tokens: "tuple[Any, ...]" = (), *, strict_usage: bool = True) -> str:
+    """``text`` if it is usable answer text; else raise :class:`pdd.errors.BackendError` (exit 3).
+
+    Usable: a ``str`` (not an int, list or ``null``) that encodes as UTF-8 (no lone
+    surrogate such as a JSON ``"\\ud800"``). With ``strict_usage``, each of
+    ``tokens`` (usage counts as the service sent them) must be ``None`` or an
+    integer from 0 up; booleans, strings and floats are refused. ``label`` names the
+    backend and module in the message."""
+    from pdd.errors import BackendError
+
+    if not isinstance(text, str):
+        raise BackendError(f"{label}: the answer's content is {type(text).__name__}, not text",
+                           hint="the server is not speaking the API correctly; check its base_url and version")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BackendError(f"{label}: the answer is not valid Unicode ({exc.reason} at character {exc.start})",
+                           hint="the server sent a lone surrogate escape; try again, or check the server") from None
+    if strict_usage:
+        for value in tokens:
+            if not _count_ok(value):
+                raise BackendError(f"{label}: the answer's usage has a token count that is not a "
+                                   f"non-negative integer: {truncate(repr(value), 80)}",
+                                   hint="the server is not speaking the API correctly; check its base_url and version")
+    return text

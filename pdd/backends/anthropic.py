@@ -28,7 +28,7 @@ import json
 from typing import Any
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import sdk_client_settings, sdk_error_message, status_hint
+from pdd.backends._common import checked_answer, sdk_client_settings, sdk_error_message, status_hint
 from pdd.errors import BackendError
 from pdd.redact import redact
 
@@ -94,16 +94,21 @@ class AnthropicBackend:
         except ValueError as exc:  # e.g. the SDK refusing a request it considers too long for non-streaming
             raise BackendError(f"anthropic backend: {what}: {redact(str(exc))}",
                                hint="lower max_tokens in .pdd/config.yaml") from None
-        text = "".join(getattr(block, "text", "") or "" for block in (response.content or [])
-                       if getattr(block, "type", None) == "text")
+        content = response.content if isinstance(response.content, list) else checked_answer(f"anthropic backend: {what}", response.content)
+        texts = [checked_answer(f"anthropic backend: {what}", getattr(block, "text", "") or "") for block in content
+                 if getattr(block, "type", None) == "text"]
+        text = "".join(texts)
         if not text:
             raise BackendError(f"anthropic backend: {what}: the answer has no text "
                                f"(stop_reason {getattr(response, 'stop_reason', None)!r})")
         usage = getattr(response, "usage", None)
+        names = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens", "output_tokens")
+        checked_answer(f"anthropic backend: {what}", text, tuple(getattr(usage, n, None) for n in names))
         tokens_in = _sum_tokens(usage, "input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
         tokens_out = getattr(usage, "output_tokens", None)
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out,
-                          model=getattr(response, "model", None) or request.model,
+                          model=response.model if isinstance(getattr(response, "model", None), str) and response.model
+                          else request.model,
                           extra={"stop_reason": getattr(response, "stop_reason", None)})
 
 

@@ -58,6 +58,7 @@ usually not transient).
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import shutil
@@ -69,7 +70,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import truncate
+from pdd.backends._common import checked_answer, truncate
 from pdd.errors import BackendError, ConfigError
 from pdd.redact import redact
 
@@ -191,6 +192,7 @@ class CommandBackend:
         except BackendError as exc:
             raise BackendError(f"command backend: {what}: `{_prog(argv)}`: {exc.message}" + _stderr_suffix(err, ""),
                                hint=exc.hint) from None
+        checked_answer(f"command backend: {what}: `{_prog(argv)}`", completion.text, strict_usage=False)
         if not completion.text.strip():
             raise BackendError(f"command backend: {what}: `{_prog(argv)}` printed no answer" + _stderr_suffix(err, ""))
         return completion
@@ -258,9 +260,9 @@ def _json_object(out: str, tool: str) -> dict[str, Any]:
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and math.isfinite(value) and value >= 0:
         return int(value)
-    return None
+    return None  # garbage (a string, NaN, infinite, negative) is an unknown count
 
 
 def _parse_claude(out: str, request: Request) -> Completion:
@@ -276,7 +278,8 @@ def _parse_claude(out: str, request: Request) -> Completion:
     if tokens_in is not None:
         tokens_in += sum(_int(usage.get(k)) or 0 for k in ("cache_creation_input_tokens", "cache_read_input_tokens"))
     cost = data.get("total_cost_usd", data.get("cost_usd"))
-    cost = float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None
+    cost = (float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) and math.isfinite(cost)
+            and cost >= 0 else None)
     models = data.get("modelUsage")
     model = next(iter(models)) if isinstance(models, dict) and len(models) == 1 else request.model
     return Completion(text=result, tokens_in=tokens_in, tokens_out=_int(usage.get("output_tokens")),

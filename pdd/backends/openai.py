@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import sdk_client_settings, sdk_error_message
+from pdd.backends._common import checked_answer, sdk_client_settings, sdk_error_message
 from pdd.errors import BackendError
 from pdd.redact import redact
 
@@ -69,12 +69,11 @@ class OpenAIBackend:
             raise BackendError(f"openai backend: {request.module or 'request'}: the server's answer is not a "
                                "Chat Completions response", hint="check openai.base_url") from None
         usage = response.usage
-        return Completion(
-            text=response.choices[0].message.content,
-            tokens_in=getattr(usage, "prompt_tokens", None),
-            tokens_out=getattr(usage, "completion_tokens", None),
-            model=response.model or request.model,
-        )
+        tokens_in, tokens_out = getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None)
+        text = checked_answer(f"openai backend: {request.module or 'request'}", response.choices[0].message.content,
+                              (tokens_in, tokens_out))
+        model = response.model if isinstance(response.model, str) and response.model else request.model
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, model=model)
 
 
 def _error_message(exc: Any) -> str:
