@@ -17,14 +17,18 @@ from typing import List, Optional
 import typer
 
 from pdd import __version__
+from pdd.cli_help import examples
 from pdd.errors import PddError, UsageError
 
 app = typer.Typer(
     name="pdd",
     help="Prompt-driven development, git-native: prompts and behavior tests are the source; generated/ is build output.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help and errors: no box panels, no `<bool>` on flags
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples("pdd"),
 )
 
 
@@ -48,7 +52,7 @@ def _root(
     """pdd: prompts are the source; generated code is build output."""
 
 
-@app.command()
+@app.command(epilog=examples("init"))
 def init(
     path: Path = typer.Argument(Path("."), help="A folder inside the git repository to set up."),
     ci: Optional[str] = typer.Option(None, "--ci", help="Also write a CI workflow: github."),
@@ -73,7 +77,7 @@ def init(
         print("next: write a prompt in prompts/ (pdd new NAME) and its tests in behavior_tests/, then run `pdd build`")
 
 
-@app.command()
+@app.command(epilog=examples("build"))
 def build(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to build (e.g. billing/money); default: all."),
     force: bool = typer.Option(False, "--force", help="Regenerate the named modules (all, if none named) even when fresh."),
@@ -120,7 +124,7 @@ def build(
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(epilog=examples("status"))
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print the states as JSON."),
 ) -> None:
@@ -144,7 +148,7 @@ def status(
             print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
 
 
-@app.command()
+@app.command(epilog=examples("check"))
 def check(
     staged: bool = typer.Option(False, "--staged", help="Check git's index instead of HEAD (what the pre-commit hook does)."),
     tests: bool = typer.Option(False, "--tests", help="Also run every module's behavior tests."),
@@ -153,12 +157,13 @@ def check(
 ) -> None:
     """The CI gate: every generated file genuine and fresh, nothing missing or orphaned."""
     from pdd.check import format_github, format_text, run_check
-    from pdd.project import find_root
+    from pdd.project import find_root, require_pdd_project
 
     if fmt not in ("text", "json", "github"):
         _fail(UsageError(f"unknown --format {fmt!r}", hint="use text, json or github"))
     try:
         root = find_root(Path.cwd())
+        require_pdd_project(root)
         result = run_check(root, staged=staged)
         payload = result.to_json()
         code = result.exit_code
@@ -208,11 +213,11 @@ def check(
     raise typer.Exit(code)
 
 
-hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True)
+hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(hooks_app, name="hooks")
 
 
-@hooks_app.command("install")
+@hooks_app.command("install", epilog=examples("install"))
 def hooks_install() -> None:
     """Install the pre-commit hook (runs `pdd check --staged`); an existing hook is kept and chained."""
     from pdd.hooks import install
@@ -227,11 +232,11 @@ def hooks_install() -> None:
         _fail(exc)
 
 
-notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True)
+notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(notes_app, name="notes")
 
 
-@notes_app.command("sync")
+@notes_app.command("sync", epilog=examples("sync"))
 def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync with.")) -> None:
     """Fetch the remote's notes, merge them (cat_sort_uniq) and push; retried when a concurrent push wins."""
     from pdd.notesync import sync
@@ -244,7 +249,7 @@ def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync w
         _fail(exc)
 
 
-@app.command()
+@app.command(epilog=examples("fix"))
 def fix(
     target: Optional[str] = typer.Argument(None, help="A module name (failing tests) or a generated file (hand edit); default: every failing module."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply revisions without asking."),
@@ -308,9 +313,25 @@ def fix(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Usage errors (unknown option, missing argument)
+    are printed in pdd's one error style, ``pdd: error: ...`` with a hint, exit 2."""
+    # click's exception classes, whether typer uses click or its vendored copy of it
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_exception as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message())
+            sys.exit(exc.exit_code)
+        print(f"pdd: error: {exc.format_message()}", file=sys.stderr)
+        print(f"  hint: `{ctx.command_path if ctx else 'pdd'} --help` shows the usage and examples", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, RuntimeError) as exc:
+        if type(exc).__name__ != "Abort":
+            raise
+        print("pdd: aborted", file=sys.stderr)
+        sys.exit(1)
     except PddError as exc:  # pragma: no cover - commands catch their own
         print(f"pdd: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -323,6 +344,11 @@ def main() -> None:
         raise
     except KeyboardInterrupt:
         _exit_interrupted()
+    except BrokenPipeError:  # `pdd ... | head`: the reader left; nothing more to say
+        os._exit(1)
+    if code == 130:
+        _exit_interrupted()
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _exit_interrupted() -> None:

@@ -3,7 +3,8 @@
 Each finding has a stable rule id, a severity (``error`` or ``warning``), the file
 and 1-based line it is about, and a message. ``pdd lint`` exits 1 when there is at
 least one error (warnings alone: 0) and 2 when a prompt cannot be parsed at all
-(``prompt-invalid``: bad input, as for every other command).
+(``prompt-invalid``) or includes a file that does not exist (``include-missing``):
+bad input, as for every other command.
 
 Rules (:data:`RULES`):
 
@@ -139,7 +140,7 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        if any(f.rule == "prompt-invalid" for f in self.findings):
+        if any(f.rule in ("prompt-invalid", "include-missing") for f in self.findings):
             return 2
         return 1 if self.errors else 0
 

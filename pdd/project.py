@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pdd.config import Config, load_config
-from pdd.errors import InputError, NotARepositoryError
+from pdd.errors import InputError, NotARepositoryError, UsageError
 from pdd.graph import check_graph
 from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, PromptSpec, load_prompt
 from pdd.yamlcache import YamlCache
@@ -125,7 +125,21 @@ class Project:
         return chosen
 
 
+def require_pdd_project(root: Path) -> None:
+    """Raise :class:`UsageError` (exit 2) unless ``root`` has ``.pdd/config.yaml``
+    (what ``pdd init`` writes), so no command writes caches or runs into a
+    repository that is not a pdd project."""
+    from pdd.config import CONFIG_RELPATH
+
+    if not (root / CONFIG_RELPATH).is_file():
+        raise UsageError(f"not a pdd project: {root} has no {CONFIG_RELPATH}",
+                         hint="run `pdd init` at the top of the repository to set it up (nothing was written)")
+
+
 def open_project(start: Path | None = None) -> Project:
-    """The project of the repository containing ``start`` (default: the current folder)."""
+    """The project of the repository containing ``start`` (default: the current
+    folder). Raises :class:`UsageError` (exit 2) outside a git repository or in
+    one without ``.pdd/config.yaml`` (not a pdd project: run ``pdd init``)."""
     root = find_root(start or Path.cwd())
+    require_pdd_project(root)
     return Project(root=root, config=load_config(root))

@@ -5,6 +5,8 @@ Creates, only where absent (re-running changes nothing that exists):
 * ``prompts/_shared/python_style.md``, ``behavior_tests/``, ``generated/__init__.py``;
 * ``.pdd/config.yaml`` (commented; see :data:`pdd.config.DEFAULT_CONFIG_TEXT`);
 * ``.pdd/.gitignore`` ignoring ``cache/``, ``runs/``, ``backup/``, ``fix/``;
+* top-level ``.gitignore`` lines ``__pycache__/`` and ``*.pyc`` (bytecode pytest
+  leaves next to generated modules must never be staged);
 * a ``.gitattributes`` line ``generated/** linguist-generated=true``;
 * git config ``notes.pdd.mergeStrategy=cat_sort_uniq``.
 
@@ -21,6 +23,7 @@ from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
 from pdd.prompt import INIT_TEXT
 
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
+GITIGNORE_LINES = ("__pycache__/", "*.pyc")
 PDD_GITIGNORE = "# pdd: local caches and run records, never committed\ncache/\nruns/\nbackup/\nfix/\n"
 STYLE_FRAGMENT = """\
 ## Python style
@@ -85,6 +88,13 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     if not (root / "behavior_tests").exists():
         (root / "behavior_tests").mkdir(parents=True)
         changed.append("created behavior_tests/")
+    ignore = root / ".gitignore"
+    existing = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    absent = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
+    if absent:
+        sep = "" if not existing or existing.endswith("\n") else "\n"
+        write_atomic(ignore, existing + sep + "".join(line + "\n" for line in absent))
+        changed.append(f"added {', '.join(absent)} to .gitignore")
     attrs = root / ".gitattributes"
     existing = attrs.read_text(encoding="utf-8") if attrs.exists() else ""
     if GITATTRIBUTES_LINE not in existing.splitlines():
