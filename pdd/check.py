@@ -1,12 +1,12 @@
 """``pdd check``: the CI gate and the pre-commit hook's engine.
 
-For the tree at ``HEAD`` (or, with ``staged``, git's index) every file under
+For the working tree (or, with ``staged``, git's index, or a commit) every file under
 ``generated/`` must be **genuine** (its blob's note in ``refs/notes/pdd`` has a
 line naming its path) and **fresh** (a line of that note carries the fingerprint
 computed now); no prompt may lack its module (**missing**) and no module its
 prompt (**orphan**). Blob ids come from git's index and trees through
-:mod:`pdd.gitsource`; no working-tree file is read or hashed, and pygit2 is not
-imported.
+:mod:`pdd.gitsource`; of the working tree only the files git says differ from the
+index are hashed, and pygit2 is not imported.
 
 Freshness has an exact fast path: the note records the fingerprint's inputs (the
 prompt's blob id, the included fragments' blob ids, the generator identity and the
@@ -33,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
-from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
+from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, git, rev_exists, snapshot, staged_changes
 from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
 from pdd.yamlcache import YamlCache
 
@@ -68,7 +68,7 @@ class CheckResult:
 
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
-    mode: str = "HEAD"
+    mode: str = "working tree"
 
     @property
     def errors(self) -> list[Problem]:
@@ -319,22 +319,41 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
     snap = snapshot(root, "index", sorted(paths) + [prompts_dir], reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
 
-def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
-    """Check the index (``staged``) or ``HEAD``. Raises :class:`pdd.errors.InputError` /
-    :class:`pdd.errors.ConfigError` (exit 2) for bad prompts or configuration."""
+def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
+              environ: dict[str, str] | None = None) -> CheckResult:
+    """Check the working tree (default), git's index (``staged``, the hook) or commit
+    ``rev``. ``result.mode`` names which: ``working tree``, ``index`` or ``REV (sha)``.
+    Raises :class:`pdd.errors.InputError` / :class:`pdd.errors.ConfigError` (exit 2)
+    for bad prompts or configuration, :class:`pdd.errors.UsageError` (exit 2) for a
+    ``rev`` that names no commit."""
     env = os.environ if environ is None else environ
-    result = CheckResult(mode="index" if staged else "HEAD")
+    if staged and rev is not None:
+        from pdd.errors import UsageError
+
+        raise UsageError("--staged and --rev cannot be used together", hint="check the index (--staged) or a commit (--rev REV)")
+    kind = "index" if staged else "worktree" if rev is None else rev
+    result = CheckResult(mode="index" if staged else "working tree" if rev is None else rev)
     reader = BlobReader(root)
     yaml_cache = YamlCache(root)
     try:
+        changes = None
         if staged:
             changes = staged_changes(root)
-        elif not rev_exists(root, "HEAD"):
-            return result
+        elif rev is not None:
+            if not rev_exists(root, f"{rev}^{{commit}}"):
+                from pdd.errors import UsageError
+
+                raise UsageError(f"--rev {rev!r} names no commit in this repository",
+                                 hint="give a branch, tag or commit id (git log --oneline lists them)")
+            sha = git(root, "rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+            result.mode = f"{rev} ({sha[:12]})" if not sha.startswith(rev) else f"commit {sha[:12]}"
+            kind = sha
+        # The config decides the prompts folder; read it from the same state.
+        if kind == "worktree":
+            config_path = root / CONFIG_RELPATH
+            config_data = config_path.read_bytes() if config_path.is_file() else None
         else:
-            changes = None
-        # The config decides the prompts folder; read it from the index or tree itself.
-        config_data = reader.read((":" if staged else "HEAD:") + CONFIG_RELPATH)
+            config_data = reader.read((":" if staged else f"{kind}:") + CONFIG_RELPATH)
         config_text = None if config_data is None else config_data.decode("utf-8", "replace")
         config = parse_config(config_text, env, yaml_cache)
         prompts_dir = config.prompts_dir.rstrip("/")
@@ -346,7 +365,7 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
         if plan is not None:
             snap, specs, narrow_todo, narrow_gen = plan
         else:
-            snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
+            snap = snapshot(root, kind, [prompts_dir, GENERATED_DIR], reader)
             specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = NotesReader(root, reader)
         checker = Checker(root, snap, config, notes, yaml_cache)
@@ -430,8 +449,10 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
 
 
 def format_text(result: CheckResult) -> str:
-    """Human-readable report: one block per problem, then a summary line."""
-    lines = []
+    """Human-readable report: a first line naming what was checked (working tree,
+    index or commit), one block per problem, then a summary line."""
+    lines = [f"pdd check: checked the {result.mode}" if result.mode in ("working tree", "index")
+             else f"pdd check: checked {result.mode}"]
     for p in result.problems:
         lines.append(f"{p.severity}: {p.state}: {p.message}")
         lines.append(f"  fix: {p.fix}")

@@ -150,7 +150,8 @@ def status(
 
 @app.command(epilog=examples("check"))
 def check(
-    staged: bool = typer.Option(False, "--staged", help="Check git's index instead of HEAD (what the pre-commit hook does)."),
+    staged: bool = typer.Option(False, "--staged", help="Check git's index instead of the working tree (what the pre-commit hook does)."),
+    rev: Optional[str] = typer.Option(None, "--rev", metavar="REV", help="Check commit REV (a branch, tag or commit id) instead of the working tree."),
     tests: bool = typer.Option(False, "--tests", help="Also run every module's behavior tests."),
     regenerate: bool = typer.Option(False, "--regenerate", help="Rebuild every module from its prompt alone in a scratch worktree; require its tests to pass."),
     fmt: str = typer.Option("text", "--format", help="text | json | github (workflow annotations)."),
@@ -164,7 +165,7 @@ def check(
     try:
         root = find_root(Path.cwd())
         require_pdd_project(root)
-        result = run_check(root, staged=staged)
+        result = run_check(root, staged=staged, rev=rev)
         payload = result.to_json()
         code = result.exit_code
         if tests:
