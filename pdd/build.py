@@ -37,7 +37,7 @@ from pdd import __version__
 from pdd.atomicfile import write_atomic
 from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
-from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
+from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
 from pdd.freshness import (DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs,
                             worktree_blob_id)
@@ -45,7 +45,7 @@ from pdd.generation import initial_messages, normalise_test_output, retry_messag
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
-from pdd.prompt import INIT_TEXT, PromptSpec
+from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
 from pdd.runs import now_iso, write_run
 from pdd.testrun import run_tests
@@ -64,7 +64,7 @@ class Reporter(Protocol):
 
 @dataclass
 class ModuleResult:
-    """What happened to one module. ``status``: built | fresh | failed | error | blocked."""
+    """What happened to one module. ``status``: built | fresh | failed | untested | error | blocked."""
 
     name: str
     output: str
@@ -239,6 +239,7 @@ class Builder:
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
+        self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
         self._digests: dict[str, str] = {}
         self.backups: list[str] = []
         self.run_root = project.root
@@ -250,13 +251,11 @@ class Builder:
         targets = self.project.select(self.options.names) if self.options.names else sorted(specs)
         wanted = closure(specs, targets)
         forced = set(targets) if self.options.force else set()
-        for name in wanted:
-            spec = specs[name]
-            if self.options.run_tests:
-                for t in spec.tests:
-                    if spec.tests_declared and not (self.project.root / t).is_file():
-                        raise InputError(spec.path, spec.keys_line.get("tests"), f"test file {t} does not exist",
-                                         hint="create it, or fix the 'tests' list")
+        if self.options.run_tests:  # untested modules fail (exit 1) without a request; see build_one
+            for name in wanted:
+                why = untested_problem(specs[name], lambda t: (self.project.root / t).is_file())
+                if why is not None:
+                    self.untested[name] = why
         # Modules whose recorded inputs are unchanged (and whose dependencies' are too)
         # are fresh without rendering; every other prompt is rendered now, so template
         # errors stop the build before any write.
@@ -348,7 +347,7 @@ class Builder:
                         if failed_deps:
                             finish(ModuleResult(name, specs[name].output, "blocked",
                                                 error=f"dependency {', '.join(failed_deps)} failed"))
-                        elif name in self.known_fresh and name not in forced:
+                        elif name in self.untested or (name in self.known_fresh and name not in forced):
                             finish(self.build_one(specs[name], False))  # no work: not worth a thread
                         else:
                             self.reporter.module_started(name)
@@ -415,7 +414,7 @@ class Builder:
     def _exit_code(results: list[ModuleResult]) -> int:
         if any(r.backend_failed for r in results):
             return EXIT_BACKEND
-        if any(r.status in ("failed", "error", "blocked") for r in results):
+        if any(r.status in ("failed", "error", "blocked", "untested") for r in results):
             return EXIT_PROBLEM
         return EXIT_OK
 
@@ -424,6 +423,10 @@ class Builder:
         """Build ``spec`` if needed. Raises :class:`PddError` for input or backend errors."""
         t0 = time.monotonic()
         result = ModuleResult(spec.name, spec.output, "failed")
+        if spec.name in self.untested:
+            result.status, result.tests = "untested", "none"
+            result.error = f"{self.untested[spec.name]} (or opt out with `tests: []` and `untested_reason:` in {spec.path})"
+            return result
         if spec.name in self.known_fresh and not force:
             result.status = "fresh"
             ensure_packages(self.project.root, spec.output)

@@ -34,7 +34,7 @@ from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
 from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, git, rev_exists, snapshot, staged_changes
-from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
+from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt, untested_problem
 from pdd.yamlcache import YamlCache
 
 FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
@@ -51,7 +51,7 @@ INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
 
 @dataclass
 class Problem:
-    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|notes-missing;
+    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|untested|notes-missing;
     ``fix`` is the exact command that mends it; ``severity`` error|warning."""
 
     path: str
@@ -141,6 +141,7 @@ class Checker:
         self.cache = cache
         self._digests: dict[str, str | None] = {}
         self._texts: dict[str, str] = {}
+        self.test_files: set[str] = set()  # behavior-test files present in the state checked
 
     def prefetch_texts(self, paths: list[str]) -> None:
         """Read many files of the snapshot in one batch (for :meth:`dep_digest`),
@@ -230,6 +231,13 @@ class Checker:
             result.problems.append(Problem(spec.output, "unexpected", f"{spec.output} is a submodule, not pdd's output",
                                            f"git rm --cached {spec.output} && pdd build {spec.name}", module=spec.name))
             return
+        untested = untested_problem(spec, self.test_files.__contains__)
+        if untested is not None:
+            test_file = spec.tests[0] if not spec.tests_declared else spec.path
+            result.problems.append(Problem(spec.path, "untested", f"{spec.name} is untested: {untested}",
+                                           f"write {test_file if not spec.tests_declared else 'the files in its `tests:`'}"
+                                           f", or opt out in {spec.path} with `tests: []` and `untested_reason:`",
+                                           module=spec.name))
         for init in _package_inits(spec.output):
             if init not in self.snap.blobs:
                 result.problems.append(Problem(init, "missing", f"{init}, made by pdd for {spec.output}, is missing",
@@ -369,6 +377,9 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
             specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = NotesReader(root, reader)
         checker = Checker(root, snap, config, notes, yaml_cache)
+        test_paths = sorted({t for s in specs.values() for t in s.tests})
+        if test_paths:  # one listing of just these paths, in the same state
+            checker.test_files = set(snapshot(root, snap.kind, test_paths, reader).blobs)
         outputs = {s.output: n for n, s in specs.items()}
 
         if plan is not None:

@@ -10,6 +10,8 @@ Definitions (product contract, "Provenance in git notes"):
   ``generated/`` without a prompt;
 * **failing**: the newest run record for the module failed its behavior tests
   with the current fingerprint;
+* **untested**: the module's behavior-test files are missing (and it did not opt
+  out with ``tests: []`` and ``untested_reason``): a failure, not a pass;
 * **unknown**: the notes ref is absent (a clone that never fetched the notes), so
   provenance cannot be judged — never reported as edited.
 
@@ -28,10 +30,10 @@ from pdd.generation import DependencyContext
 from pdd.interface import extract_interface, interface_digest
 from pdd.notes import notes_ref_exists, read_notes, records_for_path
 from pdd.project import Project
-from pdd.prompt import GENERATED_DIR, PromptSpec
+from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
 from pdd.render import render_prompt
 
-STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "unknown")
+STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown")
 FETCH_NOTES_HINT = "git fetch origin refs/notes/pdd:refs/notes/pdd   (or: pdd notes sync)"
 
 
@@ -192,6 +194,10 @@ def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, 
         return ModuleState(state="edited", reason=f"blob {blob[:10]} has no pdd note for this path: edited by hand; "
                                                    f"run `pdd fix {spec.output}` or `pdd build --force {spec.name}`", **base)
     note = records[-1]
+    untested = untested_problem(spec, lambda t: (project.root / t).is_file())
+    if untested is not None:
+        return ModuleState(state="untested", reason=f"{untested}; or opt out with `tests: []` and `untested_reason:`",
+                           note=note, **base)
     if inputs is None:
         return ModuleState(state="stale", reason="a dependency is missing or does not parse", note=note, **base)
     outcome = (outcomes or {}).get(spec.name)

@@ -22,6 +22,8 @@ id                       severity  fires when
 ``section-hint``         warning   the section still holds only the ``<!-- hint: ... -->``
                                    line that ``pdd new`` wrote
 ``no-tests``             error     a behavior-test file of the module does not exist
+``tests-opted-out``      warning   the prompt opts out of behavior tests (``tests: []``
+                                   with ``untested_reason``); shows the reason
 ``tests-collect-zero``   error     the module's test files collect zero test items
 ``tests-collect-error``  error     a test file fails to collect (syntax error, bad import)
 ``tests-placeholder``    warning   a test file still holds the failing placeholder test
@@ -68,6 +70,7 @@ RULES: dict[str, str] = {
     "section-empty": "a section has nothing under its heading",
     "section-hint": "a section holds only the hint line written by `pdd new`",
     "no-tests": "a behavior-test file of the module does not exist",
+    "tests-opted-out": "the prompt opts out of behavior tests (`tests: []` with `untested_reason`)",
     "tests-collect-zero": "the module's behavior tests collect zero items",
     "tests-collect-error": "a behavior-test file fails to collect",
     "tests-placeholder": "a behavior-test file still holds the placeholder test of `pdd new`",
@@ -496,8 +499,12 @@ def _error_summary(lines: list[str], root: Path) -> str:
 
 
 def check_tests(spec: "PromptSpec", root: Path, collection: Collection | None) -> list[Finding]:
-    """``no-tests``, ``tests-collect-zero``, ``tests-collect-error``, ``tests-placeholder``."""
+    """``no-tests``, ``tests-opted-out``, ``tests-collect-zero``, ``tests-collect-error``, ``tests-placeholder``."""
     findings: list[Finding] = []
+    if not spec.tests and spec.untested_reason:
+        findings.append(Finding("tests-opted-out", "warning", spec.path,
+                                spec.keys_line.get("untested_reason") or 1,
+                                f"untested by choice (tests: []): {spec.untested_reason}", spec.name))
     existing = [t for t in spec.tests if (root / t).is_file()]
     where = spec.keys_line.get("tests") if spec.tests_declared else None
     for t in spec.tests:
