@@ -47,7 +47,7 @@ from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
-from pdd.runs import now_iso, write_run
+from pdd.runs import Spend, now_iso, write_run
 from pdd.testrun import run_tests
 
 
@@ -147,6 +147,8 @@ class ModelCaller:
         self.record = record
         self.prices = parse_prices(self.config.prices)  # ConfigError (exit 2) before any write
         self.budget = Budget(budget, self.prices) if budget is not None else None
+        self.spend = Spend()  # every answer through this caller (see pdd.runs.Spend)
+        self._spend_lock = threading.Lock()
 
     def backend(self) -> Backend:
         with self._lock:
@@ -167,6 +169,10 @@ class ModelCaller:
             reserved = self.budget.reserve(request) if self.budget is not None else None  # BudgetExceeded
             try:
                 completion = with_cost(self.backend().complete(request), self.prices, request.model)
+                if self.config.backend == "replay":  # a recorded answer is free: cost 0, not unknown
+                    from dataclasses import replace
+
+                    completion = replace(completion, cost_usd=0.0)
             except BaseException:
                 if reserved is not None:
                     self.budget.release(reserved)
@@ -175,6 +181,8 @@ class ModelCaller:
                 self.budget.settle(reserved, completion.cost_usd)
             self.cache.put(key, completion)
             cached = False
+        with self._spend_lock:
+            self.spend.add(completion, cached)
         if self.record and self.config.backend != "replay":
             from pdd.backends.replay import record
 
@@ -482,8 +490,8 @@ class Builder:
                 result.add_usage(completion)
             try:
                 code = extract_code(completion.text)
-            except NoCodeError:
-                last_problem = "the answer contained no Python code"
+            except NoCodeError as exc:
+                last_problem = str(exc)
                 messages = retry_messages(messages, completion.text, last_problem)
                 continue
             problem = check_compiles(code, spec.output)

@@ -107,8 +107,11 @@ def build(
         print(json.dumps({"exit_code": report.exit_code, "run": str(report.run_path),
                           "modules": {r.name: r.to_json() for r in report.results}}, indent=2))
     else:
+        from pdd.runs import format_spend, run_totals
+
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to build"
-        print(f"pdd build: {summary}", file=sys.stderr)
+        print(f"pdd build: {summary}; {format_spend(run_totals({r.name: r.to_json() for r in report.results}))}",
+              file=sys.stderr)
         for r in report.results:
             if r.status == "failed" and r.detail:
                 print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
@@ -268,11 +271,16 @@ def fix(
     reporter = make_reporter()
 
     def show(diff: str) -> None:
+        import shutil
+
+        from pdd.fix import wrap_diff
+
+        diff = wrap_diff(diff, shutil.get_terminal_size().columns)  # never cut at the screen edge
         if sys.stdout.isatty():
             from rich.console import Console
             from rich.syntax import Syntax
 
-            Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+            Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default", word_wrap=True))
         else:
             sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
             sys.stdout.flush()
@@ -303,13 +311,21 @@ def fix(
     code = max(r.exit_code for r in reports)
     if as_json:
         print(json.dumps([{"module": r.module, "mode": r.mode, "outcome": r.outcome, "message": r.message,
+                           "spend": r.spend.entry(), "regeneration_spend": r.regeneration_spend.entry(),
                            "saved_edit": r.saved_edit, "run": str(r.run_path),
                            "attempts": [a.to_json() for a in r.attempts]} for r in reports], indent=2))
     else:
+        from pdd.runs import Spend, format_spend
+
         for r in reports:
             print(f"pdd fix: {r.message}", file=sys.stderr)
             if r.saved_edit:
                 print(f"  your edit is saved in {r.saved_edit}", file=sys.stderr)
+            total = Spend()
+            total.merge(r.spend.entry())
+            total.merge(r.regeneration_spend.entry())
+            print(f"  {format_spend(total.entry())} (prompt revisions: {r.spend.requests}, "
+                  f"regenerations: {r.regeneration_spend.requests})", file=sys.stderr)
     raise typer.Exit(code)
 
 

@@ -81,10 +81,14 @@ def critique(
         added = write_open_questions(project, result) if write and result.questions else []
     except PddError as exc:
         _fail(exc)
+    from pdd.runs import format_spend
+
     if as_json:
         print(json.dumps({"module": result.name, "prompt": result.prompt_path, "model": result.model,
-                          "cached": result.cached, "questions": result.questions, "written": added}, indent=2))
+                          "cached": result.cached, "questions": result.questions, "written": added,
+                          "spend": result.spend}, indent=2))
         return
+    print(f"pdd critique: {format_spend(result.spend or {})}", file=sys.stderr)
     source = f"model {result.model}" + (", cached answer" if result.cached else "")
     if not result.questions:
         print(f"{result.prompt_path}: no open questions ({source})")
@@ -127,5 +131,8 @@ def probe(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
+        from pdd.runs import format_spend
+
         print(format_text(report))
+        print(f"pdd probe: {format_spend(report.spend or {})}", file=sys.stderr)
     raise typer.Exit(report.exit_code)

@@ -202,8 +202,9 @@ def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, 
         return ModuleState(state="stale", reason="a dependency is missing or does not parse", note=note, **base)
     outcome = (outcomes or {}).get(spec.name)
     if outcome and outcome.get("fingerprint") == inputs.fingerprint and outcome.get("status") == "failed":
-        return ModuleState(state="failing", reason="the last build's behavior tests failed: " + str(outcome.get("error") or ""),
-                           note=note, **base)
+        what = ("the last build's behavior tests failed: " if outcome.get("tests") in ("failed", "timeout", "error")
+                else "the last build failed: ")
+        return ModuleState(state="failing", reason=what + str(outcome.get("error") or ""), note=note, **base)
     if any(r.get("fingerprint") == inputs.fingerprint for r in records):
         return ModuleState(state="fresh", reason="genuine and up to date", note=note, **base)
     return ModuleState(state="stale", reason=_why_stale(note, inputs), note=note, **base)

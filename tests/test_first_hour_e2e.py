@@ -214,3 +214,102 @@ def test_10_pdd_help_stays_light():
             "print('HEAVY', bad, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "HEAVY []" in proc.stderr, proc.stderr
+
+
+# -- 3. every model command reports its spend; pdd cost totals them ----------------------
+
+from test_fix_e2e import BUGGY, CORRECT, FixScript, _revision, buggy_project  # noqa: E402,F401
+
+
+def _set_prices(repo):
+    config = repo / ".pdd/config.yaml"
+    config.write_text(config.read_text().replace(
+        "prices: {}", "prices:\n  fake-model: {input: 1.0, output: 2.0, date: 2026-01-01}"))
+
+
+def _runs(repo, command):
+    runs = [json.loads(p.read_text()) for p in sorted((repo / ".pdd/runs").glob("*.json"))]
+    return [r for r in runs if r["command"] == command]
+
+
+def test_3_fix_spend_is_in_its_run_record_and_in_pdd_cost(buggy_project, fake_server, run_pdd):
+    repo = buggy_project
+    _set_prices(repo)
+    fake_server.responder = FixScript([_revision("It returns the sum of a and b.")],
+                                      lambda text: CORRECT if "the sum" in text else BUGGY)
+    proc = run_pdd(repo, "fix", "calc/add", "--yes")
+    assert proc.returncode == 0, proc.stderr
+    assert "spend: 2 request(s)" in proc.stderr and "(prompt revisions: 1, regenerations: 1)" in proc.stderr
+    (fix,) = _runs(repo, "fix")
+    entry = fix["modules"]["calc/add"]
+    assert entry["requests"] == 1 and entry["tokens_in"] > 0 and entry["cost_usd"] > 0
+    assert fix["totals"]["requests"] == 1 and fix["totals"]["cost_usd"] == entry["cost_usd"]
+    cost = json.loads(run_pdd(repo, "cost", "--by", "module", "--json").stdout)
+    (row,) = cost["rows"]
+    # the first build (1, before prices were set: unknown), the fix's revision (1) and its regeneration (1)
+    assert row["key"] == "calc/add" and row["requests"] == 3 and row["unknown"] == 1
+    assert row["cost_usd"] > entry["cost_usd"]
+
+
+def test_3_unknown_prices_are_unknown_and_replay_costs_nothing(buggy_project, fake_server, run_pdd):
+    repo = buggy_project
+    fake_server.responder = FixScript([_revision("It returns the sum of a and b.")],
+                                      lambda text: CORRECT if "the sum" in text else BUGGY)
+    proc = run_pdd(repo, "fix", "calc/add", "--yes")
+    assert proc.returncode == 0 and "cost unknown" in proc.stderr and "$0.00" not in proc.stderr
+    (fix,) = _runs(repo, "fix")
+    assert fix["totals"]["cost_usd"] is None and fix["totals"]["cost_unknown_modules"] == 1
+
+    assert run_pdd(repo, "build", "--force", "--record", env=FAST_BEHAVIOR_TESTS).returncode == 0
+    replay = run_pdd(repo, "build", "--force", env={"PDD_BACKEND": "replay", **FAST_BEHAVIOR_TESTS})
+    assert replay.returncode == 0, replay.stderr
+    assert "spend: 1 request(s)" in replay.stderr and "$0.00" in replay.stderr and "unknown" not in replay.stderr
+    last = _runs(repo, "build")[-1]
+    assert last["backend"] == "replay" and last["totals"]["requests"] == 1 and last["totals"]["cost_usd"] == 0
+
+
+# -- 4. the diff to approve is wrapped, never cut --------------------------------------------
+
+
+def test_4_fix_diff_wraps_long_lines_at_80_columns(buggy_project, fake_server, run_pdd):
+    repo = buggy_project
+    long_line = "It returns the sum of a and b; " + " ".join(f"word{i}" for i in range(60)) + " END."
+    fake_server.responder = FixScript([_revision(long_line)], lambda text: CORRECT)
+    proc = run_pdd(repo, "fix", "calc/add", "--dry-run", env={"COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    start = next(i for i, line in enumerate(lines) if line.startswith("+It returns the sum"))
+    pieces = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("+\u21aa "):
+            break
+        pieces.append(line[len("+\u21aa "):])
+    assert "".join(pieces) == "+" + long_line
+
+
+# -- 6. an answer without a code (or prompt) block is reported as such ------------------------
+
+
+def test_6_prose_answers_are_reported_with_their_first_lines(git_repo, run_pdd, answers, fake_server):
+    write_prompt(git_repo, "money")
+    write_test(git_repo, "money", MONEY_TEST)
+    answers["money"] = lambda request: "I am sorry, I cannot write this module.\nIt needs more detail."
+    build = run_pdd(git_repo, "build", env=FAST_BEHAVIOR_TESTS)
+    assert build.returncode == 1
+    assert "the answer had no code block; it began: 'I am sorry, I cannot write this module.'" in build.stderr
+    assert "SyntaxError" not in build.stderr
+    status = run_pdd(git_repo, "status").stdout
+    assert "behavior tests failed" not in status
+
+
+def test_6_prose_fix_answer_says_no_prompt_block(buggy_project, fake_server, run_pdd):
+    repo = buggy_project
+    before = (repo / "prompts/calc/add.prompt").read_text()
+    script = FixScript(["The prompt looks fine to me."], lambda text: CORRECT)
+    fake_server.responder = script
+    proc = run_pdd(repo, "fix", "calc/add", "--yes", "--attempts", "2")
+    assert proc.returncode == 1
+    assert "the answer had no prompt block; it began: 'The prompt looks fine to me.'" in proc.stderr
+    assert "none was applied or tested" in proc.stderr and "removed all" not in proc.stderr
+    assert (repo / "prompts/calc/add.prompt").read_text() == before and not script.generation_requests
