@@ -327,7 +327,7 @@ class Builder:
             self.reporter.message(
                 "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
                 "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
-                "To use the team's notes instead: git fetch origin refs/notes/pdd:refs/notes/pdd")
+                "To use the team's notes instead, stop (Ctrl-C) and run: pdd notes sync")
         results: dict[str, ModuleResult] = {}
         self.reporter.start(len(order))
         waiting, dependents = edges_within(specs, order)

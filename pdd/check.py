@@ -37,7 +37,8 @@ from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, git
 from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt, untested_problem
 from pdd.yamlcache import YamlCache
 
-FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
+# Works whether or not the remote has notes yet (a plain `git fetch` of refs/notes/pdd fails when it has none).
+FETCH_NOTES = "pdd notes sync"
 
 
 def _blob_id(data: bytes) -> str:
@@ -414,7 +415,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
                 "refs/notes/pdd", "notes-missing",
                 "this clone has no pdd notes (refs/notes/pdd), so provenance cannot be verified; "
                 "no file is reported as edited for that reason",
-                f"{FETCH_NOTES}   (or: pdd notes sync)"))
+                f"{FETCH_NOTES}   (fetches and merges the remote's notes, then pushes yours)"))
 
         from pdd.graph import topological_order
 

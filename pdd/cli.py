@@ -123,7 +123,9 @@ def build(
         elif report.exit_code == 3:
             print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
         elif report.notes_missing_before and counts.get("built"):
-            print("notes written to refs/notes/pdd; share them with `git push origin refs/notes/pdd`", file=sys.stderr)
+            from pdd.notesync import share_advice
+
+            print(share_advice(project.root), file=sys.stderr)
     raise typer.Exit(report.exit_code)
 
 
@@ -148,7 +150,7 @@ def status(
         for s in states:
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
-            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
+            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Get them: {FETCH_NOTES_HINT}")
 
 
 @app.command(epilog=examples("check"))

@@ -34,7 +34,7 @@ from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
 from pdd.render import render_prompt
 
 STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown")
-FETCH_NOTES_HINT = "git fetch origin refs/notes/pdd:refs/notes/pdd   (or: pdd notes sync)"
+FETCH_NOTES_HINT = "pdd notes sync   (fetches and merges the remote's notes, if it has any)"
 
 
 def git_blob_id(data: bytes) -> str:
