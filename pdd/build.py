@@ -37,7 +37,7 @@ from pdd import __version__
 from pdd.atomicfile import write_atomic
 from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
-from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, PddError, UsageError
+from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
 from pdd.freshness import (DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs,
                             worktree_blob_id)
@@ -248,6 +248,7 @@ class Builder:
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
         self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
+        self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}
         self.backups: list[str] = []
         self.run_root = project.root
@@ -255,7 +256,7 @@ class Builder:
     # -- planning -----------------------------------------------------------------
     def plan(self) -> tuple[dict[str, PromptSpec], list[str], set[str]]:
         """``(specs, order, forced)``; raises :class:`InputError` before any write."""
-        specs = self.project.specs()
+        specs, self.broken = self.project.usable_specs()  # broken prompts fail at the end (exit 2)
         targets = self.project.select(self.options.names) if self.options.names else sorted(specs)
         wanted = closure(specs, targets)
         forced = set(targets) if self.options.force else set()
@@ -329,7 +330,10 @@ class Builder:
                 "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
                 "To use the team's notes instead, stop (Ctrl-C) and run: pdd notes sync")
         results: dict[str, ModuleResult] = {}
-        self.reporter.start(len(order))
+        self.reporter.start(len(order) + len(self.broken))
+        broken_results = [ModuleResult(name, "", "error", error=str(exc)) for name, exc in self.broken.items()]
+        for r in broken_results:  # reported first; everything that does not depend on them is built
+            self.reporter.module_finished(r)
         waiting, dependents = edges_within(specs, order)
         ready = [n for n in order if waiting[n] == 0]
         running: dict[Future, str] = {}
@@ -403,6 +407,9 @@ class Builder:
             ordered = [results[n] for n in order if n in results]
             code = (130 if interrupted else EXIT_USAGE if fatal is not None or flush_error is not None
                     else self._exit_code(ordered))
+            if self.broken and code in (EXIT_OK, EXIT_PROBLEM):
+                code = EXIT_USAGE  # a broken prompt is bad input: exit 2, after building the rest
+            ordered = broken_results + ordered
             run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,

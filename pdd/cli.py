@@ -117,6 +117,9 @@ def build(
                 print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
         if report.exit_code == 1:
             print("next: read the failures above; fix the prompt (or `pdd fix NAME`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 2:
+            print("next: fix the broken prompt(s) named above (file:line); the others were built. Then `pdd build` again",
+                  file=sys.stderr)
         elif report.exit_code == 3 and report.budget_stopped:
             print(f"stopped at the --budget of ${budget:g}: finished modules were kept (pdd cost shows the spend); "
                   "raise --budget and run `pdd build` again", file=sys.stderr)
@@ -151,6 +154,12 @@ def status(
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
             print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Get them: {FETCH_NOTES_HINT}")
+    broken = [s for s in states if s.state == "broken"]
+    if broken:
+        for s in broken:
+            print(f"pdd: error: {s.reason}", file=sys.stderr)
+        print("  hint: fix the broken prompt(s); the other modules' states are shown above", file=sys.stderr)
+        raise typer.Exit(2)
 
 
 @app.command(epilog=examples("check"))

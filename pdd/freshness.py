@@ -33,7 +33,7 @@ from pdd.project import Project
 from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
 from pdd.render import render_prompt
 
-STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown")
+STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown", "broken")
 FETCH_NOTES_HINT = "pdd notes sync   (fetches and merges the remote's notes, if it has any)"
 
 
@@ -90,7 +90,7 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
 def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
     """Render ``spec`` and compute its fingerprint from the dependencies' current
     files. Raises :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
-    specs = project.specs()
+    specs = project.usable_specs()[0]  # its dependencies are usable (a broken prompt is not one)
     rendered = render_prompt(spec, project.root, project.config.prompts_dir)
     contexts = []
     digests = {}
@@ -225,8 +225,10 @@ def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
 
 
 def project_states(project: Project) -> list[ModuleState]:
-    """States of every module and every orphan file, sorted by path."""
-    specs = project.specs()
+    """States of every module and every orphan file, sorted by path. A module whose
+    prompt (or a dependency's) is broken is in state ``broken`` with the error (file
+    and line) as its reason; the other modules' states are still computed."""
+    specs, broken = project.usable_specs()
     have_notes = notes_ref_exists(project.repo)
     outcomes = latest_outcomes(project)
     states: list[ModuleState] = []
@@ -237,7 +239,9 @@ def project_states(project: Project) -> list[ModuleState]:
         except DependencyUnavailable:
             inputs = None
         states.append(file_state(project, spec, inputs, have_notes, outcomes))
-    outputs = {s.output for s in specs.values()}
+    for name, exc in broken.items():
+        states.append(ModuleState(name=name, path=exc.path, state="broken", reason=str(exc).replace("\n", " ")))
+    outputs = {s.output for s in specs.values()} | {f"{GENERATED_DIR}/{n}.py" for n in broken}
     gen = project.root / GENERATED_DIR
     if gen.is_dir():
         for p in sorted(gen.rglob("*.py")):

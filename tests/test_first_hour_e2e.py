@@ -364,3 +364,26 @@ def test_8_notes_advice_ci_fetch_and_hooks_in_a_fresh_clone(git_repo, run_pdd, a
     assert run_pdd(clone, "check").returncode == 0
     ci = subprocess.run(["bash", "-ec", script], cwd=clone, env=pdd_env, capture_output=True, text=True)
     assert ci.returncode == 0 and "no pdd notes yet" not in ci.stdout
+
+
+# -- 9. one broken prompt does not hide the others --------------------------------------------
+
+
+def test_9_a_broken_prompt_is_reported_and_the_others_still_build(git_repo, run_pdd, answers):
+    answers["money"] = MONEY
+    write_prompt(git_repo, "money")
+    write_test(git_repo, "money", MONEY_TEST)
+    write_prompt(git_repo, "broken", raw="---\ndepends: [money\n---\n# Goal\nx\n")
+    write_prompt(git_repo, "needs_broken", depends=["broken"], tests=[], front="untested_reason: demo")
+    build = run_pdd(git_repo, "build", env=FAST_BEHAVIOR_TESTS)
+    assert build.returncode == 2, build.stderr
+    assert "prompts/broken.prompt:" in build.stderr and "malformed YAML" in build.stderr
+    assert "depends on broken, whose prompt is broken" in build.stderr
+    assert "built  money" in build.stderr and (git_repo / "generated/money.py").is_file()
+    assert not (git_repo / "generated/needs_broken.py").exists()
+
+    status = run_pdd(git_repo, "status")
+    assert status.returncode == 2
+    assert "fresh" in status.stdout and "generated/money.py" in status.stdout
+    assert "broken" in status.stdout and "prompts/broken.prompt:" in status.stderr
+    assert "Traceback" not in status.stderr + build.stderr
