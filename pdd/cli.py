@@ -115,7 +115,10 @@ def build(
         for r in report.results:
             if r.status == "failed" and r.detail:
                 print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
-        if report.exit_code == 1:
+        if report.exit_code == 1 and set(counts) & {"failed", "error", "blocked"} == set() and counts.get("untested"):
+            print("next: write the behavior tests named above (or opt out in the prompt with `tests: []` and "
+                  "`untested_reason:`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 1:
             print("next: read the failures above; fix the prompt (or `pdd fix NAME`), then `pdd build` again", file=sys.stderr)
         elif report.exit_code == 2:
             print("next: fix the broken prompt(s) named above (file:line); the others were built. Then `pdd build` again",

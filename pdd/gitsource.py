@@ -180,10 +180,7 @@ def snapshot(root: Path, kind: str, pathspecs: list[str] | None = None, reader: 
     specs = ["--", *pathspecs] if pathspecs else []
     if kind == "worktree":
         blobs = _parse_entries(git(root, "ls-files", "-s", "-z", *specs), index=True)
-        out = git(root, "diff-files", "-z", "--no-renames", "--name-status", *specs)
-        parts = [p for p in out.split(b"\0") if p]
-        changed = {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1]
-                   for i in range(0, len(parts) - 1, 2)}
+        changed = _name_status(git(root, "diff-files", "-z", "--no-renames", "--name-status", *specs))
         untracked = [p.decode("utf-8", "surrogateescape")
                      for p in git(root, "ls-files", "-z", "--others", "--exclude-standard", *specs).split(b"\0") if p]
         present = [p for p, st in changed.items() if st != "D" and (root / p).is_file()] + untracked
@@ -211,7 +208,11 @@ def staged_changes(root: Path) -> dict[str, str]:
     first commit) with their status letter (A, M, D, T; renames appear as D + A)."""
     args = ("diff-index", "--cached", "-z", "--no-renames", "--name-status")
     proc = subprocess.run(["git", *args, "HEAD"], cwd=root, capture_output=True)
-    out = proc.stdout if proc.returncode == 0 else git(root, *args, EMPTY_TREE)  # before the first commit
+    return _name_status(proc.stdout if proc.returncode == 0 else git(root, *args, EMPTY_TREE))  # before the first commit
+
+
+def _name_status(out: bytes) -> dict[str, str]:
+    """``git diff-* -z --name-status`` output -> {path: status letter}."""
     parts = [p for p in out.split(b"\0") if p]
     return {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1] for i in range(0, len(parts) - 1, 2)}
 
