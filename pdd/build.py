@@ -45,9 +45,9 @@ from pdd.generation import initial_messages, normalise_test_output, retry_messag
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
-from pdd.prompt import INIT_TEXT, PromptSpec
+from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
-from pdd.runs import now_iso, write_run
+from pdd.runs import Spend, now_iso, write_run
 from pdd.recovery import tmp_folder
 from pdd.testrun import run_tests
 
@@ -67,7 +67,7 @@ class Reporter(Protocol):
 
 @dataclass
 class ModuleResult:
-    """What happened to one module. ``status``: built | fresh | failed | error | blocked."""
+    """What happened to one module. ``status``: built | fresh | failed | untested | error | blocked."""
 
     name: str
     output: str
@@ -151,6 +151,8 @@ class ModelCaller:
         self.record = record
         self.prices = parse_prices(self.config.prices)  # ConfigError (exit 2) before any write
         self.budget = Budget(budget, self.prices) if budget is not None else None
+        self.spend = Spend()  # every answer through this caller (see pdd.runs.Spend)
+        self._spend_lock = threading.Lock()
 
     def backend(self) -> Backend:
         with self._lock:
@@ -171,6 +173,10 @@ class ModelCaller:
             reserved = self.budget.reserve(request) if self.budget is not None else None  # BudgetExceeded
             try:
                 completion = with_cost(self.backend().complete(request), self.prices, request.model)
+                if self.config.backend == "replay":  # a recorded answer is free: cost 0, not unknown
+                    from dataclasses import replace
+
+                    completion = replace(completion, cost_usd=0.0)
             except BaseException:
                 if reserved is not None:
                     self.budget.release(reserved)
@@ -179,6 +185,8 @@ class ModelCaller:
                 self.budget.settle(reserved, completion.cost_usd)
             self.cache.put(key, completion)
             cached = False
+        with self._spend_lock:
+            self.spend.add(completion, cached)
         if self.record and self.config.backend != "replay":
             from pdd.backends.replay import record
 
@@ -246,6 +254,8 @@ class Builder:
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
+        self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
+        self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}
         self.backups: list[str] = []
         self.run_root = project.root
@@ -254,17 +264,15 @@ class Builder:
     # -- planning -----------------------------------------------------------------
     def plan(self) -> tuple[dict[str, PromptSpec], list[str], set[str]]:
         """``(specs, order, forced)``; raises :class:`InputError` before any write."""
-        specs = self.project.specs()
+        specs, self.broken = self.project.usable_specs()  # broken prompts fail at the end (exit 2)
         targets = self.project.select(self.options.names) if self.options.names else sorted(specs)
         wanted = closure(specs, targets)
         forced = set(targets) if self.options.force else set()
-        for name in wanted:
-            spec = specs[name]
-            if self.options.run_tests:
-                for t in spec.tests:
-                    if spec.tests_declared and not (self.project.root / t).is_file():
-                        raise InputError(spec.path, spec.keys_line.get("tests"), f"test file {t} does not exist",
-                                         hint="create it, or fix the 'tests' list")
+        if self.options.run_tests:  # untested modules fail (exit 1) without a request; see build_one
+            for name in wanted:
+                why = untested_problem(specs[name], lambda t: (self.project.root / t).is_file())
+                if why is not None:
+                    self.untested[name] = why
         # Modules whose recorded inputs are unchanged (and whose dependencies' are too)
         # are fresh without rendering; every other prompt is rendered now, so template
         # errors stop the build before any write.
@@ -361,9 +369,12 @@ class Builder:
             self.reporter.message(
                 "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
                 "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
-                "To use the team's notes instead: git fetch origin refs/notes/pdd:refs/notes/pdd")
+                "To use the team's notes instead, stop (Ctrl-C) and run: pdd notes sync")
         results: dict[str, ModuleResult] = {}
-        self.reporter.start(len(order))
+        self.reporter.start(len(order) + len(self.broken))
+        broken_results = [ModuleResult(name, "", "error", error=str(exc)) for name, exc in self.broken.items()]
+        for r in broken_results:  # reported first; everything that does not depend on them is built
+            self.reporter.module_finished(r)
         waiting, dependents = edges_within(specs, order)
         ready = [n for n in order if waiting[n] == 0]
         running: dict[Future, str] = {}
@@ -389,7 +400,7 @@ class Builder:
                         if failed_deps:
                             finish(ModuleResult(name, specs[name].output, "blocked",
                                                 error=f"dependency {', '.join(failed_deps)} failed"))
-                        elif name in self.known_fresh and name not in forced:
+                        elif name in self.untested or (name in self.known_fresh and name not in forced):
                             finish(self.build_one(specs[name], False))  # no work: not worth a thread
                         else:
                             self.reporter.module_started(name)
@@ -437,6 +448,9 @@ class Builder:
             ordered = [results[n] for n in order if n in results]
             code = (130 if interrupted else EXIT_USAGE if fatal is not None or flush_error is not None
                     else self._exit_code(ordered))
+            if self.broken and code in (EXIT_OK, EXIT_PROBLEM):
+                code = EXIT_USAGE  # a broken prompt is bad input: exit 2, after building the rest
+            ordered = broken_results + ordered
             run_path = write_run(self.run_root, self.options.command, {
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
@@ -457,7 +471,7 @@ class Builder:
     def _exit_code(results: list[ModuleResult]) -> int:
         if any(r.backend_failed for r in results):
             return EXIT_BACKEND
-        if any(r.status in ("failed", "error", "blocked") for r in results):
+        if any(r.status in ("failed", "error", "blocked", "untested") for r in results):
             return EXIT_PROBLEM
         return EXIT_OK
 
@@ -466,6 +480,10 @@ class Builder:
         """Build ``spec`` if needed. Raises :class:`PddError` for input or backend errors."""
         t0 = time.monotonic()
         result = ModuleResult(spec.name, spec.output, "failed")
+        if spec.name in self.untested:
+            result.status, result.tests = "untested", "none"
+            result.error = f"{self.untested[spec.name]} (or opt out with `tests: []` and `untested_reason:` in {spec.path})"
+            return result
         if spec.name in self.known_fresh and not force:
             result.status = "fresh"
             ensure_packages(self.project.root, spec.output)
@@ -521,8 +539,8 @@ class Builder:
                 result.add_usage(completion)
             try:
                 code = extract_code(completion.text)
-            except NoCodeError:
-                last_problem = "the answer contained no Python code"
+            except NoCodeError as exc:
+                last_problem = str(exc)
                 messages = retry_messages(messages, completion.text, last_problem)
                 continue
             problem = check_compiles(code, spec.output)

@@ -1,12 +1,12 @@
 """``pdd check``: the CI gate and the pre-commit hook's engine.
 
-For the tree at ``HEAD`` (or, with ``staged``, git's index) every file under
+For the working tree (or, with ``staged``, git's index, or a commit) every file under
 ``generated/`` must be **genuine** (its blob's note in ``refs/notes/pdd`` has a
 line naming its path) and **fresh** (a line of that note carries the fingerprint
 computed now); no prompt may lack its module (**missing**) and no module its
 prompt (**orphan**). Blob ids come from git's index and trees through
-:mod:`pdd.gitsource`; no working-tree file is read or hashed, and pygit2 is not
-imported.
+:mod:`pdd.gitsource`; of the working tree only the files git says differ from the
+index are hashed, and pygit2 is not imported.
 
 Freshness has an exact fast path: the note records the fingerprint's inputs (the
 prompt's blob id, the included fragments' blob ids, the generator identity and the
@@ -33,11 +33,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
-from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, rev_exists, snapshot, staged_changes
-from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt
+from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, git, rev_exists, snapshot, staged_changes
+from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt, untested_problem
 from pdd.yamlcache import YamlCache
 
-FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
+# Works whether or not the remote has notes yet (a plain `git fetch` of refs/notes/pdd fails when it has none).
+FETCH_NOTES = "pdd notes sync"
 
 
 def _blob_id(data: bytes) -> str:
@@ -51,7 +52,7 @@ INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
 
 @dataclass
 class Problem:
-    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|notes-missing;
+    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|untested|notes-missing;
     ``fix`` is the exact command that mends it; ``severity`` error|warning."""
 
     path: str
@@ -68,7 +69,7 @@ class CheckResult:
 
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
-    mode: str = "HEAD"
+    mode: str = "working tree"
 
     @property
     def errors(self) -> list[Problem]:
@@ -141,6 +142,7 @@ class Checker:
         self.cache = cache
         self._digests: dict[str, str | None] = {}
         self._texts: dict[str, str] = {}
+        self.test_files: set[str] = set()  # behavior-test files present in the state checked
 
     def prefetch_texts(self, paths: list[str]) -> None:
         """Read many files of the snapshot in one batch (for :meth:`dep_digest`),
@@ -230,6 +232,13 @@ class Checker:
             result.problems.append(Problem(spec.output, "unexpected", f"{spec.output} is a submodule, not pdd's output",
                                            f"git rm --cached {spec.output} && pdd build {spec.name}", module=spec.name))
             return
+        untested = untested_problem(spec, self.test_files.__contains__)
+        if untested is not None:
+            test_file = spec.tests[0] if not spec.tests_declared else spec.path
+            result.problems.append(Problem(spec.path, "untested", f"{spec.name} is untested: {untested}",
+                                           f"write {test_file if not spec.tests_declared else 'the files in its `tests:`'}"
+                                           f", or opt out in {spec.path} with `tests: []` and `untested_reason:`",
+                                           module=spec.name))
         for init in _package_inits(spec.output):
             if init not in self.snap.blobs:
                 result.problems.append(Problem(init, "missing", f"{init}, made by pdd for {spec.output}, is missing",
@@ -319,22 +328,41 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
     snap = snapshot(root, "index", sorted(paths) + [prompts_dir], reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
 
-def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | None = None) -> CheckResult:
-    """Check the index (``staged``) or ``HEAD``. Raises :class:`pdd.errors.InputError` /
-    :class:`pdd.errors.ConfigError` (exit 2) for bad prompts or configuration."""
+def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
+              environ: dict[str, str] | None = None) -> CheckResult:
+    """Check the working tree (default), git's index (``staged``, the hook) or commit
+    ``rev``. ``result.mode`` names which: ``working tree``, ``index`` or ``REV (sha)``.
+    Raises :class:`pdd.errors.InputError` / :class:`pdd.errors.ConfigError` (exit 2)
+    for bad prompts or configuration, :class:`pdd.errors.UsageError` (exit 2) for a
+    ``rev`` that names no commit."""
     env = os.environ if environ is None else environ
-    result = CheckResult(mode="index" if staged else "HEAD")
+    if staged and rev is not None:
+        from pdd.errors import UsageError
+
+        raise UsageError("--staged and --rev cannot be used together", hint="check the index (--staged) or a commit (--rev REV)")
+    kind = "index" if staged else "worktree" if rev is None else rev
+    result = CheckResult(mode="index" if staged else "working tree" if rev is None else rev)
     reader = BlobReader(root)
     yaml_cache = YamlCache(root)
     try:
+        changes = None
         if staged:
             changes = staged_changes(root)
-        elif not rev_exists(root, "HEAD"):
-            return result
+        elif rev is not None:
+            if not rev_exists(root, f"{rev}^{{commit}}"):
+                from pdd.errors import UsageError
+
+                raise UsageError(f"--rev {rev!r} names no commit in this repository",
+                                 hint="give a branch, tag or commit id (git log --oneline lists them)")
+            sha = git(root, "rev-parse", "--verify", f"{rev}^{{commit}}").decode().strip()
+            result.mode = f"{rev} ({sha[:12]})" if not sha.startswith(rev) else f"commit {sha[:12]}"
+            kind = sha
+        # The config decides the prompts folder; read it from the same state.
+        if kind == "worktree":
+            config_path = root / CONFIG_RELPATH
+            config_data = config_path.read_bytes() if config_path.is_file() else None
         else:
-            changes = None
-        # The config decides the prompts folder; read it from the index or tree itself.
-        config_data = reader.read((":" if staged else "HEAD:") + CONFIG_RELPATH)
+            config_data = reader.read((":" if staged else f"{kind}:") + CONFIG_RELPATH)
         config_text = None if config_data is None else config_data.decode("utf-8", "replace")
         config = parse_config(config_text, env, yaml_cache)
         prompts_dir = config.prompts_dir.rstrip("/")
@@ -346,10 +374,13 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
         if plan is not None:
             snap, specs, narrow_todo, narrow_gen = plan
         else:
-            snap = snapshot(root, "index" if staged else "HEAD", [prompts_dir, GENERATED_DIR], reader)
+            snap = snapshot(root, kind, [prompts_dir, GENERATED_DIR], reader)
             specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = NotesReader(root, reader)
         checker = Checker(root, snap, config, notes, yaml_cache)
+        test_paths = sorted({t for s in specs.values() for t in s.tests})
+        if test_paths:  # one listing of just these paths, in the same state
+            checker.test_files = set(snapshot(root, snap.kind, test_paths, reader).blobs)
         outputs = {s.output: n for n, s in specs.items()}
 
         if plan is not None:
@@ -384,7 +415,7 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
                 "refs/notes/pdd", "notes-missing",
                 "this clone has no pdd notes (refs/notes/pdd), so provenance cannot be verified; "
                 "no file is reported as edited for that reason",
-                f"{FETCH_NOTES}   (or: pdd notes sync)"))
+                f"{FETCH_NOTES}   (fetches and merges the remote's notes, then pushes yours)"))
 
         from pdd.graph import topological_order
 
@@ -430,8 +461,10 @@ def run_check(root: Path, *, staged: bool = False, environ: dict[str, str] | Non
 
 
 def format_text(result: CheckResult) -> str:
-    """Human-readable report: one block per problem, then a summary line."""
-    lines = []
+    """Human-readable report: a first line naming what was checked (working tree,
+    index or commit), one block per problem, then a summary line."""
+    lines = [f"pdd check: checked the {result.mode}" if result.mode in ("working tree", "index")
+             else f"pdd check: checked {result.mode}"]
     for p in result.problems:
         lines.append(f"{p.severity}: {p.state}: {p.message}")
         lines.append(f"  fix: {p.fix}")

@@ -17,14 +17,18 @@ from typing import List, Optional
 import typer
 
 from pdd import __version__
+from pdd.cli_help import examples
 from pdd.errors import PddError, UsageError
 
 app = typer.Typer(
     name="pdd",
     help="Prompt-driven development, git-native: prompts and behavior tests are the source; generated/ is build output.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help and errors: no box panels, no `<bool>` on flags
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=examples("pdd"),
 )
 
 
@@ -48,7 +52,7 @@ def _root(
     """pdd: prompts are the source; generated code is build output."""
 
 
-@app.command()
+@app.command(epilog=examples("init"))
 def init(
     path: Path = typer.Argument(Path("."), help="A folder inside the git repository to set up."),
     ci: Optional[str] = typer.Option(None, "--ci", help="Also write a CI workflow: github."),
@@ -73,7 +77,7 @@ def init(
         print("next: write a prompt in prompts/ (pdd new NAME) and its tests in behavior_tests/, then run `pdd build`")
 
 
-@app.command()
+@app.command(epilog=examples("build"))
 def build(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to build (e.g. billing/money); default: all."),
     force: bool = typer.Option(False, "--force", help="Regenerate the named modules (all, if none named) even when fresh."),
@@ -103,24 +107,35 @@ def build(
         print(json.dumps({"exit_code": report.exit_code, "run": str(report.run_path),
                           "modules": {r.name: r.to_json() for r in report.results}}, indent=2))
     else:
+        from pdd.runs import format_spend, run_totals
+
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to build"
-        print(f"pdd build: {summary}", file=sys.stderr)
+        print(f"pdd build: {summary}; {format_spend(run_totals({r.name: r.to_json() for r in report.results}))}",
+              file=sys.stderr)
         for r in report.results:
             if r.status == "failed" and r.detail:
                 print(f"\n--- {r.name}: last failure ---\n{r.detail.rstrip()}", file=sys.stderr)
-        if report.exit_code == 1:
+        if report.exit_code == 1 and set(counts) & {"failed", "error", "blocked"} == set() and counts.get("untested"):
+            print("next: write the behavior tests named above (or opt out in the prompt with `tests: []` and "
+                  "`untested_reason:`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 1:
             print("next: read the failures above; fix the prompt (or `pdd fix NAME`), then `pdd build` again", file=sys.stderr)
+        elif report.exit_code == 2:
+            print("next: fix the broken prompt(s) named above (file:line); the others were built. Then `pdd build` again",
+                  file=sys.stderr)
         elif report.exit_code == 3 and report.budget_stopped:
             print(f"stopped at the --budget of ${budget:g}: finished modules were kept (pdd cost shows the spend); "
                   "raise --budget and run `pdd build` again", file=sys.stderr)
         elif report.exit_code == 3:
             print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
         elif report.notes_missing_before and counts.get("built"):
-            print("notes written to refs/notes/pdd; share them with `git push origin refs/notes/pdd`", file=sys.stderr)
+            from pdd.notesync import share_advice
+
+            print(share_advice(project.root), file=sys.stderr)
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(epilog=examples("status"))
 def status(
     as_json: bool = typer.Option(False, "--json", help="Print the states as JSON."),
 ) -> None:
@@ -146,29 +161,37 @@ def status(
         for s in states:
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
-            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Fetch it: {FETCH_NOTES_HINT}")
+            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Get them: {FETCH_NOTES_HINT}")
         for rel in strays:
             print(f"leftover {rel}: a temporary file of an interrupted pdd; the next `pdd build` removes it")
         for f in fixes:
             print(f"interrupted fix: {f.advice()}")
+    broken = [s for s in states if s.state == "broken"]
+    if broken:
+        for s in broken:
+            print(f"pdd: error: {s.reason}", file=sys.stderr)
+        print("  hint: fix the broken prompt(s); the other modules' states are shown above", file=sys.stderr)
+        raise typer.Exit(2)
 
 
-@app.command()
+@app.command(epilog=examples("check"))
 def check(
-    staged: bool = typer.Option(False, "--staged", help="Check git's index instead of HEAD (what the pre-commit hook does)."),
+    staged: bool = typer.Option(False, "--staged", help="Check git's index instead of the working tree (what the pre-commit hook does)."),
+    rev: Optional[str] = typer.Option(None, "--rev", metavar="REV", help="Check commit REV (a branch, tag or commit id) instead of the working tree."),
     tests: bool = typer.Option(False, "--tests", help="Also run every module's behavior tests."),
     regenerate: bool = typer.Option(False, "--regenerate", help="Rebuild every module from its prompt alone in a scratch worktree; require its tests to pass."),
     fmt: str = typer.Option("text", "--format", help="text | json | github (workflow annotations)."),
 ) -> None:
     """The CI gate: every generated file genuine and fresh, nothing missing or orphaned."""
     from pdd.check import format_github, format_text, run_check
-    from pdd.project import find_root
+    from pdd.project import find_root, require_pdd_project
 
     if fmt not in ("text", "json", "github"):
         _fail(UsageError(f"unknown --format {fmt!r}", hint="use text, json or github"))
     try:
         root = find_root(Path.cwd())
-        result = run_check(root, staged=staged)
+        require_pdd_project(root)
+        result = run_check(root, staged=staged, rev=rev)
         payload = result.to_json()
         code = result.exit_code
         if tests:
@@ -221,11 +244,11 @@ def check(
     raise typer.Exit(code)
 
 
-hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True)
+hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(hooks_app, name="hooks")
 
 
-@hooks_app.command("install")
+@hooks_app.command("install", epilog=examples("install"))
 def hooks_install() -> None:
     """Install the pre-commit hook (runs `pdd check --staged`); an existing hook is kept and chained."""
     from pdd.hooks import install
@@ -240,11 +263,11 @@ def hooks_install() -> None:
         _fail(exc)
 
 
-notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True)
+notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(notes_app, name="notes")
 
 
-@notes_app.command("sync")
+@notes_app.command("sync", epilog=examples("sync"))
 def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync with.")) -> None:
     """Fetch the remote's notes, merge them (cat_sort_uniq) and push; retried when a concurrent push wins."""
     from pdd.notesync import sync
@@ -257,7 +280,7 @@ def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync w
         _fail(exc)
 
 
-@app.command()
+@app.command(epilog=examples("fix"))
 def fix(
     target: Optional[str] = typer.Argument(None, help="A module name (failing tests) or a generated file (hand edit); default: every failing module."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply revisions without asking."),
@@ -275,11 +298,16 @@ def fix(
     reporter = make_reporter()
 
     def show(diff: str) -> None:
+        import shutil
+
+        from pdd.fix import wrap_diff
+
+        diff = wrap_diff(diff, shutil.get_terminal_size().columns)  # never cut at the screen edge
         if sys.stdout.isatty():
             from rich.console import Console
             from rich.syntax import Syntax
 
-            Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default"))
+            Console().print(Syntax(diff, "diff", theme="ansi_dark", background_color="default", word_wrap=True))
         else:
             sys.stdout.write(diff if diff.endswith("\n") else diff + "\n")
             sys.stdout.flush()
@@ -310,20 +338,44 @@ def fix(
     code = max(r.exit_code for r in reports)
     if as_json:
         print(json.dumps([{"module": r.module, "mode": r.mode, "outcome": r.outcome, "message": r.message,
+                           "spend": r.spend.entry(), "regeneration_spend": r.regeneration_spend.entry(),
                            "saved_edit": r.saved_edit, "run": str(r.run_path),
                            "attempts": [a.to_json() for a in r.attempts]} for r in reports], indent=2))
     else:
+        from pdd.runs import Spend, format_spend
+
         for r in reports:
             print(f"pdd fix: {r.message}", file=sys.stderr)
             if r.saved_edit:
                 print(f"  your edit is saved in {r.saved_edit}", file=sys.stderr)
+            total = Spend()
+            total.merge(r.spend.entry())
+            total.merge(r.regeneration_spend.entry())
+            print(f"  {format_spend(total.entry())} (prompt revisions: {r.spend.requests}, "
+                  f"regenerations: {r.regeneration_spend.requests})", file=sys.stderr)
     raise typer.Exit(code)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Usage errors (unknown option, missing argument)
+    are printed in pdd's one error style, ``pdd: error: ...`` with a hint, exit 2."""
+    # click's exception classes, whether typer uses click or its vendored copy of it
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        app()
+        code = app(standalone_mode=False)
+    except click_exception as exc:
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            print(exc.format_message())
+            sys.exit(exc.exit_code)
+        print(f"pdd: error: {exc.format_message()}", file=sys.stderr)
+        print(f"  hint: `{ctx.command_path if ctx else 'pdd'} --help` shows the usage and examples", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, RuntimeError) as exc:
+        if type(exc).__name__ != "Abort":
+            raise
+        print("pdd: aborted", file=sys.stderr)
+        sys.exit(1)
     except PddError as exc:  # pragma: no cover - commands catch their own
         print(f"pdd: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -336,6 +388,11 @@ def main() -> None:
         raise
     except KeyboardInterrupt:
         _exit_interrupted()
+    except BrokenPipeError:  # `pdd ... | head`: the reader left; nothing more to say
+        os._exit(1)
+    if code == 130:
+        _exit_interrupted()
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _exit_interrupted() -> None:

@@ -15,10 +15,11 @@ from typing import Any, Optional
 import typer
 
 from pdd.cli import _fail, app
+from pdd.cli_help import examples
 from pdd.errors import PddError
 
 
-@app.command("log")
+@app.command("log", epilog=examples("log"))
 def log_(
     count: int = typer.Option(20, "-n", "--count", min=1, help="How many recent runs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
@@ -43,7 +44,7 @@ def log_(
         print(format_log_line(s))
 
 
-@app.command()
+@app.command(epilog=examples("explain"))
 def explain(
     path: str = typer.Argument(..., help="A generated file (e.g. generated/billing/money.py) or a module name."),
     as_json: bool = typer.Option(False, "--json", help="Print the provenance as JSON."),
@@ -68,7 +69,7 @@ def explain(
     raise typer.Exit(0 if result["genuine"] else 1)
 
 
-@app.command()
+@app.command(epilog=examples("cost"))
 def cost(
     by: str = typer.Option("model", "--by", help="Group by: model, module or day."),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this day (YYYY-MM-DD, UTC)."),

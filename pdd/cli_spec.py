@@ -14,10 +14,11 @@ from typing import List, Optional
 import typer
 
 from pdd.cli import _fail, app
+from pdd.cli_help import examples
 from pdd.errors import PddError, UsageError
 
 
-@app.command()
+@app.command(epilog=examples("new"))
 def new(
     name: str = typer.Argument(..., help="Module path, e.g. billing/invoice (-> prompts/billing/invoice.prompt)."),
     depends: str = typer.Option("", "--depends", help="Comma-separated modules it imports, e.g. billing/money,billing/tax."),
@@ -41,7 +42,7 @@ def new(
     print(f"  3. pdd build {made.name}")
 
 
-@app.command()
+@app.command(epilog=examples("lint"))
 def lint(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to lint (default: all)."),
     fmt: str = typer.Option("text", "--format", help="Output format: text, json or github (workflow commands)."),
@@ -64,7 +65,7 @@ def lint(
     raise typer.Exit(report.exit_code)
 
 
-@app.command()
+@app.command(epilog=examples("critique"))
 def critique(
     name: str = typer.Argument(..., help="The module whose prompt to review."),
     write: bool = typer.Option(False, "--write", help="Append the questions to the prompt as an '## Open questions' section."),
@@ -80,10 +81,14 @@ def critique(
         added = write_open_questions(project, result) if write and result.questions else []
     except PddError as exc:
         _fail(exc)
+    from pdd.runs import format_spend
+
     if as_json:
         print(json.dumps({"module": result.name, "prompt": result.prompt_path, "model": result.model,
-                          "cached": result.cached, "questions": result.questions, "written": added}, indent=2))
+                          "cached": result.cached, "questions": result.questions, "written": added,
+                          "spend": result.spend}, indent=2))
         return
+    print(f"pdd critique: {format_spend(result.spend or {})}", file=sys.stderr)
     source = f"model {result.model}" + (", cached answer" if result.cached else "")
     if not result.questions:
         print(f"{result.prompt_path}: no open questions ({source})")
@@ -104,7 +109,7 @@ def critique(
               file=sys.stderr)
 
 
-@app.command()
+@app.command(epilog=examples("probe"))
 def probe(
     name: str = typer.Argument(..., help="The module to probe."),
     n: int = typer.Option(3, "--n", min=2, max=20, help="Independent candidates to generate."),
@@ -126,5 +131,8 @@ def probe(
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:
+        from pdd.runs import format_spend
+
         print(format_text(report))
+        print(f"pdd probe: {format_spend(report.spend or {})}", file=sys.stderr)
     raise typer.Exit(report.exit_code)

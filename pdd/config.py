@@ -330,8 +330,12 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
 
     backend = env.get("PDD_BACKEND") or plain.get("backend") or "replay"
     if backend not in BACKENDS:
+        import difflib
+
+        close = difflib.get_close_matches(str(backend), BACKENDS, n=1)
+        where = "PDD_BACKEND" if env.get("PDD_BACKEND") else f"{CONFIG_RELPATH}:{_line_of(data, 'backend') or ''}".rstrip(":")
         raise ConfigError(
-            f"unknown backend '{backend}' (from {'PDD_BACKEND' if env.get('PDD_BACKEND') else CONFIG_RELPATH})",
+            f"{where}: unknown backend '{backend}'" + (f": did you mean '{close[0]}'?" if close else ""),
             hint=f"use one of: {', '.join(BACKENDS)}",
         )
     jobs = int(env["PDD_JOBS"]) if env.get("PDD_JOBS", "").isdigit() else get("build", "jobs", 4)

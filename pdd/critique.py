@@ -57,6 +57,7 @@ class Critique:
     answer: str
     cached: bool
     model: str
+    spend: dict | None = None  # requests, tokens, cost (pdd.runs.Spend.entry)
 
 
 def critique_messages(module: str, prompt_path: str, prompt_text: str, deps: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -211,8 +212,15 @@ def run_critique(project, name: str) -> Critique:
     gen = generator_for(spec, project.config)
     request = Request(messages=tuple(critique_messages(spec.module, spec.path, rendered.text, deps)),
                       model=gen.model, temperature=gen.temperature, max_tokens=gen.max_tokens, module=name)
-    completion, cached = ModelCaller(project, record=False)(request)
-    return Critique(name, spec.path, parse_questions(completion.text), completion.text, cached, gen.model)
+    from pdd.runs import now_iso, write_model_run
+
+    started = now_iso()
+    caller = ModelCaller(project, record=False)
+    completion, cached = caller(request)
+    questions = parse_questions(completion.text)
+    write_model_run(project.root, "critique", name, "reviewed", caller.spend, started=started, model=gen.model,
+                    backend=project.config.backend, questions=len(questions))
+    return Critique(name, spec.path, questions, completion.text, cached, gen.model, caller.spend.entry())
 
 
 def write_open_questions(project, critique: Critique) -> list[str]:

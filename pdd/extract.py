@@ -7,11 +7,13 @@ a language tag, and sometimes stop mid-fence. The rules, in order:
    tildes; a fence left open runs to the end of the answer).
 2. Prefer blocks tagged ``python``/``py``/``python3``; else untagged blocks; else
    any block. Of those, take the longest (the whole module, not a usage example).
-3. With no fence at all, the whole answer is the code.
+3. With no fence at all there is no code: the model was asked for one fenced
+   block (product contract, "Model answers"), and prose is not a module.
 
 The result always ends with exactly one newline. :func:`extract_code` raises
-:class:`NoCodeError` when nothing code-like is found; whether the code compiles is
-checked separately by :func:`check_compiles`.
+:class:`NoCodeError` when there is no code block, its message quoting the first
+lines of the answer (:func:`answer_opening`); whether the code compiles is checked
+separately by :func:`check_compiles`.
 """
 
 from __future__ import annotations
@@ -63,15 +65,20 @@ def fenced_blocks(answer: str) -> list[Block]:
 def extract_code(answer: str) -> str:
     """The module source in ``answer``. Raises :class:`NoCodeError` if there is none."""
     blocks = fenced_blocks(answer)
-    if blocks:
-        chosen = [b for b in blocks if b.lang in _PY_TAGS] or [b for b in blocks if not b.lang] or blocks
-        code = max(chosen, key=lambda b: len(b.text)).text
-    else:
-        code = answer
-    code = code.strip("\n")
+    if not blocks:
+        raise NoCodeError(f"the answer had no code block; it began: {answer_opening(answer)}")
+    chosen = [b for b in blocks if b.lang in _PY_TAGS] or [b for b in blocks if not b.lang] or blocks
+    code = max(chosen, key=lambda b: len(b.text)).text.strip("\n")
     if not code.strip():
-        raise NoCodeError("the answer contains no code")
+        raise NoCodeError(f"the answer's code block is empty; it began: {answer_opening(answer)}")
     return code.rstrip() + "\n"
+
+
+def answer_opening(answer: str, lines: int = 3, width: int = 200) -> str:
+    """The first ``lines`` non-blank lines of a model answer, quoted on one line
+    (each cut at ``width`` characters), for messages about unusable answers."""
+    first = [ln.strip()[:width] for ln in answer.splitlines() if ln.strip()][:lines]
+    return " / ".join(repr(ln) for ln in first) if first else "(an empty answer)"
 
 
 def check_compiles(code: str, filename: str) -> str | None:

@@ -46,7 +46,7 @@ from pdd.atomicfile import write_atomic
 from pdd.backends import Request
 from pdd.build import BuildOptions, Builder, ModelCaller, Reporter
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, PddError, UsageError
-from pdd.extract import fenced_blocks
+from pdd.extract import answer_opening, fenced_blocks
 from pdd.fingerprint import generator_for
 from pdd.freshness import worktree_blob_id
 from pdd.generation import normalise_test_output
@@ -55,7 +55,7 @@ from pdd.notes import read_notes, records_for_path
 from pdd.project import Project
 from pdd.prompt import PromptSpec, parse_prompt
 from pdd.recovery import FIX_RELPATH, finish_fix, interrupted_fixes, new_fix_folder, repo_lock, save_original, tmp_folder
-from pdd.runs import now_iso, write_run
+from pdd.runs import Spend, now_iso, write_run
 from pdd.testrun import run_tests
 
 FIX_TEMPLATE_VERSION = "pdd-fix-1"
@@ -85,6 +85,7 @@ class FixAttempt:
     applied: bool = False
     regenerated: str | None = None  # build status of the module
     tests: str | None = None
+    requests: int = 0
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
@@ -105,6 +106,8 @@ class FixReport:
     saved_edit: str | None = None
     message: str = ""
     run_path: Path | None = None
+    spend: Spend = field(default_factory=Spend)  # the prompt-revision requests (see pdd.runs)
+    regeneration_spend: Spend = field(default_factory=Spend)  # the regenerations (their own fix-build runs)
 
     @property
     def exit_code(self) -> int:
@@ -119,6 +122,31 @@ def prompt_diff(path: str, old: str, new: str) -> str:
     """Unified diff (``a/PATH`` → ``b/PATH``) of a prompt file's texts; empty if equal."""
     return "".join(difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
                                         fromfile=f"a/{path}", tofile=f"b/{path}"))
+
+
+CONTINUATION = "\u21aa "  # marks a wrapped line's continuation in a diff shown for approval
+
+
+def wrap_diff(diff: str, width: int) -> str:
+    """``diff`` with every line longer than ``width`` columns wrapped, so nothing the
+    user is asked to approve runs past the screen edge. A continuation keeps the
+    line's diff marker (``+``, ``-`` or space) followed by :data:`CONTINUATION`;
+    lines are cut, not re-flowed, so joining the pieces gives the line back. Widths
+    below 20 are treated as 20. Columns are counted as characters."""
+    width = max(width, 20)
+    out: list[str] = []
+    for line in diff.splitlines():
+        if len(line) <= width:
+            out.append(line)
+            continue
+        marker = line[:1] if line[:1] in "+- " and not line.startswith(("+++", "---")) else ""
+        out.append(line[:width])
+        rest = line[width:]
+        step = width - len(marker) - len(CONTINUATION)
+        while rest:
+            out.append(marker + CONTINUATION + rest[:step])
+            rest = rest[step:]
+    return "\n".join(out) + ("\n" if diff.endswith("\n") else "")
 
 
 def diff_stats(diff: str) -> tuple[int, int]:
@@ -160,12 +188,17 @@ def validate_revision(project: Project, spec: PromptSpec, original: str, revised
     return new_spec
 
 
+class NoPromptError(ValueError):
+    """A fix answer holds no fenced prompt block."""
+
+
 def extract_prompt(answer: str) -> str:
     """The prompt file text in a model answer: the longest fenced block (preferring
-    ``prompt``/``markdown``/``md`` tags), or the whole answer without fences."""
+    ``prompt``/``markdown``/``md`` tags). Raises :class:`NoPromptError`, quoting the
+    answer's first lines, when it has no fenced block."""
     blocks = fenced_blocks(answer)
     if not blocks:
-        return answer.strip("\n") + "\n"
+        raise NoPromptError(f"the answer had no prompt block; it began: {answer_opening(answer)}")
     preferred = [b for b in blocks if b.lang in ("prompt", "markdown", "md", "yaml", "text", "")] or blocks
     return max(preferred, key=lambda b: len(b.text)).text.strip("\n") + "\n"
 
@@ -313,6 +346,7 @@ class Fixer:
         started = now_iso()
         success = False
         pending = None  # .pdd/fix/<id>/ once the original prompt is saved there
+        spend = report.spend
         try:
             for n in range(1, self.attempts + 1):
                 attempt = FixAttempt(n)
@@ -325,11 +359,16 @@ class Fixer:
                 except BackendError as exc:
                     report.outcome, report.message = "backend-error", str(exc)
                     return report
+                spend.add(completion, hit)
+                attempt.requests = 0 if hit else 1
                 attempt.tokens_in, attempt.tokens_out, attempt.cost_usd = (
-                    completion.tokens_in, completion.tokens_out, completion.cost_usd)
-                revised = extract_prompt(completion.text)
-                attempt.diff = prompt_diff(spec.path, current, revised)
+                    (None, None, 0.0) if hit else (completion.tokens_in, completion.tokens_out, completion.cost_usd))
                 try:
+                    try:
+                        revised = extract_prompt(completion.text)
+                    except NoPromptError as exc:
+                        raise InputError(spec.path, None, str(exc)) from None
+                    attempt.diff = prompt_diff(spec.path, current, revised)
                     if not attempt.diff:
                         raise InputError(spec.path, None, "the revision is identical to the current prompt")
                     validate_revision(self.project, spec, original, revised)
@@ -356,6 +395,7 @@ class Fixer:
                 current = revised
                 self.project._specs = None  # the prompt changed: re-read specs
                 result = self._regenerate(spec)
+                report.regeneration_spend.merge(result.to_json())
                 attempt.regenerated, attempt.tests = result.status, result.tests
                 if result.status == "built":
                     success = True
@@ -371,8 +411,15 @@ class Fixer:
                 messages = fix_messages(spec, current, new_code_path.read_text(encoding="utf-8") if mode == "tests" else code,
                                         "Failing behavior test output after regenerating from the revised prompt",
                                         (evidence + "\n\n" if mode == "edit" else "") + failure)
-            report.message = (f"{spec.name}: no revision made the behavior tests pass after {self.attempts} attempt(s); "
-                              + ("the last revision was kept (--keep)" if self.keep else f"{spec.path} was restored"))
+            applied = [a for a in report.attempts if a.applied]
+            if applied:
+                report.message = (f"{spec.name}: no revision made the behavior tests pass after {self.attempts} attempt(s) "
+                                  f"({len(applied)} revision(s) applied and tested); "
+                                  + ("the last revision was kept (--keep)" if self.keep else f"{spec.path} was restored"))
+            else:
+                reasons = "; ".join(dict.fromkeys(a.rejected_because or "" for a in report.attempts if a.rejected_because))
+                report.message = (f"{spec.name}: no usable revision in {self.attempts} attempt(s), none was applied or "
+                                  f"tested: {reasons}; {spec.path} is unchanged")
             return report
         except KeyboardInterrupt:
             report.outcome, report.message = "interrupted", "interrupted: the prompt was restored"
@@ -397,10 +444,8 @@ class Fixer:
                 "backend": self.project.config.backend, "model": self.project.config.model,
                 "exit_code": report.exit_code, "module": spec.name, "mode": mode, "outcome": report.outcome,
                 "saved_edit": saved, "attempts": [a.to_json() for a in report.attempts],
-                "modules": {spec.name: {"status": report.outcome, "attempts": len(report.attempts),
-                                        "tokens_in": _sum(a.tokens_in for a in report.attempts),
-                                        "tokens_out": _sum(a.tokens_out for a in report.attempts),
-                                        "cost_usd": _sum(a.cost_usd for a in report.attempts)}},
+                # The prompt-revision requests; each regeneration is its own `fix-build` run record.
+                "modules": {spec.name: {"status": report.outcome, "attempts": len(report.attempts), **spend.entry()}},
             })
 
     def _regenerate(self, spec: PromptSpec):
@@ -409,13 +454,6 @@ class Fixer:
         builder.caller = self.caller
         report = builder.run()
         return next(r for r in report.results if r.name == spec.name)
-
-
-def _sum(values) -> Any:
-    vals = list(values)
-    if any(v is None for v in vals):
-        return None
-    return sum(vals)
 
 
 def failing_modules(project: Project) -> list[PromptSpec]:

@@ -10,6 +10,8 @@ Definitions (product contract, "Provenance in git notes"):
   ``generated/`` without a prompt;
 * **failing**: the newest run record for the module failed its behavior tests
   with the current fingerprint;
+* **untested**: the module's behavior-test files are missing (and it did not opt
+  out with ``tests: []`` and ``untested_reason``): a failure, not a pass;
 * **unknown**: the notes ref is absent (a clone that never fetched the notes), so
   provenance cannot be judged — never reported as edited.
 
@@ -28,11 +30,11 @@ from pdd.generation import DependencyContext
 from pdd.interface import extract_interface, interface_digest
 from pdd.notes import notes_ref_exists, read_notes, records_for_path
 from pdd.project import Project
-from pdd.prompt import GENERATED_DIR, PromptSpec
+from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
 from pdd.render import render_prompt
 
-STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "unknown")
-FETCH_NOTES_HINT = "git fetch origin refs/notes/pdd:refs/notes/pdd   (or: pdd notes sync)"
+STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown", "broken")
+FETCH_NOTES_HINT = "pdd notes sync   (fetches and merges the remote's notes, if it has any)"
 
 
 def git_blob_id(data: bytes) -> str:
@@ -88,7 +90,7 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
 def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
     """Render ``spec`` and compute its fingerprint from the dependencies' current
     files. Raises :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
-    specs = project.specs()
+    specs = project.usable_specs()[0]  # its dependencies are usable (a broken prompt is not one)
     rendered = render_prompt(spec, project.root, project.config.prompts_dir)
     contexts = []
     digests = {}
@@ -192,12 +194,17 @@ def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, 
         return ModuleState(state="edited", reason=f"blob {blob[:10]} has no pdd note for this path: edited by hand; "
                                                    f"run `pdd fix {spec.output}` or `pdd build --force {spec.name}`", **base)
     note = records[-1]
+    untested = untested_problem(spec, lambda t: (project.root / t).is_file())
+    if untested is not None:
+        return ModuleState(state="untested", reason=f"{untested}; or opt out with `tests: []` and `untested_reason:`",
+                           note=note, **base)
     if inputs is None:
         return ModuleState(state="stale", reason="a dependency is missing or does not parse", note=note, **base)
     outcome = (outcomes or {}).get(spec.name)
     if outcome and outcome.get("fingerprint") == inputs.fingerprint and outcome.get("status") == "failed":
-        return ModuleState(state="failing", reason="the last build's behavior tests failed: " + str(outcome.get("error") or ""),
-                           note=note, **base)
+        what = ("the last build's behavior tests failed: " if outcome.get("tests") in ("failed", "timeout", "error")
+                else "the last build failed: ")
+        return ModuleState(state="failing", reason=what + str(outcome.get("error") or ""), note=note, **base)
     if any(r.get("fingerprint") == inputs.fingerprint for r in records):
         return ModuleState(state="fresh", reason="genuine and up to date", note=note, **base)
     return ModuleState(state="stale", reason=_why_stale(note, inputs), note=note, **base)
@@ -218,8 +225,10 @@ def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
 
 
 def project_states(project: Project) -> list[ModuleState]:
-    """States of every module and every orphan file, sorted by path."""
-    specs = project.specs()
+    """States of every module and every orphan file, sorted by path. A module whose
+    prompt (or a dependency's) is broken is in state ``broken`` with the error (file
+    and line) as its reason; the other modules' states are still computed."""
+    specs, broken = project.usable_specs()
     have_notes = notes_ref_exists(project.repo)
     outcomes = latest_outcomes(project)
     states: list[ModuleState] = []
@@ -230,7 +239,9 @@ def project_states(project: Project) -> list[ModuleState]:
         except DependencyUnavailable:
             inputs = None
         states.append(file_state(project, spec, inputs, have_notes, outcomes))
-    outputs = {s.output for s in specs.values()}
+    for name, exc in broken.items():
+        states.append(ModuleState(name=name, path=exc.path, state="broken", reason=str(exc).replace("\n", " ")))
+    outputs = {s.output for s in specs.values()} | {f"{GENERATED_DIR}/{n}.py" for n in broken}
     gen = project.root / GENERATED_DIR
     if gen.is_dir():
         for p in sorted(gen.rglob("*.py")):

@@ -12,7 +12,7 @@ contents on demand through one long-lived ``git cat-file --batch`` process.
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdd.errors import UsageError
@@ -102,10 +102,15 @@ class Snapshot:
     kind: str
     blobs: dict[str, str]
     reader: BlobReader
+    # Working-tree files that differ from git's index (``kind="worktree"``): read from
+    # disk, since their blob ids (hashed with git's filters) are not in the object store.
+    files: dict[str, Path] = field(default_factory=dict)
 
     def read(self, path: str) -> bytes | None:
         """Contents of ``path`` in this snapshot, or ``None`` if absent."""
         blob = self.blobs.get(path)
+        if blob is not None and path in self.files:
+            return self.files[path].read_bytes()
         return None if blob is None else self.reader.read(blob)
 
     def read_text(self, path: str) -> str | None:
@@ -116,9 +121,13 @@ class Snapshot:
 
     def read_texts(self, paths: "list[str]") -> dict[str, str]:
         """Contents of ``paths`` (those present) as text, read in one batch."""
-        ids = {p: self.blobs[p] for p in paths if p in self.blobs}
+        ids = {p: self.blobs[p] for p in paths if p in self.blobs and p not in self.files}
         data = self.reader.read_many(list(ids.values()))
-        return {p: _decode(p, data[b]) for p, b in ids.items() if b in data}
+        texts = {p: _decode(p, data[b]) for p, b in ids.items() if b in data}
+        for p in paths:
+            if p in self.blobs and p in self.files:
+                texts[p] = _decode(p, self.files[p].read_bytes())
+        return texts
 
     def under(self, folder: str) -> dict[str, str]:
         """Entries under ``folder/``."""
@@ -160,9 +169,31 @@ def _parse_entries(out: bytes, index: bool) -> dict[str, str]:
 
 
 def snapshot(root: Path, kind: str, pathspecs: list[str] | None = None, reader: BlobReader | None = None) -> Snapshot:
-    """Snapshot of the index (``kind="index"``) or of tree-ish ``kind`` (e.g. ``HEAD``),
-    restricted to ``pathspecs`` if given."""
+    """Snapshot of the index (``kind="index"``), the working tree (``"worktree"``) or
+    tree-ish ``kind`` (e.g. ``HEAD``), restricted to ``pathspecs`` if given.
+
+    The working tree is git's index corrected by what git says differs from it:
+    ``git diff-files`` (modified, deleted) and ``git ls-files --others
+    --exclude-standard`` (untracked, not ignored). Only those files are hashed, with
+    ``git hash-object --stdin-paths`` (git's own filters, e.g. CRLF conversion, so a
+    blob id equals the one ``git add`` would store); nothing is written to git."""
     specs = ["--", *pathspecs] if pathspecs else []
+    if kind == "worktree":
+        blobs = _parse_entries(git(root, "ls-files", "-s", "-z", *specs), index=True)
+        changed = _name_status(git(root, "diff-files", "-z", "--no-renames", "--name-status", *specs))
+        untracked = [p.decode("utf-8", "surrogateescape")
+                     for p in git(root, "ls-files", "-z", "--others", "--exclude-standard", *specs).split(b"\0") if p]
+        present = [p for p, st in changed.items() if st != "D" and (root / p).is_file()] + untracked
+        for p, st in changed.items():
+            if p not in present and not blobs.get(p, "").startswith(GITLINK_PREFIX):
+                blobs.pop(p, None)  # deleted from the working tree
+        files: dict[str, Path] = {}
+        if present:
+            hashed = git(root, "hash-object", "--stdin-paths", input="".join(p + "\n" for p in present).encode("utf-8"))
+            for p, blob in zip(present, hashed.decode("ascii").split()):
+                blobs[p] = blob
+                files[p] = root / p
+        return Snapshot(root=root, kind=kind, blobs=blobs, reader=reader or BlobReader(root), files=files)
     if kind == "index":
         out = git(root, "ls-files", "-s", "-z", *specs)
         blobs = _parse_entries(out, index=True)
@@ -177,7 +208,11 @@ def staged_changes(root: Path) -> dict[str, str]:
     first commit) with their status letter (A, M, D, T; renames appear as D + A)."""
     args = ("diff-index", "--cached", "-z", "--no-renames", "--name-status")
     proc = subprocess.run(["git", *args, "HEAD"], cwd=root, capture_output=True)
-    out = proc.stdout if proc.returncode == 0 else git(root, *args, EMPTY_TREE)  # before the first commit
+    return _name_status(proc.stdout if proc.returncode == 0 else git(root, *args, EMPTY_TREE))  # before the first commit
+
+
+def _name_status(out: bytes) -> dict[str, str]:
+    """``git diff-* -z --name-status`` output -> {path: status letter}."""
     parts = [p for p in out.split(b"\0") if p]
     return {parts[i + 1].decode("utf-8", "surrogateescape"): parts[i].decode("ascii")[:1] for i in range(0, len(parts) - 1, 2)}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pdd.check import format_text, run_check
+from pdd.check import CheckResult, format_text, run_check
 from pdd.errors import PddError
 
 
@@ -39,15 +39,40 @@ def main(argv: list[str] | None = None) -> int:
     if result.problems:
         sys.stderr.write(format_text(result))
     if result.exit_code:
-        states = {p.state for p in result.errors}
-        print("\npdd: commit refused. Generated code changes only through its prompt.", file=sys.stderr)
-        if "edited" in states:
-            print("  - to keep a hand edit, move it into the prompt: pdd fix <generated file>", file=sys.stderr)
-        print("  - to regenerate from the prompts: pdd build, then git add generated/", file=sys.stderr)
-        if "notes-missing" in states:
-            print("  - to get the provenance notes: git fetch origin refs/notes/pdd:refs/notes/pdd", file=sys.stderr)
-        print("  (git commit --no-verify skips this hook, but `pdd check` in CI will still fail)", file=sys.stderr)
+        sys.stderr.write(refusal(result))
     return result.exit_code
+
+
+# What each state found means, and what to do about it: the banner names what was
+# found (a stray file is not a hand edit).
+_REFUSALS = {
+    "edited": ("generated code was edited by hand; it changes only through its prompt",
+               "to keep the hand edit, move it into the prompt: pdd fix <generated file>"),
+    "stale": ("generated code is out of date with its prompt",
+              "to regenerate from the prompts: pdd build, then git add generated/"),
+    "missing": ("a prompt's generated module (or a package file pdd makes) is missing",
+                "to generate it: pdd build, then git add generated/"),
+    "orphan": ("a generated module has no prompt",
+               "delete it (git rm) or write its prompt"),
+    "unexpected": ("a file that pdd does not generate is staged under generated/ (not a hand edit)",
+                   "unstage it with git rm --cached <file>; ignore bytecode with __pycache__/ and *.pyc in .gitignore"),
+    "untested": ("a module has no behavior tests",
+                 "write its behavior tests (or list them in `tests:`), or opt out with `tests: []` and `untested_reason:`"),
+    "notes-missing": ("this clone has no provenance notes",
+                      "to get the provenance notes: pdd notes sync"),
+}
+
+
+def refusal(result: CheckResult) -> str:
+    """The hook's refusal banner for ``result``'s errors: one line per kind of
+    problem found, each with what to do next."""
+    states = [st for st in _REFUSALS if st in {p.state for p in result.errors}]
+    lines = ["", "pdd: commit refused:"]
+    for st in states:
+        what, todo = _REFUSALS[st]
+        lines.append(f"  - {what}: {todo}")
+    lines.append("  (git commit --no-verify skips this hook, but `pdd check` in CI will still fail)")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Each finding has a stable rule id, a severity (``error`` or ``warning``), the file
 and 1-based line it is about, and a message. ``pdd lint`` exits 1 when there is at
 least one error (warnings alone: 0) and 2 when a prompt cannot be parsed at all
-(``prompt-invalid``: bad input, as for every other command).
+(``prompt-invalid``) or includes a file that does not exist (``include-missing``):
+bad input, as for every other command.
 
 Rules (:data:`RULES`):
 
@@ -21,6 +22,8 @@ id                       severity  fires when
 ``section-hint``         warning   the section still holds only the ``<!-- hint: ... -->``
                                    line that ``pdd new`` wrote
 ``no-tests``             error     a behavior-test file of the module does not exist
+``tests-opted-out``      warning   the prompt opts out of behavior tests (``tests: []``
+                                   with ``untested_reason``); shows the reason
 ``tests-collect-zero``   error     the module's test files collect zero test items
 ``tests-collect-error``  error     a test file fails to collect (syntax error, bad import)
 ``tests-placeholder``    warning   a test file still holds the failing placeholder test
@@ -66,6 +69,7 @@ RULES: dict[str, str] = {
     "section-empty": "a section has nothing under its heading",
     "section-hint": "a section holds only the hint line written by `pdd new`",
     "no-tests": "a behavior-test file of the module does not exist",
+    "tests-opted-out": "the prompt opts out of behavior tests (`tests: []` with `untested_reason`)",
     "tests-collect-zero": "the module's behavior tests collect zero items",
     "tests-collect-error": "a behavior-test file fails to collect",
     "tests-placeholder": "a behavior-test file still holds the placeholder test of `pdd new`",
@@ -138,7 +142,7 @@ class LintReport:
 
     @property
     def exit_code(self) -> int:
-        if any(f.rule == "prompt-invalid" for f in self.findings):
+        if any(f.rule in ("prompt-invalid", "include-missing") for f in self.findings):
             return 2
         return 1 if self.errors else 0
 
@@ -510,8 +514,12 @@ def _error_summary(lines: list[str], root: Path) -> str:
 
 
 def check_tests(spec: "PromptSpec", root: Path, collection: Collection | None) -> list[Finding]:
-    """``no-tests``, ``tests-collect-zero``, ``tests-collect-error``, ``tests-placeholder``."""
+    """``no-tests``, ``tests-opted-out``, ``tests-collect-zero``, ``tests-collect-error``, ``tests-placeholder``."""
     findings: list[Finding] = []
+    if not spec.tests and spec.untested_reason:
+        findings.append(Finding("tests-opted-out", "warning", spec.path,
+                                spec.keys_line.get("untested_reason") or 1,
+                                f"untested by choice (tests: []): {spec.untested_reason}", spec.name))
     existing = [t for t in spec.tests if (root / t).is_file()]
     where = spec.keys_line.get("tests") if spec.tests_declared else None
     for t in spec.tests:

@@ -55,6 +55,18 @@ def configure_remote(root: Path, remote: str) -> bool:
     return True
 
 
+def share_advice(root: Path) -> str:
+    """What to run to share the notes, for the state the repository is in: with no
+    remote, how to add one; otherwise ``pdd notes sync``, which works whether the
+    remote has notes yet or not (fetch tolerates their absence, then merge, push)."""
+    names = remotes(root)
+    if not names:
+        return ("notes written to refs/notes/pdd; this repository has no git remote, so they stay here. "
+                "After `git remote add origin URL`, share them with `pdd notes sync`")
+    remote = "origin" if "origin" in names else names[0]
+    return f"notes written to refs/notes/pdd; share them with `pdd notes sync{'' if remote == 'origin' else ' ' + remote}`"
+
+
 def sync(root: Path, remote: str = "origin") -> list[str]:
     """Fetch, merge (``cat_sort_uniq``) and push the notes; return what was done.
 

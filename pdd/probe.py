@@ -78,6 +78,7 @@ class ProbeReport:
     problem: str | None = None
     max_examples: int = 100
     call_timeout: float = 2.0
+    spend: dict[str, Any] | None = None  # requests, tokens, cost (pdd.runs.Spend.entry)
 
     @property
     def disagreements(self) -> list[dict[str, Any]]:
@@ -95,7 +96,7 @@ class ProbeReport:
             "targets": self.targets,
             "disagreements": [{"target": t["target"], "call": t.get("call"), "text": sentence(t)}
                               for t in self.disagreements],
-            "notes": self.notes, "problem": self.problem, "exit_code": self.exit_code,
+            "notes": self.notes, "problem": self.problem, "exit_code": self.exit_code, "spend": self.spend,
         }
 
 
@@ -123,7 +124,8 @@ def sentence(target: dict[str, Any]) -> str:
     return f"for `{target.get('call')}`, " + ", ".join(parts)
 
 
-def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) -> list[Candidate]:
+def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) -> tuple[list[Candidate], Any]:
+    """The candidates, and the :class:`pdd.runs.Spend` of their requests."""
     from pdd.backends import Request
     from pdd.build import ModelCaller
     from pdd.extract import NoCodeError, check_compiles, extract_code
@@ -149,8 +151,8 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
         cand = Candidate(i, "error", tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
         try:
             cand.code = extract_code(completion.text)
-        except NoCodeError:
-            cand.status, cand.detail = "no-code", "the answer contained no Python code"
+        except NoCodeError as exc:
+            cand.status, cand.detail = "no-code", str(exc)
             return cand
         problem = check_compiles(cand.code, spec.output)
         if problem:
@@ -170,7 +172,7 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
 
     with ThreadPoolExecutor(max_workers=max(1, min(options.n, config.jobs)), thread_name_prefix="pdd-probe") as pool:
         futures = [pool.submit(one, i) for i in range(1, options.n + 1)]
-        return [f.result() for f in futures]
+        return [f.result() for f in futures], caller.spend
 
 
 def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOptions,
@@ -252,9 +254,14 @@ def run_probe(project, name: str, options: ProbeOptions) -> ProbeReport:
     gen = inputs.generator
     temperature = options.temperature if options.temperature is not None else (gen.temperature or 1.0)
     started = time.monotonic()
-    candidates = _generate(project, spec, inputs, options, temperature)
+    from pdd.runs import now_iso, write_model_run
+
+    started_at = now_iso()
+    candidates, spend = _generate(project, spec, inputs, options, temperature)
+    write_model_run(project.root, "probe", name, "probed", spend, started=started_at, model=gen.model,
+                    backend=project.config.backend, candidates=len(candidates))
     report = ProbeReport(name, spec.output, options.n, temperature, candidates, max_examples=options.max_examples,
-                         call_timeout=options.call_timeout)
+                         call_timeout=options.call_timeout, spend=spend.entry())
     if options.run_tests and all(c.status == "untested" or c.code is None for c in candidates) and \
             any(c.status == "untested" for c in candidates):
         report.notes.append(f"no behavior-test file of {name} exists: comparing every candidate that compiles")

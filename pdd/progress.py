@@ -12,7 +12,7 @@ from typing import TextIO
 
 from pdd.build import ModuleResult
 
-_SYMBOL = {"built": "built", "fresh": "fresh", "failed": "FAILED", "error": "ERROR", "blocked": "blocked"}
+_SYMBOL = {"built": "built", "fresh": "fresh", "failed": "FAILED", "untested": "UNTESTED", "error": "ERROR", "blocked": "blocked"}
 
 
 def _line(r: ModuleResult) -> str:
@@ -89,7 +89,7 @@ class RichReporter(PlainReporter):
     def module_finished(self, result: ModuleResult) -> None:
         with self._lock:
             self.active.discard(result.name)
-            style = {"built": "green", "fresh": "dim", "failed": "red", "error": "red", "blocked": "yellow"}.get(result.status, "")
+            style = {"built": "green", "fresh": "dim", "failed": "red", "untested": "red", "error": "red", "blocked": "yellow"}.get(result.status, "")
             self.progress.console.print(_line(result), style=style, markup=False, highlight=False)
             self.progress.advance(self.task)
             self._describe()

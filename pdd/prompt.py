@@ -9,6 +9,7 @@ Format (product contract, "The prompt file")::
     model: some-model
     temperature: 0.2
     lint: {disable: [prompt-too-large]}   # rule ids: pdd.lint.RULES
+    untested_reason: ...                   # only with `tests: []` (see below)
     ---
     # Goal
     ...
@@ -20,6 +21,10 @@ Format (product contract, "The prompt file")::
 * The front matter is optional; its keys are exactly those above. A UTF-8 byte
   order mark before the opening ``---`` is ignored (the file is read as if it
   were not there).
+* A module whose behavior tests are missing is **untested** (a failure, not a
+  pass; see :func:`untested_problem`). The one way round it is explicit and
+  visible: ``tests: []`` together with ``untested_reason: <why>``, which ``pdd
+  lint`` shows. ``tests: []`` without a reason, or a reason with tests, is an error.
 * The body is rendered with a ``StrictUndefined`` Jinja2 environment whose loader
   root is the prompts folder, so ``{% include "_shared/x.md" %}`` reads
   ``prompts/_shared/x.md``. Template variables: ``name`` (``billing/invoice``),
@@ -37,7 +42,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from pdd.errors import InputError
 
@@ -47,7 +52,7 @@ if TYPE_CHECKING:
 PROMPT_SUFFIX = ".prompt"
 GENERATED_DIR = "generated"
 INIT_TEXT = '"""Package made by pdd: build output, do not edit."""\n'
-FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature", "lint")
+FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature", "lint", "untested_reason")
 _FENCE = "---"
 _NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -73,6 +78,7 @@ class PromptSpec:
     body: str
     keys_line: dict[str, int] = field(default_factory=dict, compare=False)
     lint_disable: tuple[str, ...] = ()
+    untested_reason: str | None = None  # the opt-out: ``tests: []`` and why
 
     @property
     def module(self) -> str:
@@ -242,6 +248,15 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         if tests_declared
         else (f"{tests_dir}/test_{stem}.py",)
     )
+    reason = data.get("untested_reason")
+    if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' must say why the module has no behavior tests")
+    if tests_declared and not tests and reason is None:
+        raise InputError(path, keys_line.get("tests"), "'tests: []' declares no behavior tests but gives no reason",
+                         hint="add `untested_reason: <why this module needs no tests>`, or list its test files in `tests:`")
+    if reason is not None and (not tests_declared or tests):
+        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' is only allowed with 'tests: []'",
+                         hint="remove it, or set `tests: []` to opt this module out of behavior tests")
     for t in tests:
         tp = PurePosixPath(t)
         if tp.is_absolute() or ".." in tp.parts:
@@ -272,7 +287,25 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         body=body,
         keys_line=keys_line,
         lint_disable=_lint_disable(path, keys_line.get("lint"), data.get("lint")),
+        untested_reason=reason.strip() if isinstance(reason, str) else None,
     )
+
+
+def untested_problem(spec: PromptSpec, is_file: "Callable[[str], bool]") -> str | None:
+    """Why ``spec`` is **untested**, or ``None`` if it has its behavior test files (or
+    opted out with ``tests: []`` and ``untested_reason``). ``is_file(path)`` says
+    whether a repository-relative test file exists in the state being judged
+    (working tree, index or commit). Tests that exist but collect nothing are found
+    when they run (pytest exit 5), not here."""
+    if not spec.tests:
+        return None  # the explicit opt-out (parse_prompt requires its reason)
+    absent = [t for t in spec.tests if not is_file(t)]
+    if not absent:
+        return None
+    if not spec.tests_declared:
+        return f"no behavior tests: write {absent[0]} or list them in `tests:`"
+    return (f"no behavior tests: {', '.join(absent)} (listed in `tests:`) "
+            f"{'does' if len(absent) == 1 else 'do'} not exist; write {'it' if len(absent) == 1 else 'them'} or fix `tests:`")
 
 
 def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir: str = "behavior_tests",

@@ -67,6 +67,85 @@ def run_totals(modules: dict[str, Any]) -> dict[str, Any]:
     return totals
 
 
+class Spend:
+    """Requests, tokens and cost of one command's model calls, tallied the same way
+    for every command (build modules, fix, critique, probe).
+
+    A cache hit is not a request and costs nothing; a request whose cost is unknown
+    (no price for the model, no token counts) makes the total unknown, never 0.
+    Token counts are ``None`` until a request reports them."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.cache_hits = 0
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.cost_usd = 0.0
+        self.cost_unknown = False
+
+    def add(self, completion: Any, cache_hit: bool) -> None:
+        """Count one answer (a :class:`pdd.backends.Completion`)."""
+        if cache_hit:
+            self.cache_hits += 1
+            return
+        self.requests += 1
+        for attr in ("tokens_in", "tokens_out"):
+            value = getattr(completion, attr, None)
+            if value is not None:
+                setattr(self, attr, (getattr(self, attr) or 0) + value)
+        if completion.cost_usd is None:
+            self.cost_unknown = True
+        else:
+            self.cost_usd += completion.cost_usd
+
+    def merge(self, entry: dict[str, Any]) -> None:
+        """Add a run-record module entry's (or another :meth:`entry`'s) counts."""
+        self.requests += entry.get("requests") or 0
+        self.cache_hits += entry.get("cache_hits") or 0
+        for attr in ("tokens_in", "tokens_out"):
+            if entry.get(attr) is not None:
+                setattr(self, attr, (getattr(self, attr) or 0) + entry[attr])
+        cost, known = module_cost(entry)
+        self.cost_usd += cost
+        self.cost_unknown = self.cost_unknown or not known
+
+    def entry(self) -> dict[str, Any]:
+        """The run-record keys ``requests``, ``cache_hits``, ``tokens_in``, ``tokens_out``, ``cost_usd``."""
+        return {"requests": self.requests, "cache_hits": self.cache_hits, "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out, "cost_usd": None if self.cost_unknown else round(self.cost_usd, 10)}
+
+
+def write_model_run(root: Path, command: str, module: str, status: str, spend: Spend, *, started: str,
+                    model: str | None, backend: str, exit_code: int = 0, **extra: Any) -> Path:
+    """The run record of a one-module model command (``critique``, ``probe``): the
+    same ``modules``/``totals`` shape as a build, so ``pdd log`` and ``pdd cost``
+    count its requests."""
+    from pdd import __version__
+
+    return write_run(root, command, {
+        "started": started, "ended": now_iso(), "pdd": __version__, "backend": backend, "model": model,
+        "exit_code": exit_code, "interrupted": False, "budget_usd": None,
+        "modules": {module: {"status": status, "model": model, **spend.entry()}}, **extra})
+
+
+def format_spend(totals: dict[str, Any]) -> str:
+    """One line for people from run-record ``totals`` (or a :meth:`Spend.entry`):
+    ``spend: 3 request(s), 1200 tokens in, 340 out, $0.0034`` (``cost unknown``
+    when a price is missing; a run with no request costs $0)."""
+    from pdd.spend import format_usd
+
+    requests = totals.get("requests") or 0
+    hits = totals.get("cache_hits") or 0
+    parts = [f"{requests} request(s)" + (f" ({hits} answered from the cache)" if hits else "")]
+    if requests:
+        tin, tout = totals.get("tokens_in"), totals.get("tokens_out")
+        parts.append(f"{tin if tin is not None else 'unknown'} tokens in, {tout if tout is not None else 'unknown'} out")
+    cost = totals.get("cost_usd")
+    parts.append("$0.00" if not requests else format_usd(cost) if cost is not None
+                 else "cost unknown (add the model's prices to .pdd/config.yaml)")
+    return "spend: " + ", ".join(parts)
+
+
 def write_run(root: Path, command: str, record: dict[str, Any]) -> Path:
     """Write ``record`` as a new run file (secrets redacted); return its path."""
     from pdd.redact import redact_obj

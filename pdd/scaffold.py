@@ -5,6 +5,8 @@ Creates, only where absent (re-running changes nothing that exists):
 * ``prompts/_shared/python_style.md``, ``behavior_tests/``, ``generated/__init__.py``;
 * ``.pdd/config.yaml`` (commented; see :data:`pdd.config.DEFAULT_CONFIG_TEXT`);
 * ``.pdd/.gitignore`` ignoring ``cache/``, ``runs/``, ``backup/``, ``fix/``;
+* top-level ``.gitignore`` lines ``__pycache__/`` and ``*.pyc`` (bytecode pytest
+  leaves next to generated modules must never be staged);
 * a ``.gitattributes`` line ``generated/** linguist-generated=true``;
 * git config ``notes.pdd.mergeStrategy=cat_sort_uniq``.
 
@@ -21,6 +23,7 @@ from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
 from pdd.prompt import INIT_TEXT
 
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
+GITIGNORE_LINES = ("__pycache__/", "*.pyc")
 PDD_GITIGNORE = "# pdd: local caches and run records, never committed\ncache/\nruns/\nbackup/\nfix/\n"
 STYLE_FRAGMENT = """\
 ## Python style
@@ -51,16 +54,43 @@ jobs:
       - uses: actions/checkout@v4
         with:
           fetch-depth: 0
-      - name: Fetch the provenance notes
-        run: git fetch origin refs/notes/pdd:refs/notes/pdd
+      - name: Fetch the provenance notes (a remote may have none yet)
+        run: |
+          status=0; git ls-remote --exit-code origin refs/notes/pdd > /dev/null || status=$?
+          if [ "$status" = 0 ]; then git fetch origin refs/notes/pdd:refs/notes/pdd
+          elif [ "$status" = 2 ]; then echo "origin has no pdd notes yet: pdd check will say what to do"
+          else exit "$status"; fi
       - uses: actions/setup-python@v5
         with:
           python-version: "3.11"
       - name: Install pdd
-        run: pip install pdd-git
+        # pdd-git is not on the package index yet: pip installs it from its git repository
+        run: pip install "{install}"
       - name: pdd check
         run: pdd check --tests --format github
 """
+
+
+PLACEHOLDER_INSTALL = "git+https://REPLACE-WITH-THE-PDD-REPOSITORY-URL"
+
+
+def install_source() -> str:
+    """What ``pip install`` needs to install this pdd in CI: ``git+URL@COMMIT`` when
+    this copy was installed from a git repository (pip's ``direct_url.json``, PEP
+    610), else :data:`PLACEHOLDER_INSTALL` for the user to replace (the name
+    ``pdd-git`` is reserved for the package index but not published yet)."""
+    import json
+    from importlib import metadata
+
+    try:
+        data = json.loads(metadata.distribution("pdd-git").read_text("direct_url.json") or "{}")
+    except (metadata.PackageNotFoundError, ValueError):
+        return PLACEHOLDER_INSTALL
+    vcs = data.get("vcs_info") or {}
+    url = data.get("url") or ""
+    if vcs.get("vcs") == "git" and url and not url.startswith("file:"):
+        return f"git+{url}@{vcs['commit_id']}" if vcs.get("commit_id") else f"git+{url}"
+    return PLACEHOLDER_INSTALL
 
 
 def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> list[str]:
@@ -85,6 +115,13 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     if not (root / "behavior_tests").exists():
         (root / "behavior_tests").mkdir(parents=True)
         changed.append("created behavior_tests/")
+    ignore = root / ".gitignore"
+    existing = ignore.read_text(encoding="utf-8") if ignore.exists() else ""
+    absent = [line for line in GITIGNORE_LINES if line not in existing.splitlines()]
+    if absent:
+        sep = "" if not existing or existing.endswith("\n") else "\n"
+        write_atomic(ignore, existing + sep + "".join(line + "\n" for line in absent))
+        changed.append(f"added {', '.join(absent)} to .gitignore")
     attrs = root / ".gitattributes"
     existing = attrs.read_text(encoding="utf-8") if attrs.exists() else ""
     if GITATTRIBUTES_LINE not in existing.splitlines():
@@ -100,7 +137,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
         if configure_remote(root, remote):
             changed.append(f"configured `git fetch {remote}` to bring its notes into {tracking_ref(remote)}")
     if ci == "github":
-        create(".github/workflows/pdd.yml", GITHUB_WORKFLOW)
+        create(".github/workflows/pdd.yml", GITHUB_WORKFLOW.replace("{install}", install_source()))
     if hooks:
         from pdd.hooks import install
 

@@ -53,7 +53,7 @@ from conftest import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FETCH_NOTES = "git fetch origin refs/notes/pdd:refs/notes/pdd"
+FETCH_NOTES = "pdd notes sync"
 TRACKING = "refs/notes/remotes/origin/pdd"
 
 ALPHA_PY = "generated/alpha.py"

@@ -228,7 +228,7 @@ def _crafted_project(repo: Path) -> None:
 def test_each_lint_rule_fires_on_a_crafted_prompt(git_repo, run_pdd):
     _crafted_project(git_repo)
     code, report = lint_json(run_pdd, git_repo)
-    assert code == 1, report
+    assert code == 2, report  # the crafted include-missing is bad input (exit 2)
     rules = by_rule(report)
 
     def only(rule: str) -> list[dict]:

@@ -41,6 +41,10 @@ class ReplayBackend:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
+    def _has_recording_of(self, module: str) -> bool:
+        """True if any recording in the folder was made for ``module`` (read only on a miss)."""
+        return self.directory.is_dir() and any(_module_of(p) == module for p in self.directory.glob("*.json"))
+
     def complete(self, request: Request) -> Completion:
         """The recorded completion for ``request``; never makes a network call."""
         key = replay_key(request)
@@ -51,16 +55,27 @@ class ReplayBackend:
             return Completion(text=c["text"], tokens_in=c.get("tokens_in"), tokens_out=c.get("tokens_out"),
                               cost_usd=c.get("cost_usd"), model=c.get("model"))
         except FileNotFoundError:
+            what = request.module or "this request"
+            how = ("point pdd at a model to generate it: PDD_BACKEND=openai PDD_MODEL=<model> (with OPENAI_API_KEY "
+                   "or OPENAI_BASE_URL), or set `backend:` in .pdd/config.yaml; add --record to store the answers for replay")
+            if request.module and self._has_recording_of(request.module):
+                raise ReplayMissError(
+                    f"replay backend: no recorded response for {what} (replay key {key[:12]}): the prompt or its "
+                    "context changed since it was recorded",
+                    hint=how) from None
             raise ReplayMissError(
-                f"replay backend: no recorded response for {request.module or 'this request'} (replay key {key[:12]})",
-                hint=(
-                    "the prompt or its context changed since it was recorded. Configure a model to generate it: "
-                    "PDD_BACKEND=openai PDD_MODEL=<model> (with OPENAI_API_KEY or OPENAI_BASE_URL), "
-                    "and add --record to store the new answers for replay"
-                ),
-            ) from None
+                f"replay backend: no recording exists for {what} in {self.directory} (replay key {key[:12]})",
+                hint=how) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ReplayMissError(f"replay backend: recording {path} is corrupt: {exc}") from None
+
+
+def _module_of(path: Path) -> str | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data.get("module") if isinstance(data, dict) else None
 
 
 def record(directory: Path, request: Request, completion: Completion, *, backend: str) -> Path:
