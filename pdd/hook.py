@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         if "edited" in states:
             print("  - to keep a hand edit, move it into the prompt: pdd fix <generated file>", file=sys.stderr)
         print("  - to regenerate from the prompts: pdd build, then git add generated/", file=sys.stderr)
+        if any(s.startswith("requirement-") for s in states):
+            print("  - requirements (trace: required): cite each with @pytest.mark.req(\"ID\"); `pdd trace` shows the matrix",
+                  file=sys.stderr)
         if "notes-missing" in states:
             print("  - to get the provenance notes: git fetch origin refs/notes/pdd:refs/notes/pdd", file=sys.stderr)
         print("  (git commit --no-verify skips this hook, but `pdd check` in CI will still fail)", file=sys.stderr)
