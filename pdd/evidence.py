@@ -223,7 +223,7 @@ def format_explain(e: dict[str, Any]) -> list[str]:
         row("tests", f"{note.get('tests')} (attempt {note.get('attempts')})")
         reqs = note.get("requirements")
         if isinstance(reqs, dict) and reqs:
-            row("requirements", ", ".join(f"{k} {v}" for k, v in reqs.items()))
+            row("verified", ", ".join(f"{k} {v}" for k, v in reqs.items()))
         row("built", f"{note.get('time')} by pdd {note.get('pdd')}")
         row("fingerprint", note.get("fingerprint"))
         deps = (note.get("inputs") or {}).get("deps") or {}
