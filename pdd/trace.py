@@ -282,7 +282,9 @@ def format_report(report: TraceReport, fmt: str) -> str:
             msg = f"{p.kind}: {p.message}".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
             lines.append(f"::error file={p.file},line={p.line},title=pdd trace {p.kind}::{msg}")
     for m in report.modules:
-        lines.append(f"{m.name} ({m.prompt}; results from {m.source})")
+        where = {"run": "results of this run", "note": "results of the last build"}.get(
+            m.source, "no test results yet: pdd build, or pdd trace --run")
+        lines.append(f"{m.name} ({m.prompt}; {where})")
         for r in m.requirements:
             lines.append(f"  [{r.id}] {r.result:<9} {_tests_cell(r)}")
         if not m.requirements:
