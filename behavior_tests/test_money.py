@@ -53,6 +53,7 @@ def usd(text: str) -> Money:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_all_lists_the_public_names():
     assert set(money_module.__all__) == {
         "CURRENCIES",
@@ -62,21 +63,25 @@ def test_all_lists_the_public_names():
     }
 
 
+@pytest.mark.req("A1")
 def test_currency_table_is_exact():
     assert dict(CURRENCIES) == EXPECTED_CURRENCIES
 
 
+@pytest.mark.req("A1")
 def test_currency_table_is_read_only():
     with pytest.raises(TypeError):
         CURRENCIES["AUD"] = 2  # type: ignore[index]
     assert "AUD" not in CURRENCIES
 
 
+@pytest.mark.req("A1")
 @pytest.mark.parametrize("code,digits", sorted(EXPECTED_CURRENCIES.items()))
 def test_minor_units(code, digits):
     assert minor_units(code) == digits
 
 
+@pytest.mark.req("A1")
 @pytest.mark.parametrize("bad", ["usd", "Usd", "US", "USDX", "U$D", "", " USD", "USD ", "ÜSD"])
 def test_malformed_currency_code_is_value_error_naming_it(bad):
     for call in (
@@ -92,6 +97,7 @@ def test_malformed_currency_code_is_value_error_naming_it(bad):
         assert "invalid currency code" in str(info.value)
 
 
+@pytest.mark.req("A1")
 @pytest.mark.parametrize("unknown", ["ZZZ", "AUD", "XYZ"])
 def test_unknown_currency_code_is_value_error_naming_it(unknown):
     for call in (
@@ -106,6 +112,7 @@ def test_unknown_currency_code_is_value_error_naming_it(unknown):
         assert str(info.value) == f"unknown currency code: {unknown!r}"
 
 
+@pytest.mark.req("A1")
 @pytest.mark.parametrize("bad", [None, 840, b"USD", ("USD",)])
 def test_non_string_currency_is_type_error(bad):
     with pytest.raises(TypeError):
@@ -119,6 +126,7 @@ def test_non_string_currency_is_type_error(bad):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A2")
 def test_constructor_quantizes_to_minor_units():
     assert Money(5, "USD").amount == Decimal("5.00")
     assert Money(5, "USD").amount.as_tuple().exponent == -2
@@ -142,12 +150,14 @@ def test_constructor_quantizes_to_minor_units():
         ("1.0015", "KWD", "1.002"),
     ],
 )
+@pytest.mark.req("A2")
 def test_constructor_rounds_half_even(raw, currency, expected):
     m = Money(Decimal(raw), currency)
     assert m.amount == Decimal(expected)
     assert format(m.amount, "f") == expected
 
 
+@pytest.mark.req("A2")
 def test_zero_is_never_negative():
     for m in (
         Money(Decimal("-0"), "USD"),
@@ -162,24 +172,28 @@ def test_zero_is_never_negative():
         assert str(m) == "0.00 USD"
 
 
+@pytest.mark.req("A6")
 @pytest.mark.parametrize("bad", [1.5, 0.1, float("nan"), True, False, "1.00", Fraction(1, 2), None, [1]])
 def test_constructor_rejects_non_int_non_decimal_with_type_error(bad):
     with pytest.raises(TypeError):
         Money(bad, "USD")
 
 
+@pytest.mark.req("A6")
 @pytest.mark.parametrize("bad", ["NaN", "sNaN", "Infinity", "-Infinity"])
 def test_constructor_rejects_non_finite_decimal(bad):
     with pytest.raises(ValueError, match="not finite"):
         Money(Decimal(bad), "USD")
 
 
+@pytest.mark.req("A4")
 def test_zero():
     assert Money.zero("EUR") == Money(0, "EUR")
     assert str(Money.zero("KWD")) == "0.000 KWD"
     assert str(Money.zero("JPY")) == "0 JPY"
 
 
+@pytest.mark.req("A4")
 def test_minor_units_round_trip_examples():
     assert Money.from_minor_units(1234, "EUR") == Money(Decimal("12.34"), "EUR")
     assert Money.from_minor_units(-5, "KWD") == Money(Decimal("-0.005"), "KWD")
@@ -190,12 +204,14 @@ def test_minor_units_round_trip_examples():
     assert isinstance(Money.parse("12.34", "EUR").to_minor_units(), int)
 
 
+@pytest.mark.req("A4")
 @pytest.mark.parametrize("bad", [1.0, True, Decimal("1"), "1"])
 def test_from_minor_units_requires_int(bad):
     with pytest.raises(TypeError):
         Money.from_minor_units(bad, "USD")
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(units, codes)
 def test_minor_units_round_trip(n, code):
@@ -207,6 +223,7 @@ def test_minor_units_round_trip(n, code):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A7")
 def test_money_is_immutable():
     m = usd("1.00")
     with pytest.raises(AttributeError):
@@ -242,6 +259,7 @@ def test_money_is_immutable():
         ("1000000000000.99", "CHF", "1000000000000.99 CHF"),
     ],
 )
+@pytest.mark.req("A3")
 def test_parse_accepts_the_grammar(text, currency, canonical):
     m = Money.parse(text, currency)
     assert m.currency == currency
@@ -291,23 +309,27 @@ def test_parse_accepts_the_grammar(text, currency, canonical):
         ("1.2.3", "USD"),
     ],
 )
+@pytest.mark.req("A3")
 def test_parse_rejects_everything_else(text, currency):
     with pytest.raises(ValueError) as info:
         Money.parse(text, currency)
     assert str(info.value) == f"invalid amount for {currency}: {text!r}"
 
 
+@pytest.mark.req("A3")
 @pytest.mark.parametrize("bad", [1.5, 12, Decimal("1.00"), None, b"1.00"])
 def test_parse_requires_str(bad):
     with pytest.raises(TypeError):
         Money.parse(bad, "USD")
 
 
+@pytest.mark.req("A1")
 def test_parse_checks_currency():
     with pytest.raises(ValueError, match="unknown currency code: 'ZZZ'"):
         Money.parse("1.00", "ZZZ")
 
 
+@pytest.mark.req("A3")
 @FAST
 @given(monies())
 def test_parse_str_round_trip(m):
@@ -318,6 +340,7 @@ def test_parse_str_round_trip(m):
     assert str(parsed) == str(m)
 
 
+@pytest.mark.req("A3")
 @FAST
 @given(
     codes,
@@ -333,6 +356,7 @@ def test_parse_accepts_any_short_fraction(code, negative, whole, data):
     assert m.amount == Decimal(text)
 
 
+@pytest.mark.req("A3")
 @FAST
 @given(codes, st.integers(min_value=0, max_value=10**6), st.data())
 def test_parse_rejects_too_many_decimals(code, whole, data):
@@ -347,6 +371,7 @@ def test_parse_rejects_too_many_decimals(code, whole, data):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A7")
 def test_str_formats():
     assert str(Money.parse("12.34", "EUR")) == "12.34 EUR"
     assert str(Money.parse("-0.5", "USD")) == "-0.50 USD"
@@ -359,18 +384,21 @@ def test_str_formats():
     assert str(Money(Decimal("0.00000001"), "USD")) == "0.00 USD"
 
 
+@pytest.mark.req("A7")
 def test_repr():
     assert repr(Money.parse("12.34", "EUR")) == "Money(Decimal('12.34'), 'EUR')"
     assert repr(Money(1000, "JPY")) == "Money(Decimal('1000'), 'JPY')"
     assert eval(repr(usd("-3.10")), {"Money": Money, "Decimal": Decimal}) == usd("-3.10")
 
 
+@pytest.mark.req("A7")
 def test_bool():
     assert not Money.zero("USD")
     assert usd("0.01")
     assert usd("-0.01")
 
 
+@pytest.mark.req("A7")
 def test_equality_requires_same_currency_and_amount():
     assert usd("1.00") == usd("1")
     assert usd("1.00") == Money(Decimal("1.0"), "USD")
@@ -380,6 +408,7 @@ def test_equality_requires_same_currency_and_amount():
     assert not (usd("1.00") == Money.parse("1.00", "EUR"))
 
 
+@pytest.mark.req("A7")
 @pytest.mark.parametrize("other", [0, 1, Decimal("1.00"), "1.00 USD", 1.0, None])
 def test_money_never_equals_a_non_money(other):
     assert usd("1.00") != other
@@ -387,6 +416,7 @@ def test_money_never_equals_a_non_money(other):
     assert not (Money.zero("USD") == 0)
 
 
+@pytest.mark.req("A7")
 def test_hash_and_set_behaviour():
     a = usd("1.00")
     b = Money(Decimal("1.0"), "USD")
@@ -403,6 +433,7 @@ def test_hash_and_set_behaviour():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A4")
 def test_add_sub_neg_pos_abs():
     assert usd("1.10") + usd("2.25") == usd("3.35")
     assert usd("1.10") - usd("2.25") == usd("-1.15")
@@ -414,6 +445,7 @@ def test_add_sub_neg_pos_abs():
     assert sum([usd("1.00"), usd("2.00"), usd("0.50")], Money.zero("USD")) == usd("3.50")
 
 
+@pytest.mark.req("A5")
 def test_currency_mismatch_error_is_value_error():
     assert issubclass(CurrencyMismatchError, ValueError)
 
@@ -429,12 +461,14 @@ def test_currency_mismatch_error_is_value_error():
         lambda a, b: a >= b,
     ],
 )
+@pytest.mark.req("A5")
 def test_mixing_currencies_raises(op):
     with pytest.raises(CurrencyMismatchError) as info:
         op(usd("1.00"), Money.parse("1.00", "EUR"))
     assert str(info.value) == "currency mismatch: USD vs EUR"
 
 
+@pytest.mark.req("A6")
 @pytest.mark.parametrize("other", [1, Decimal("1.00"), 1.0, "1.00", None])
 def test_adding_non_money_is_type_error(other):
     m = usd("1.00")
@@ -448,6 +482,7 @@ def test_adding_non_money_is_type_error(other):
         other - m
 
 
+@pytest.mark.req("A7")
 @pytest.mark.parametrize("other", [1, Decimal("1.00"), 1.0, "1.00"])
 def test_ordering_non_money_is_type_error(other):
     m = usd("1.00")
@@ -461,6 +496,7 @@ def test_ordering_non_money_is_type_error(other):
             op()
 
 
+@pytest.mark.req("A7")
 def test_ordering_same_currency():
     assert usd("1.00") < usd("1.01")
     assert usd("1.00") <= usd("1.00")
@@ -472,6 +508,7 @@ def test_ordering_same_currency():
     assert max([usd("3"), usd("-1"), usd("2")]) == usd("3")
 
 
+@pytest.mark.req("A2")
 def test_multiply_by_int_and_decimal():
     assert usd("1.25") * 3 == usd("3.75")
     assert 3 * usd("1.25") == usd("3.75")
@@ -486,6 +523,7 @@ def test_multiply_by_int_and_decimal():
     assert Money.parse("1.001", "KWD") * Decimal("0.5") == Money.parse("0.500", "KWD")
 
 
+@pytest.mark.req("A6")
 @pytest.mark.parametrize(
     "factor", [1.5, 2.0, True, False, "2", Decimal("NaN"), Decimal("Infinity"), Fraction(1, 2), None]
 )
@@ -497,16 +535,19 @@ def test_multiply_rejects_other_factors(factor):
         factor * m
 
 
+@pytest.mark.req("A6")
 def test_multiply_money_by_money_is_type_error():
     with pytest.raises(TypeError):
         usd("1.00") * usd("2.00")
 
 
+@pytest.mark.req("A6")
 def test_no_division():
     with pytest.raises(TypeError):
         usd("1.00") / 2  # type: ignore[operator]
 
 
+@pytest.mark.req("A9")
 def test_independent_of_callers_decimal_context():
     with decimal.localcontext() as ctx:
         ctx.prec = 3
@@ -522,6 +563,7 @@ def test_independent_of_callers_decimal_context():
         assert sum(usd("1000.01").allocate([1, 1, 1]), Money.zero("USD")) == usd("1000.01")
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(same_currency_pair(2))
 def test_add_is_commutative(pair):
@@ -529,6 +571,7 @@ def test_add_is_commutative(pair):
     assert a + b == b + a
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(same_currency_pair(3))
 def test_add_is_associative(triple):
@@ -536,6 +579,7 @@ def test_add_is_associative(triple):
     assert (a + b) + c == a + (b + c)
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(same_currency_pair(2))
 def test_subtraction_is_adding_the_negation(pair):
@@ -545,6 +589,7 @@ def test_subtraction_is_adding_the_negation(pair):
     assert a - a == Money.zero(a.currency)
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(monies())
 def test_double_negation_and_zero_identity(a):
@@ -554,6 +599,7 @@ def test_double_negation_and_zero_identity(a):
     assert abs(a) >= Money.zero(a.currency)
 
 
+@pytest.mark.req("A4")
 @FAST
 @given(monies(), st.integers(min_value=0, max_value=20))
 def test_multiply_by_int_is_repeated_addition(a, n):
@@ -564,6 +610,7 @@ def test_multiply_by_int_is_repeated_addition(a, n):
     assert n * a == total
 
 
+@pytest.mark.req("A2")
 @FAST
 @given(
     monies(),
@@ -582,6 +629,7 @@ def test_multiply_by_decimal_is_exact_product_rounded_half_even(a, k):
         assert result == (floor if floor % 2 == 0 else floor + 1)
 
 
+@pytest.mark.req("A7")
 @FAST
 @given(same_currency_pair(2))
 def test_ordering_agrees_with_minor_units(pair):
@@ -614,6 +662,7 @@ def test_ordering_agrees_with_minor_units(pair):
         ("7", "JPY", [1], ["7"]),
     ],
 )
+@pytest.mark.req("A8")
 def test_allocate_examples(amount, currency, ratios, expected):
     parts = Money.parse(amount, currency).allocate(ratios)
     assert isinstance(parts, list)
@@ -621,28 +670,33 @@ def test_allocate_examples(amount, currency, ratios, expected):
     assert all(p.currency == currency for p in parts)
 
 
+@pytest.mark.req("A8")
 def test_allocate_accepts_any_sequence():
     assert usd("1.00").allocate((1, 1)) == [usd("0.50"), usd("0.50")]
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("ratios", [[], ()])
 def test_allocate_rejects_empty(ratios):
     with pytest.raises(ValueError, match="ratios must not be empty"):
         usd("1.00").allocate(ratios)
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("ratios", [[0], [0, 0], [Decimal(0), 0]])
 def test_allocate_rejects_all_zero(ratios):
     with pytest.raises(ValueError):
         usd("1.00").allocate(ratios)
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("ratios", [[1, -1], [Decimal("-0.5"), 2], [Decimal("NaN"), 1], [Decimal("Infinity"), 1]])
 def test_allocate_rejects_negative_or_non_finite(ratios):
     with pytest.raises(ValueError):
         usd("1.00").allocate(ratios)
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("ratios", [[0.5, 0.5], [1, 1.0], [True, 1], ["1", 1], [Fraction(1, 2), 1], [None]])
 def test_allocate_rejects_non_int_decimal_ratios(ratios):
     with pytest.raises(TypeError):
@@ -659,6 +713,7 @@ ratio_lists = st.lists(
 ).filter(lambda rs: sum(rs) > 0)
 
 
+@pytest.mark.req("A8")
 @FAST
 @given(monies(), ratio_lists)
 def test_allocate_sums_exactly_and_is_fair(m, ratios):
@@ -677,12 +732,14 @@ def test_allocate_sums_exactly_and_is_fair(m, ratios):
         assert part.to_minor_units() * m.to_minor_units() >= 0
 
 
+@pytest.mark.req("A8")
 @FAST
 @given(monies(), ratio_lists)
 def test_allocate_of_negation_is_negation_of_allocate(m, ratios):
     assert (-m).allocate(ratios) == [-p for p in m.allocate(ratios)]
 
 
+@pytest.mark.req("A8")
 @FAST
 @given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=1, max_value=30))
 def test_allocate_equal_ratios_gives_extra_units_to_the_first_parts(n, k):

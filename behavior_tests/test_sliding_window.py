@@ -49,10 +49,12 @@ def make(limit=2, window=10.0, start=0.0):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_all():
     assert list(sw.__all__) == ["SlidingWindowLimiter"]
 
 
+@pytest.mark.req("A1")
 def test_properties_are_read_only():
     limiter, _ = make(limit=3, window=10)
     assert limiter.limit == 3
@@ -64,6 +66,7 @@ def test_properties_are_read_only():
         limiter.window = 5.0  # type: ignore[misc]
 
 
+@pytest.mark.req("A1")
 def test_positional_arguments_and_default_clock():
     limiter = SlidingWindowLimiter(1, 60)
     assert limiter.allow("u") is True
@@ -71,23 +74,27 @@ def test_positional_arguments_and_default_clock():
     assert 59.0 < limiter.retry_after("u") <= 60.0
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("limit", [0, -1, True, False, 1.0, 2.5, "3", None])
 def test_invalid_limit(limit):
     with pytest.raises(ValueError, match="limit"):
         SlidingWindowLimiter(limit, 1.0, clock=FakeClock())
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("window", [0, 0.0, -1, -0.5, math.inf, -math.inf, math.nan, True, "1", None])
 def test_invalid_window(window):
     with pytest.raises(ValueError, match="window"):
         SlidingWindowLimiter(1, window, clock=FakeClock())
 
 
+@pytest.mark.req("A8")
 def test_clock_must_be_callable():
     with pytest.raises(TypeError):
         SlidingWindowLimiter(1, 1.0, clock=5.0)  # type: ignore[arg-type]
 
 
+@pytest.mark.req("A8")
 def test_valid_small_values():
     limiter, clock = make(limit=1, window=0.001)
     assert limiter.allow("u")
@@ -101,6 +108,7 @@ def test_valid_small_values():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_example_table():
     limiter, clock = make(limit=2, window=10.0)
     clock.set(0)
@@ -120,6 +128,7 @@ def test_example_table():
     assert limiter.remaining("a") == 1
 
 
+@pytest.mark.req("A2")
 def test_not_a_fixed_bucket():
     limiter, clock = make(limit=2, window=10.0)
     clock.set(9)
@@ -133,6 +142,7 @@ def test_not_a_fixed_bucket():
     assert not limiter.allow("u")
 
 
+@pytest.mark.req("A6")
 def test_not_a_sliding_log_that_counts_rejections():
     limiter, clock = make(limit=1, window=10.0)
     assert limiter.allow("u")
@@ -143,6 +153,7 @@ def test_not_a_sliding_log_that_counts_rejections():
     assert limiter.allow("u")  # rejected requests at 1, 5, 9.5 did not count
 
 
+@pytest.mark.req("A2")
 def test_expiry_is_exactly_at_t_plus_window():
     limiter, clock = make(limit=1, window=2.5)
     clock.set(100.0)
@@ -156,6 +167,7 @@ def test_expiry_is_exactly_at_t_plus_window():
     assert limiter.allow("u")
 
 
+@pytest.mark.req("A1")
 def test_same_instant_requests():
     limiter, _ = make(limit=3, window=1.0)
     assert [limiter.allow("u") for _ in range(5)] == [True, True, True, False, False]
@@ -163,6 +175,7 @@ def test_same_instant_requests():
     assert limiter.retry_after("u") == 1.0
 
 
+@pytest.mark.req("A5")
 def test_users_are_independent_and_any_hashable():
     limiter, clock = make(limit=1, window=5.0)
     users = ["alice", 42, ("tenant", 7), frozenset({1}), None]
@@ -177,6 +190,7 @@ def test_users_are_independent_and_any_hashable():
     assert limiter.allow(("tenant", 7)) is False
 
 
+@pytest.mark.req("A5")
 def test_unhashable_user_is_type_error():
     limiter, _ = make()
     with pytest.raises(TypeError):
@@ -185,6 +199,7 @@ def test_unhashable_user_is_type_error():
     assert limiter.allow("fine")
 
 
+@pytest.mark.req("A1")
 def test_remaining_and_retry_after_record_nothing():
     limiter, clock = make(limit=2, window=10.0)
     for _ in range(10):
@@ -198,6 +213,7 @@ def test_remaining_and_retry_after_record_nothing():
     assert limiter.remaining("u") == 0
 
 
+@pytest.mark.req("A3")
 def test_retry_after_types_and_values():
     limiter, clock = make(limit=3, window=10.0)
     clock.set(1)
@@ -217,6 +233,7 @@ def test_retry_after_types_and_values():
     assert isinstance(limiter.retry_after("never-seen"), float)
 
 
+@pytest.mark.req("A3")
 def test_retry_after_is_exact_wait():
     limiter, clock = make(limit=2, window=7.5)
     for t in (0.0, 0.25):
@@ -231,6 +248,7 @@ def test_retry_after_is_exact_wait():
     assert limiter.allow("u")
 
 
+@pytest.mark.req("A1")
 def test_clock_read_at_most_once_per_call():
     clock = FakeClock()
     limiter = SlidingWindowLimiter(2, 10.0, clock=clock)
@@ -251,6 +269,7 @@ def test_clock_read_at_most_once_per_call():
     assert clock.reads == before
 
 
+@pytest.mark.req("A1")
 def test_clock_going_backwards_does_not_raise():
     limiter, clock = make(limit=2, window=10.0, start=100.0)
     limiter.allow("u")
@@ -267,6 +286,7 @@ def test_clock_going_backwards_does_not_raise():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A7")
 def test_len_counts_stored_users_and_prune_forgets_expired_ones():
     limiter, clock = make(limit=3, window=10.0)
     for i in range(5):
@@ -282,6 +302,7 @@ def test_len_counts_stored_users_and_prune_forgets_expired_ones():
     assert len(limiter) == 0
 
 
+@pytest.mark.req("A7")
 def test_touching_an_expired_user_forgets_it():
     limiter, clock = make(limit=1, window=10.0)
     limiter.allow("a")
@@ -293,6 +314,7 @@ def test_touching_an_expired_user_forgets_it():
     assert len(limiter) == 0
 
 
+@pytest.mark.req("A7")
 def test_allow_sweeps_users_who_never_come_back():
     limiter, clock = make(limit=5, window=10.0)
     for i in range(1000):
@@ -304,6 +326,7 @@ def test_allow_sweeps_users_who_never_come_back():
     assert len(limiter) == 1
 
 
+@pytest.mark.req("A7")
 def test_steady_traffic_from_many_users_stays_bounded():
     limiter, clock = make(limit=2, window=1.0)
     peak = 0
@@ -315,6 +338,7 @@ def test_steady_traffic_from_many_users_stays_bounded():
     assert peak <= 250
 
 
+@pytest.mark.req("A7")
 def test_hot_user_with_frozen_clock():
     limiter, clock = make(limit=3, window=1.0)
     results = [limiter.allow("hot") for _ in range(10_000)]
@@ -367,6 +391,7 @@ ops = st.lists(
 )
 
 
+@pytest.mark.req("A4")
 @settings(max_examples=150, deadline=None)
 @given(
     st.integers(min_value=1, max_value=4),
@@ -396,6 +421,7 @@ def test_matches_reference_model(limit, window, operations):
             assert len(in_window) <= limit
 
 
+@pytest.mark.req("A4")
 @settings(max_examples=100, deadline=None)
 @given(
     st.integers(min_value=1, max_value=5),
@@ -419,6 +445,7 @@ def test_never_more_than_limit_in_any_window(limit, window, steps):
             assert accepted[j] - accepted[i] >= window
 
 
+@pytest.mark.req("A3")
 @settings(max_examples=100, deadline=None)
 @given(
     st.integers(min_value=1, max_value=4),
@@ -471,6 +498,7 @@ def _hammer(limiter, user, threads, calls):
     return results
 
 
+@pytest.mark.req("A9")
 def test_concurrent_allow_never_over_admits_with_frozen_clock():
     limiter, _ = make(limit=50, window=60.0)
     results = _hammer(limiter, "shared", threads=8, calls=200)
@@ -478,6 +506,7 @@ def test_concurrent_allow_never_over_admits_with_frozen_clock():
     assert results.count(True) == 50
 
 
+@pytest.mark.req("A9")
 def test_concurrent_allow_with_a_clock_that_yields():
     class YieldingClock(FakeClock):
         def __call__(self):
@@ -507,6 +536,7 @@ class SlowKey:
         return isinstance(other, SlowKey) and other.name == self.name
 
 
+@pytest.mark.req("A9")
 def test_concurrent_first_requests_of_a_new_user_admit_exactly_limit():
     limiter, _ = make(limit=1, window=60.0)
     for round_ in range(40):
@@ -515,6 +545,7 @@ def test_concurrent_first_requests_of_a_new_user_admit_exactly_limit():
         assert results.count(True) == 1, f"round {round_}: {results.count(True)} admitted"
 
 
+@pytest.mark.req("A5")
 def test_concurrent_users_are_each_limited():
     limiter, _ = make(limit=10, window=60.0)
     counts = {}

@@ -87,6 +87,7 @@ GOOD = [
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_public_names_and_constants():
     assert set(ti.__all__) == {
         "CsvImportError",
@@ -105,6 +106,7 @@ def test_public_names_and_constants():
     assert "CREATE TABLE IF NOT EXISTS transactions" in SCHEMA
 
 
+@pytest.mark.req("A1")
 def test_exception_hierarchy():
     assert issubclass(CsvImportError, ValueError)
     assert not issubclass(CsvImportError, ImportError)
@@ -115,6 +117,7 @@ def test_exception_hierarchy():
     assert CsvImportError("x").errors == ()
 
 
+@pytest.mark.req("A1")
 def test_row_error_and_report_values():
     e = RowError(3, "invalid date '2024-02-30'")
     assert str(e) == "row 3: invalid date '2024-02-30'"
@@ -132,6 +135,7 @@ def test_row_error_and_report_values():
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_imports_rows_with_minor_units_and_text_as_given(conn, other):
     report = import_transactions(conn, make_csv(GOOD))
     assert report == ImportReport(inserted=4, skipped_duplicates=0)
@@ -147,6 +151,7 @@ def test_imports_rows_with_minor_units_and_text_as_given(conn, other):
     assert not conn.in_transaction
 
 
+@pytest.mark.req("A1")
 def test_amounts_agree_with_money_parse(conn):
     rows = [
         ["a", "2024-01-01", "", "0.01", "USD"],
@@ -163,6 +168,7 @@ def test_amounts_agree_with_money_parse(conn):
     assert stored == {"a": 1, "b": 0, "c": 1000, "d": 1230, "e": 9999999999999}
 
 
+@pytest.mark.req("A1")
 def test_table_schema(conn):
     import_transactions(conn, make_csv(GOOD[:1]))
     info = conn.execute("PRAGMA table_info(transactions)").fetchall()
@@ -176,6 +182,7 @@ def test_table_schema(conn):
     ]
 
 
+@pytest.mark.req("A1")
 def test_uses_existing_table(conn):
     conn.execute(SCHEMA)
     conn.execute("INSERT INTO transactions VALUES ('old', '2020-01-01', 'x', 5, 'USD')")
@@ -185,12 +192,14 @@ def test_uses_existing_table(conn):
     assert [r[0] for r in all_rows(conn)] == ["old", "t1", "t2"]
 
 
+@pytest.mark.req("A1")
 def test_crlf_line_endings(conn):
     report = import_transactions(conn, make_csv(GOOD, terminator="\r\n"))
     assert report == ImportReport(4, 0)
     assert dict(conn.execute("SELECT id, description FROM transactions"))["t4"] == "Bank fee\nwith note"
 
 
+@pytest.mark.req("A1")
 def test_byte_order_mark_is_ignored(conn):
     report = import_transactions(conn, "\ufeff" + make_csv(GOOD[:1]))
     assert report == ImportReport(1, 0)
@@ -205,12 +214,14 @@ def test_byte_order_mark_is_ignored(conn):
         HEADER_LINE + "\n\n\n",
     ],
 )
+@pytest.mark.req("A1")
 def test_header_only_creates_table_and_inserts_nothing(conn, other, text):
     assert import_transactions(conn, text) == ImportReport(0, 0)
     assert table_exists(other)
     assert all_rows(other) == []
 
 
+@pytest.mark.req("A1")
 def test_last_row_without_trailing_newline(conn):
     text = make_csv(GOOD[:2]).rstrip("\n")
     assert import_transactions(conn, text) == ImportReport(2, 0)
@@ -221,6 +232,7 @@ def test_last_row_without_trailing_newline(conn):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A2")
 def test_ids_already_in_table_are_skipped_and_counted(conn):
     import_transactions(conn, make_csv(GOOD[:2]))
     report = import_transactions(conn, make_csv(GOOD))
@@ -228,6 +240,7 @@ def test_ids_already_in_table_are_skipped_and_counted(conn):
     assert len(all_rows(conn)) == 4
 
 
+@pytest.mark.req("A2")
 def test_reimporting_the_same_file_inserts_nothing(conn):
     text = make_csv(GOOD)
     import_transactions(conn, text)
@@ -236,6 +249,7 @@ def test_reimporting_the_same_file_inserts_nothing(conn):
     assert all_rows(conn) == before
 
 
+@pytest.mark.req("A2")
 def test_existing_row_is_not_overwritten(conn):
     import_transactions(conn, make_csv([["x", "2024-01-01", "original", "1.00", "USD"]]))
     report = import_transactions(conn, make_csv([["x", "2025-05-05", "changed", "9.99", "EUR"]]))
@@ -243,6 +257,7 @@ def test_existing_row_is_not_overwritten(conn):
     assert all_rows(conn) == [("x", "2024-01-01", "original", 100, "USD")]
 
 
+@pytest.mark.req("A2")
 def test_repeated_id_in_file_first_occurrence_wins(conn):
     rows = [
         ["a", "2024-01-01", "first", "1.00", "USD"],
@@ -258,6 +273,7 @@ def test_repeated_id_in_file_first_occurrence_wins(conn):
     ]
 
 
+@pytest.mark.req("A2")
 def test_duplicate_rows_are_still_validated(conn):
     rows = [
         ["a", "2024-01-01", "", "1.00", "USD"],
@@ -274,6 +290,7 @@ def test_duplicate_rows_are_still_validated(conn):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A3")
 def test_bad_rows_reject_the_whole_file_and_list_every_bad_row(conn, other):
     rows = [
         ["ok1", "2024-01-01", "fine", "1.00", "USD"],
@@ -307,6 +324,7 @@ def test_bad_rows_reject_the_whole_file_and_list_every_bad_row(conn, other):
     assert not conn.in_transaction
 
 
+@pytest.mark.req("A3")
 def test_bad_file_leaves_existing_table_unchanged(conn, other):
     import_transactions(conn, make_csv(GOOD[:2]))
     before = all_rows(other)
@@ -322,6 +340,7 @@ def test_bad_file_leaves_existing_table_unchanged(conn, other):
     assert all_rows(other) == before
 
 
+@pytest.mark.req("A3")
 def test_a_row_can_have_several_errors(conn):
     rows = [
         ["good", "2024-01-01", "", "1.00", "USD"],
@@ -356,12 +375,14 @@ def test_a_row_can_have_several_errors(conn):
         "",
     ],
 )
+@pytest.mark.req("A3")
 def test_invalid_dates(conn, bad_date):
     with pytest.raises(CsvImportError) as info:
         import_transactions(conn, make_csv([["a", bad_date, "", "1.00", "USD"]]))
     assert info.value.errors == (RowError(1, f"invalid date {bad_date!r}"),)
 
 
+@pytest.mark.req("A3")
 @pytest.mark.parametrize("good_date", ["2024-02-29", "2000-02-29", "1999-12-31", "0001-01-01", "9999-12-31"])
 def test_valid_dates(conn, good_date):
     assert import_transactions(conn, make_csv([["a", good_date, "", "1.00", "USD"]])) == ImportReport(1, 0)
@@ -386,12 +407,14 @@ def test_valid_dates(conn, good_date):
         ("12,34", "EUR"),
     ],
 )
+@pytest.mark.req("A3")
 def test_invalid_amounts(conn, amount, currency):
     with pytest.raises(CsvImportError) as info:
         import_transactions(conn, make_csv([["a", "2024-01-01", "", amount, currency]]))
     assert info.value.errors == (RowError(1, f"invalid amount {amount!r} for {currency}"),)
 
 
+@pytest.mark.req("A3")
 @pytest.mark.parametrize("currency", ["usd", "ZZZ", "", " USD", "US", "EURO", "AUD"])
 def test_unknown_currency_skips_the_amount_check(conn, currency):
     with pytest.raises(CsvImportError) as info:
@@ -399,6 +422,7 @@ def test_unknown_currency_skips_the_amount_check(conn, currency):
     assert info.value.errors == (RowError(1, f"unknown currency {currency!r}"),)
 
 
+@pytest.mark.req("A3")
 @pytest.mark.parametrize("bad_id", ["", " ", " a", "a ", "\ta"])
 def test_invalid_ids(conn, bad_id):
     with pytest.raises(CsvImportError) as info:
@@ -415,6 +439,7 @@ def test_invalid_ids(conn, bad_id):
         ("lonely", 1),
     ],
 )
+@pytest.mark.req("A3")
 def test_wrong_field_count(conn, line, count):
     text = HEADER_LINE + "\n" + line + "\n"
     with pytest.raises(CsvImportError) as info:
@@ -422,6 +447,7 @@ def test_wrong_field_count(conn, line, count):
     assert info.value.errors == (RowError(1, f"expected 5 fields, got {count}"),)
 
 
+@pytest.mark.req("A4")
 def test_blank_lines_are_ignored_but_use_up_their_number(conn):
     text = (
         HEADER_LINE + "\n"
@@ -439,6 +465,7 @@ def test_blank_lines_are_ignored_but_use_up_their_number(conn):
     assert import_transactions(conn, fixed) == ImportReport(3, 0)
 
 
+@pytest.mark.req("A4")
 def test_quoted_newline_is_one_record_and_one_number(conn):
     text = (
         HEADER_LINE + "\n"
@@ -450,6 +477,7 @@ def test_quoted_newline_is_one_record_and_one_number(conn):
     assert info.value.errors == (RowError(2, "invalid amount 'oops' for USD"),)
 
 
+@pytest.mark.req("A3")
 @pytest.mark.parametrize(
     "text",
     [
@@ -485,6 +513,7 @@ def test_csv_syntax_error_rejects_file(conn, text):
         "a,2024-01-01,x,1.00,USD\n",
     ],
 )
+@pytest.mark.req("A6")
 def test_header_must_be_exact(conn, text):
     with pytest.raises(CsvImportError) as info:
         import_transactions(conn, text)
@@ -500,6 +529,7 @@ def test_header_must_be_exact(conn, text):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A5")
 def test_size_limit_boundary_in_bytes(conn):
     text = make_csv(GOOD[:1])
     size = len(text.encode("utf-8"))
@@ -514,6 +544,7 @@ def test_size_limit_boundary_in_bytes(conn):
     assert [r[0] for r in all_rows(conn)] == ["t1"]
 
 
+@pytest.mark.req("A5")
 def test_size_limit_counts_utf8_bytes_not_characters(conn):
     text = make_csv([["a", "2024-01-01", "é" * 50, "1.00", "EUR"]])
     chars, size = len(text), len(text.encode("utf-8"))
@@ -524,18 +555,21 @@ def test_size_limit_counts_utf8_bytes_not_characters(conn):
     assert import_transactions(conn, text, max_bytes=size) == ImportReport(1, 0)
 
 
+@pytest.mark.req("A5")
 def test_size_limit_is_checked_before_parsing(conn):
     text = "not a header\n" + "garbage\n" * 100
     with pytest.raises(ImportLimitError):
         import_transactions(conn, text, max_bytes=50)
 
 
+@pytest.mark.req("A5")
 def test_bom_counts_toward_the_size_limit(conn):
     text = make_csv(GOOD[:1])
     with pytest.raises(ImportLimitError):
         import_transactions(conn, "\ufeff" + text, max_bytes=len(text.encode()))
 
 
+@pytest.mark.req("A5")
 def test_row_limit_boundary(conn):
     rows = [[f"r{i}", "2024-01-01", "", "1.00", "USD"] for i in range(5)]
     with pytest.raises(ImportLimitError) as info:
@@ -546,23 +580,27 @@ def test_row_limit_boundary(conn):
     assert import_transactions(conn, make_csv(rows), max_rows=5) == ImportReport(5, 0)
 
 
+@pytest.mark.req("A5")
 def test_blank_lines_do_not_count_toward_the_row_limit(conn):
     text = HEADER_LINE + "\n\na,2024-01-01,,1.00,USD\n\n\nb,2024-01-01,,1.00,USD\n\n"
     assert import_transactions(conn, text, max_rows=2) == ImportReport(2, 0)
 
 
+@pytest.mark.req("A5")
 def test_row_limit_wins_over_row_errors(conn):
     rows = [[f"r{i}", "bad-date", "", "1.00", "USD"] for i in range(3)]
     with pytest.raises(ImportLimitError):
         import_transactions(conn, make_csv(rows), max_rows=2)
 
 
+@pytest.mark.req("A5")
 def test_duplicates_count_toward_the_row_limit(conn):
     rows = [["same", "2024-01-01", "", "1.00", "USD"]] * 3
     with pytest.raises(ImportLimitError):
         import_transactions(conn, make_csv(rows), max_rows=2)
 
 
+@pytest.mark.req("A5")
 @pytest.mark.parametrize("kwargs", [{"max_bytes": 0}, {"max_bytes": -1}, {"max_rows": 0}, {"max_rows": True}, {"max_bytes": 10.0}])
 def test_limits_must_be_positive_ints(conn, kwargs):
     with pytest.raises(ValueError):
@@ -570,6 +608,7 @@ def test_limits_must_be_positive_ints(conn, kwargs):
     assert not table_exists(conn)
 
 
+@pytest.mark.req("A5")
 def test_limits_are_keyword_only(conn):
     with pytest.raises(TypeError):
         import_transactions(conn, make_csv(GOOD[:1]), 1000)  # type: ignore[misc]
@@ -580,6 +619,7 @@ def test_limits_are_keyword_only(conn):
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.req("A1")
 def test_argument_types(conn):
     with pytest.raises(TypeError):
         import_transactions(conn, make_csv(GOOD).encode())  # type: ignore[arg-type]
@@ -588,6 +628,7 @@ def test_argument_types(conn):
     assert not table_exists(conn)
 
 
+@pytest.mark.req("A9")
 def test_refuses_to_run_inside_the_callers_transaction(conn):
     conn.execute(SCHEMA)
     conn.commit()
@@ -612,6 +653,7 @@ def _add_failing_trigger(conn):
     conn.commit()
 
 
+@pytest.mark.req("A7")
 @pytest.mark.parametrize("isolation_level", ["", "DEFERRED", None])
 def test_database_error_mid_import_rolls_back_everything(db_path, isolation_level):
     conn = sqlite3.connect(db_path, isolation_level=isolation_level)
@@ -637,6 +679,7 @@ def test_database_error_mid_import_rolls_back_everything(db_path, isolation_leve
         other.close()
 
 
+@pytest.mark.req("A7")
 def test_database_error_from_schema_leaves_no_open_transaction(db_path):
     conn = sqlite3.connect(db_path)
     try:
@@ -649,6 +692,7 @@ def test_database_error_from_schema_leaves_no_open_transaction(db_path):
         conn.close()
 
 
+@pytest.mark.req("A8")
 @pytest.mark.parametrize("isolation_level", ["", None])
 def test_commits_in_both_isolation_modes(db_path, isolation_level):
     conn = sqlite3.connect(db_path, isolation_level=isolation_level)
@@ -663,6 +707,7 @@ def test_commits_in_both_isolation_modes(db_path, isolation_level):
         other.close()
 
 
+@pytest.mark.req("A8")
 def test_does_not_close_the_connection(conn):
     import_transactions(conn, make_csv(GOOD[:1]))
     assert conn.execute("SELECT 1").fetchone() == (1,)
@@ -693,6 +738,7 @@ def valid_rows(draw):
     return [rid, f"{year:04d}-{month:02d}-{day:02d}", description, amount, currency]
 
 
+@pytest.mark.req("A2")
 @settings(max_examples=40, deadline=None)
 @given(st.lists(valid_rows(), max_size=15))
 def test_valid_files_import_first_occurrence_of_each_id(rows):
@@ -714,6 +760,7 @@ def test_valid_files_import_first_occurrence_of_each_id(rows):
         conn.close()
 
 
+@pytest.mark.req("A3")
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(valid_rows(), min_size=1, max_size=12),
@@ -752,6 +799,7 @@ def test_any_bad_row_rejects_everything(rows, data):
         conn.close()
 
 
+@pytest.mark.req("A1")
 def test_decimal_never_float_in_storage(conn):
     import_transactions(conn, make_csv([["p", "2024-01-01", "", "0.29", "USD"]]))
     (value,) = conn.execute("SELECT amount_minor FROM transactions").fetchone()

@@ -49,7 +49,9 @@ from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
 from pdd.runs import Spend, now_iso, write_run
 from pdd.recovery import tmp_folder
+from pdd.requirements import ids as requirement_ids
 from pdd.testrun import run_tests
+from pdd.trace import requirement_results
 
 if TYPE_CHECKING:
     from pdd.sandbox import Sandbox
@@ -87,6 +89,7 @@ class ModuleResult:
     model: str | None = None
     cost_unknown: bool = False
     sandbox: str | None = None  # bwrap | none: how its behavior tests were confined; None: not run
+    requirements: dict[str, str] | None = None  # requirement id -> test result (pdd.trace)
 
     def add_usage(self, c: Completion) -> None:
         for attr in ("tokens_in", "tokens_out"):
@@ -519,6 +522,7 @@ class Builder:
         messages = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
         gen = inputs.generator
         tests = [t for t in spec.tests if (self.project.root / t).is_file()] if self.options.run_tests else []
+        req_ids = requirement_ids(spec.body)
         last_problem = ""
         for attempt in range(1, self.attempts + 1):
             result.attempts = attempt
@@ -551,10 +555,12 @@ class Builder:
                 if self.cancel.is_set():
                     raise BuildCancelled("interrupted")
                 result.tests, result.sandbox = outcome.status, outcome.sandbox
+                result.requirements = requirement_results(req_ids, outcome.report, tests)
                 if not outcome.passed:
                     problem = redact(normalise_test_output(outcome.output, {}))
             elif problem is None:
                 result.tests = "none" if self.options.run_tests else "skipped"
+                result.requirements = requirement_results(req_ids, None, [])
             if problem is None:
                 self._accept(spec, inputs, code, completion, current, genuine, result)
                 return
@@ -605,6 +611,7 @@ class Builder:
                 "time": now_iso(),
                 "pdd": __version__,
                 "inputs": inputs.to_note(),
+                **({"requirements": result.requirements} if result.requirements else {}),
             })
             self.notes.flush()
         ensure_packages(self.project.root, spec.output)

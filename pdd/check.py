@@ -61,6 +61,7 @@ class Problem:
     fix: str
     severity: str = "error"
     module: str | None = None
+    line: int | None = None
 
 
 @dataclass
@@ -328,13 +329,35 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
     snap = snapshot(root, "index", sorted(paths) + [prompts_dir], reader)
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
 
+def _trace_problems(root: Path, kind: str, specs: dict[str, PromptSpec], changes: dict[str, str] | None,
+                    reader: BlobReader, result: CheckResult) -> None:
+    """Requirement problems (:mod:`pdd.trace`): untested requirements and dangling
+    citations of the modules examined — all of them, or with ``changes`` (the hook)
+    those whose prompt or test file is staged — read from snapshot ``kind``."""
+    from pdd.trace import trace_specs
+
+    names = sorted(n for n, s in specs.items() if changes is None or s.path in changes
+                   or any(t in changes for t in s.tests))
+    if not names:
+        return
+    tests = snapshot(root, kind, sorted({t for n in names for t in specs[n].tests}), reader)
+    report = trace_specs(specs, names, tests.read_text)
+    for p in report.problems:
+        fix = (f"cite it from a test in {', '.join(specs[p.module].tests)}: @pytest.mark.req(\"{p.requirement}\")"
+               if p.kind == "untested" else
+               f"cite an id that {specs[p.module].path} defines, or add `- [{p.requirement}] ...` to its Acceptance")
+        result.problems.append(Problem(p.file, f"requirement-{p.kind}", f"{p.file}:{p.line}: {p.message}", fix,
+                                       module=p.module, line=p.line))
+
+
 def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
-              environ: dict[str, str] | None = None) -> CheckResult:
+              environ: dict[str, str] | None = None, trace: bool = False) -> CheckResult:
     """Check the working tree (default), git's index (``staged``, the hook) or commit
-    ``rev``. ``result.mode`` names which: ``working tree``, ``index`` or ``REV (sha)``.
-    Raises :class:`pdd.errors.InputError` / :class:`pdd.errors.ConfigError` (exit 2)
-    for bad prompts or configuration, :class:`pdd.errors.UsageError` (exit 2) for a
-    ``rev`` that names no commit."""
+    ``rev``. ``result.mode`` names which: ``working tree``, ``index`` or ``REV (sha)``. With ``trace`` (or ``trace: required``
+    in the configuration) also every requirement must be cited by a test and every
+    citation name a requirement. Raises :class:`pdd.errors.InputError` /
+    :class:`pdd.errors.ConfigError` (exit 2) for bad prompts or configuration,
+    :class:`pdd.errors.UsageError` (exit 2) for a ``rev`` that names no commit."""
     env = os.environ if environ is None else environ
     if staged and rev is not None:
         from pdd.errors import UsageError
@@ -366,11 +389,14 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
         config_text = None if config_data is None else config_data.decode("utf-8", "replace")
         config = parse_config(config_text, env, yaml_cache)
         prompts_dir = config.prompts_dir.rstrip("/")
+        trace = trace or config.trace_required
+        tests_staged = trace and changes is not None and any(p.startswith(config.tests_dir.rstrip("/") + "/") for p in changes)
         if changes is not None:
             relevant = [p for p in changes if p.startswith((GENERATED_DIR + "/", prompts_dir + "/")) or p == CONFIG_RELPATH]
-            if not relevant:
+            if not relevant and not tests_staged:
                 return result  # nothing pdd cares about is staged
-        plan = _staged_plan(root, changes, config, reader, yaml_cache) if changes is not None else None
+        # A staged test file may be any module's: its citations need every prompt.
+        plan = _staged_plan(root, changes, config, reader, yaml_cache) if changes is not None and not tests_staged else None
         if plan is not None:
             snap, specs, narrow_todo, narrow_gen = plan
         else:
@@ -450,6 +476,8 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
                 result.problems.append(Problem(path, "unexpected",
                                                f"{path} is not a module pdd generates; only pdd's output belongs in {GENERATED_DIR}/",
                                                f"git rm --cached {path}"))
+        if trace:
+            _trace_problems(root, "index" if staged else "HEAD", specs, changes, reader, result)
         if staged and config.stale_policy == "warn":
             for p in result.problems:
                 if p.state == "stale":
@@ -482,6 +510,7 @@ def format_github(result: CheckResult) -> str:
     for p in result.problems:
         level = "error" if p.severity == "error" else "warning"
         msg = f"{p.state}: {p.message}. Fix: {p.fix}".replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        out.append(f"::{level} file={p.path},title=pdd {p.state}::{msg}")
+        where = f"{p.path},line={p.line}" if p.line else p.path
+        out.append(f"::{level} file={where},title=pdd {p.state}::{msg}")
     return "\n".join(out) + ("\n" if out else "") + format_text(result)
 

@@ -181,6 +181,7 @@ def check(
     tests: bool = typer.Option(False, "--tests", help="Also run every module's behavior tests."),
     regenerate: bool = typer.Option(False, "--regenerate", help="Rebuild every module from its prompt alone in a scratch worktree; require its tests to pass."),
     fmt: str = typer.Option("text", "--format", help="text | json | github (workflow annotations)."),
+    trace: bool = typer.Option(False, "--trace", help="Also require every prompt requirement ([R1] items) to be cited by a test, and every citation to name one."),
 ) -> None:
     """The CI gate: every generated file genuine and fresh, nothing missing or orphaned."""
     from pdd.check import format_github, format_text, run_check
@@ -191,7 +192,7 @@ def check(
     try:
         root = find_root(Path.cwd())
         require_pdd_project(root)
-        result = run_check(root, staged=staged, rev=rev)
+        result = run_check(root, staged=staged, rev=rev, trace=trace)
         payload = result.to_json()
         code = result.exit_code
         if tests:
@@ -404,3 +405,4 @@ def _exit_interrupted() -> None:
 
 from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)
 from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)
+from pdd import cli_trace  # noqa: E402,F401  (registers trace)

@@ -83,6 +83,10 @@ replay:
 check:
   stale: error                # error | warn: what the pre-commit hook does on stale output
 
+# Requirements (docs/spec-quality.md, "Requirements"): `required` makes `pdd check` and
+# the pre-commit hook fail on an untested requirement or a test citing an unknown id.
+# trace: optional
+
 # pdd lint (see docs/spec-quality.md):
 # lint:
 #   max_prompt_chars: 20000   # warn when a prompt renders to more characters
@@ -107,6 +111,7 @@ _SCHEMA: dict[str, Any] = {
     "replay": {"dir": str},
     "check": {"stale": str},
     "lint": {"max_prompt_chars": int},
+    "trace": str,
     "prices": dict,
 }
 
@@ -131,6 +136,7 @@ class Config:
     test_timeout: float = 300.0
     test_sandbox: str = "auto"  # auto | bwrap | none (pdd.sandbox)
     stale_policy: str = "error"
+    trace_required: bool = False
     replay_dir: str = ".pdd/recordings"
     prices: dict[str, Any] = field(default_factory=dict)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -351,6 +357,10 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     stale = get("check", "stale", "error")
     if stale not in ("error", "warn"):
         raise ConfigError(f"{CONFIG_RELPATH}: check.stale must be 'error' or 'warn', got {stale!r}")
+    trace = plain.get("trace") or "optional"
+    if trace not in ("required", "optional"):
+        raise ConfigError(f"{CONFIG_RELPATH}:{_line_of(data, 'trace') or ''}: trace must be 'required' or 'optional', got {trace!r}",
+                          hint="trace: required makes `pdd check` and the hook fail on untested or dangling requirements")
     command = get("tests", "command", [])
     if not all(isinstance(a, str) for a in command):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.command must be a list of strings")
@@ -377,6 +387,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_timeout=float(get("tests", "timeout", 300)),
         test_sandbox=sandbox,
         stale_policy=stale,
+        trace_required=trace == "required",
         replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),
         prices=dict(plain.get("prices") or {}),
         sections=sections,

@@ -224,6 +224,9 @@ def format_explain(e: dict[str, Any]) -> list[str]:
         confined = ("sandboxed (bwrap)" if box == "bwrap" else "UNSANDBOXED" if box == "none"
                     else "sandbox not recorded" if note.get("tests") in ("passed", "failed", "error", "timeout") else None)
         row("tests", f"{note.get('tests')} (attempt {note.get('attempts')})" + (f", {confined}" if confined else ""))
+        reqs = note.get("requirements")
+        if isinstance(reqs, dict) and reqs:
+            row("verified", ", ".join(f"{k} {v}" for k, v in reqs.items()))
         row("built", f"{note.get('time')} by pdd {note.get('pdd')}")
         row("fingerprint", note.get("fingerprint"))
         deps = (note.get("inputs") or {}).get("deps") or {}

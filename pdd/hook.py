@@ -58,6 +58,10 @@ _REFUSALS = {
                    "unstage it with git rm --cached <file>; ignore bytecode with __pycache__/ and *.pyc in .gitignore"),
     "untested": ("a module has no behavior tests",
                  "write its behavior tests (or list them in `tests:`), or opt out with `tests: []` and `untested_reason:`"),
+    "requirement-untested": ("a requirement is cited by no behavior test (trace: required)",
+                             "cite it with @pytest.mark.req(\"ID\"); `pdd trace` shows the matrix"),
+    "requirement-dangling": ("a behavior test cites a requirement id that its prompt does not define (trace: required)",
+                             "cite an id the prompt defines, or add `- [ID] ...` to its Acceptance; `pdd trace` shows the matrix"),
     "notes-missing": ("this clone has no provenance notes",
                       "to get the provenance notes: pdd notes sync"),
 }

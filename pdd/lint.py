@@ -35,6 +35,12 @@ id                       severity  fires when
                                    that is not a declared dependency
 ``prompt-too-large``     warning   the rendered prompt is longer than
                                    ``lint.max_prompt_chars`` (default 20000)
+``req-duplicate``        error     a requirement id (``- [R3] ...``) is used twice in one
+                                   prompt (:mod:`pdd.requirements`)
+``req-malformed``        warning   a list item starts with a bracketed token that is not
+                                   an id ``[A-Z][A-Z0-9-]*`` (``[r3]``, ``[R_3]``)
+``req-untested``         warning   no behavior test cites a requirement (:mod:`pdd.trace`)
+``req-dangling``         warning   a behavior test cites an id its prompts do not define
 =======================  ========  =====================================================
 
 A prompt switches rules off in its front matter: ``lint: {disable: [rule-id, ...]}``
@@ -77,6 +83,10 @@ RULES: dict[str, str] = {
     "dep-unused": "a declared dependency is never imported by the generated module",
     "import-undeclared": "the generated module imports a generated module that is not a declared dependency",
     "prompt-too-large": "the rendered prompt is larger than lint.max_prompt_chars",
+    "req-duplicate": "a requirement id is used twice in one prompt",
+    "req-malformed": "a list item starts with a bracketed token that is not a requirement id",
+    "req-untested": "no behavior test cites a requirement",
+    "req-dangling": "a behavior test cites a requirement id its prompts do not define",
 }
 
 #: The sections ``pdd new`` scaffolds, with the severity of their absence.
@@ -103,7 +113,7 @@ FORMATS = ("text", "json", "github")
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.*?)[ \t#]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_HINT = re.compile(r"^\s*<!--\s*hint:.*-->\s*$", re.IGNORECASE)
+_HINT = re.compile(r"^\s*(?:[-*+][ \t]+\[[A-Z][A-Z0-9-]*\][ \t]*)?<!--\s*hint:.*-->\s*$", re.IGNORECASE)
 _JINJA_COMMENT = re.compile(r"^\s*\{#.*#\}\s*$")
 _JINJA_TAG = re.compile(r"^\s*\{%.*%\}\s*$")
 _COUNT_LINE = re.compile(r"^(?P<path>\S.*?): (?P<n>\d+)$")
@@ -561,6 +571,43 @@ def check_tests(spec: "PromptSpec", root: Path, collection: Collection | None) -
 # ---------------------------------------------------------------------------
 
 
+def check_requirements(spec: "PromptSpec") -> list[Finding]:
+    """``req-duplicate`` and ``req-malformed`` for ``spec``'s requirement ids."""
+    from pdd.requirements import ID_PATTERN, parse
+
+    parsed = parse(spec.body)
+    findings = [Finding("req-duplicate", "error", spec.path, r.line,
+                        f"requirement id [{r.id}] is used again (first at line {first}); ids are unique per prompt: "
+                        f"give this item a new id", spec.name) for r, first in parsed.duplicates]
+    findings += [Finding("req-malformed", "warning", spec.path, m.line,
+                         f"[{m.token}] is not a requirement id (ids match {ID_PATTERN}, e.g. [R3]); "
+                         f"fix the id, or write \\[ to start the item with a literal bracket", spec.name)
+                 for m in parsed.malformed]
+    return findings
+
+
+def check_trace(specs: dict[str, "PromptSpec"], names: list[str], root: Path) -> list[Finding]:
+    """``req-untested`` and ``req-dangling`` for modules ``names`` (a static scan of
+    their test files; a test file that does not parse is left to ``tests-collect-error``)."""
+    from pdd.errors import InputError
+    from pdd.trace import trace_specs
+
+    def read_text(path: str) -> str | None:
+        p = root / path
+        return p.read_text(encoding="utf-8", errors="replace") if p.is_file() else None
+
+    findings = []
+    for name in names:
+        try:
+            report = trace_specs(specs, [name], read_text)
+        except InputError:
+            continue
+        findings += [Finding(f"req-{p.kind}", "warning", p.file, p.line, p.message + (
+            ": cite it with @pytest.mark.req(\"" + p.requirement + "\")" if p.kind == "untested" else ""), name)
+            for p in report.problems if p.kind in ("untested", "dangling")]
+    return findings
+
+
 def _input_message(exc) -> str:
     """An :class:`InputError`'s message without its ``file:line:`` prefix, with its hint."""
     text = exc.message.split(": ", 1)[-1] if exc.message.startswith(exc.path) else exc.message
@@ -671,6 +718,8 @@ def lint_project(project: "Project", names: list[str] | None = None) -> LintRepo
                                  name))
         found += check_tests(spec, root, collection)
         found += check_imports(spec, specs, root)
+        found += check_requirements(spec)
+        found += check_trace(specs, [name], root)
         disabled = set(spec.lint_disable)
         findings += [f for f in found if f.rule not in disabled or f.rule == "prompt-invalid"]
     unique = list(dict.fromkeys(findings))

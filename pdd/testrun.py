@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pdd.sandbox import Sandbox
 
+from pdd.pytest_plugin import REQ_REPORT_ENV
+
 _PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd_overlay")
 
 
@@ -51,6 +53,9 @@ class TestResult:
     returncode: int | None
     seconds: float
     sandbox: str = "none"  # bwrap | none: how the tests were confined
+    #: Per-test entries of pdd's pytest plugin (:mod:`pdd.pytest_plugin`): nodeid, path,
+    #: line, reqs, outcome. ``None`` when the plugin did not report (a custom command).
+    report: list | None = None
 
     @property
     def passed(self) -> bool:
@@ -124,8 +129,11 @@ def run_tests(
             opts = ["-q", "-p", "no:cacheprovider"]
         argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
+        env = _scrubbed_env(overlay)
+        report_path = overlay / "pdd-req-report.json"
+        env[REQ_REPORT_ENV] = str(report_path)
         proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=overlay if output else root,
-                      env=_scrubbed_env(overlay), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             out = _communicate(proc, timeout, cancel)
         except subprocess.TimeoutExpired:
@@ -140,17 +148,30 @@ def run_tests(
         seconds = time.monotonic() - start
         text = _clean(out, overlay, root)
         rc = proc.returncode
+        report = _read_report(report_path)
         if rc == 0:
-            return TestResult("passed", text, rc, seconds, box.name)
+            return TestResult("passed", text, rc, seconds, box.name, report)
         if rc in (1, 5):
             if rc == 5:
                 text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
-            return TestResult("failed", text, rc, seconds, box.name)
+            return TestResult("failed", text, rc, seconds, box.name, report)
         if rc < 0 or rc >= 128:
             text += f"\n[pdd] the test process was killed (exit {rc}): the code under test killed it or crashed\n"
-        return TestResult("error", text, rc, seconds, box.name)
+        return TestResult("error", text, rc, seconds, box.name, report)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
+
+
+def _read_report(path: Path) -> list | None:
+    """The plugin's per-test entries from ``path``, or ``None`` if absent or unreadable."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    tests = data.get("tests") if isinstance(data, dict) else None
+    return [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else None
 
 
 def kill_group(proc: "subprocess.Popen") -> None:
