@@ -167,6 +167,8 @@ def test_a_client_error_is_a_backend_failure_with_its_message(client, git_repo, 
     proc = build(git_repo, client, tmp_path, fake_server)
     assert proc.returncode == 3, f"{client}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     assert "does not exist" in proc.stderr and f"`{client}`" in proc.stderr, proc.stderr
+    if client != "llm":  # the client's own error report (from its JSON), not its stack trace
+        assert f"{client} reported an error" in proc.stderr and "    at " not in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (git_repo / OUTPUT).exists() and note_records(git_repo, "0" * 40) == []
     assert sorted(p.name for p in (tmp_path / "home").iterdir()) == []

@@ -230,6 +230,19 @@ class CommandBackend:
             models = [{"model_id": request.model, "model_name": request.model, "api_base": self.base_url}]
             (scratch / "state" / "extra-openai-models.yaml").write_text(json.dumps(models, indent=2))
 
+    def _reported_error(self, out: str, err: str, request: Request) -> str | None:
+        """The error a preset's client reported in its JSON (on stdout, else stderr), or ``None``."""
+        if self.preset is None:
+            return None
+        for text in (out, err):
+            try:
+                self._parse(text, "", request)
+            except ClientError as exc:
+                return exc.message
+            except BackendError:
+                continue
+        return None
+
     def complete(self, request: Request) -> Completion:
         """Run the program with the flattened prompt on stdin; parse its output."""
         argv = self.argv_for(request)
@@ -276,9 +289,10 @@ class CommandBackend:
         out = out_b.decode("utf-8", "replace")
         err = err_b.decode("utf-8", "replace")
         if proc.returncode != 0:
+            reported = self._reported_error(out, err, request)
             raise BackendError(
                 f"command backend: {what}: `{_prog(argv)}` exited with status {proc.returncode}"
-                + _stderr_suffix(err, out),
+                + (f": {reported}" if reported else _stderr_suffix(err, out)),
                 hint="run the command by hand to see what it needs (key in the environment, model name, flags)",
             )
         try:
@@ -290,6 +304,11 @@ class CommandBackend:
             raise BackendError(f"command backend: {what}: `{_prog(argv)}` printed no answer" + _stderr_suffix(err, ""))
         info = {"preset": self.preset or "plain", "program": _prog(argv)}
         return dataclasses.replace(completion, extra={**completion.extra, "backend_info": info})
+
+
+class ClientError(BackendError):
+    """The client printed its own error report (``is_error``, a ``turn.failed`` event, an ``error``
+    object): its message is what the user needs, more than the client's stderr."""
 
 
 def backoff_delay(attempt: int) -> float:
@@ -338,11 +357,13 @@ def _json_object(out: str, tool: str) -> dict[str, Any]:
             return obj
     except ValueError:
         pass
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):  # the last JSON object, on one line or pretty-printed to the end
+        if not lines[i].lstrip().startswith("{"):
+            continue
+        for candidate in (lines[i], "\n".join(lines[i:])):
             try:
-                obj = json.loads(line)
+                obj = json.loads(candidate)
             except ValueError:
                 continue
             if isinstance(obj, dict):
@@ -363,7 +384,7 @@ def _parse_claude(out: str, err: str, request: Request) -> Completion:
     data = _json_object(out, "claude")
     result = data.get("result")
     if data.get("is_error") or (data.get("subtype") not in (None, "success")):
-        raise BackendError(f"claude reported an error ({data.get('subtype') or 'is_error'}): "
+        raise ClientError(f"claude reported an error ({data.get('subtype') or 'is_error'}): "
                            f"{truncate(redact(str(result or data.get('error') or '')), 500)}")
     if not isinstance(result, str):
         raise BackendError("the claude JSON output has no 'result' text")
@@ -422,7 +443,7 @@ def _parse_codex(out: str, err: str, request: Request) -> Completion:
                 errors.append(str(msg.get("message") or "error"))
     if text is None:
         if errors:
-            raise BackendError("codex reported an error: " + truncate(redact("; ".join(errors)), 500))
+            raise ClientError("codex reported an error: " + truncate(redact("; ".join(errors)), 500))
         raise BackendError("the codex --json output has no agent message: "
                            + (truncate(redact(out.strip()), 300) or "(empty)"),
                            hint="the codex preset expects `codex exec --json`; check command.argv")
@@ -435,7 +456,7 @@ def _parse_gemini(out: str, err: str, request: Request) -> Completion:
     if not isinstance(response, str) or (data.get("error") and not response):
         err = data.get("error")
         message = err.get("message") if isinstance(err, dict) else err
-        raise BackendError("gemini reported an error: " + truncate(redact(str(message or "no 'response' in its JSON")), 500))
+        raise ClientError("gemini reported an error: " + truncate(redact(str(message or "no 'response' in its JSON")), 500))
     tokens_in = tokens_out = None
     model = request.model
     stats = data.get("stats") if isinstance(data.get("stats"), dict) else {}
