@@ -9,9 +9,11 @@ folders of its own, so anything a client leaves behind outside pdd's scratch fol
 What they prove, per client: the preset's command line completes against loopback; the answer
 lands in ``generated/``; the note names backend ``command``, the preset, the model and the token
 counts the server reported (Claude's cost as Claude computed it); the request the server got
-carries pdd's prompt and no tools; the client talked to no other route; and it wrote nothing
-outside its scratch folder. The last test runs Claude Code *without* the preset's protections and
-shows those same checks catch it (it writes into ``HOME`` and sends its tool set).
+carries pdd's prompt and no tools; the client wrote nothing outside its scratch folder; and,
+traced with strace, every ``connect()`` of the client and its children went to the fake server
+on 127.0.0.1 (no telemetry, update check or DNS lookup). Two tests run Claude Code *without* the
+preset's protections and show those same checks catch it: it writes into ``HOME``, declares its
+tool set, and connects to the DNS resolver.
 """
 
 from __future__ import annotations
@@ -188,3 +190,53 @@ def test_without_the_preset_the_same_checks_catch_claude(git_repo, fake_server, 
     [request] = fake_server.requests
     assert len(tool_names(request)) > 5 and "Bash" in tool_names(request)
     assert (tmp_path / "home" / ".claude.json").exists() or (tmp_path / "home" / ".claude").exists()
+
+
+def connections(log: Path) -> list[str]:
+    """``ADDRESS:PORT`` of every IPv4/IPv6 ``connect()`` in an ``strace -e trace=connect`` log."""
+    import re
+
+    out = []
+    for line in log.read_text().splitlines():
+        v4 = re.search(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)', line)
+        v6 = re.search(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"', line)
+        for match in (v4, v6):
+            if match:
+                out.append(f"{match.group(2)}:{match.group(1)}")
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed (apt-get install strace)")
+@pytest.mark.parametrize("client", sorted(CLIENT_PATHS))
+def test_the_preset_connects_only_to_the_configured_server(client, git_repo, fake_server, tmp_path):
+    """Every connect() of the client and its children, traced: loopback to the fake server only
+    (no telemetry, update check, DNS lookup or other endpoint)."""
+    from pdd.backends.command import PRESETS
+
+    client_bin(client, tmp_path)
+    fake_server.answers[MODULE] = ANSWER
+    log = tmp_path / "connect.log"
+    strace = ["strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=connect", "-o", str(log)]
+    project(git_repo, client, fake_server, argv=strace + PRESETS[client])
+    proc = build(git_repo, client, tmp_path, fake_server)
+    if "ptrace" in proc.stderr and proc.returncode != 0:
+        pytest.skip("ptrace is not permitted here: " + proc.stderr.strip().splitlines()[-1])
+    assert proc.returncode == 0, proc.stderr
+    seen = connections(log)
+    assert seen and set(seen) == {f"127.0.0.1:{fake_server.port}"}, seen
+    assert (git_repo / OUTPUT).read_text() == CODE
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed (apt-get install strace)")
+def test_without_the_preset_claude_tries_to_phone_home(git_repo, fake_server, tmp_path):
+    """Protection off: the same trace catches Claude Code run with its defaults reaching out (a DNS
+    query to the resolver, for its telemetry and update endpoints)."""
+    client_bin("claude", tmp_path)
+    fake_server.answers[MODULE] = ANSWER
+    log = tmp_path / "connect.log"
+    strace = ["strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=connect", "-o", str(log)]
+    project(git_repo, "claude", fake_server, preset=None, timeout=60,
+            argv=strace + ["claude", "-p", "--model", "{model}"])
+    build(git_repo, "claude", tmp_path, fake_server)
+    others = [c for c in connections(log) if not c.startswith("127.0.0.1:")]
+    assert others, connections(log)
