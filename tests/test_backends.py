@@ -329,8 +329,9 @@ def test_command_llm_preset_and_its_models_file(agent_bin, monkeypatch, tmp_path
     monkeypatch.setenv("FAKE_AGENT_ANSWER", "Error: not json")
     with pytest.raises(BackendError, match="not a JSON list"):
         command_backend(preset="llm").complete(request())
-    with pytest.raises(ConfigError, match="base_url"):
-        command_backend(preset="llm", base_url="127.0.0.1:9")
+    for bad in ("127.0.0.1:9", 'http://x",env_key="HOME', 42):
+        with pytest.raises(ConfigError, match="base_url"):
+            command_backend(preset="llm", base_url=bad)
 
 
 def test_command_gemini_preset(agent_bin, monkeypatch):

@@ -182,7 +182,8 @@ class CommandBackend:
                                   hint="e.g. command: {preset: llm} or command: {preset: claude}")
             argv = list(PRESETS[preset])
         base_url = settings.get("base_url")
-        if base_url is not None and (not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))):
+        if base_url is not None and (not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))
+                                     or any(c.isspace() or c in '"\\' for c in base_url)):
             raise ConfigError(f".pdd/config.yaml: command.base_url must be an http:// or https:// URL, got {base_url!r}",
                               hint="e.g. base_url: http://127.0.0.1:8000 (or remove it to use the client's default)")
         timeout = settings.get("timeout")
