@@ -605,6 +605,7 @@ class Builder:
                 "tokens_in": completion.tokens_in,
                 "tokens_out": completion.tokens_out,
                 "cost_usd": completion.cost_usd,
+                **({"backend_info": completion.extra["backend_info"]} if "backend_info" in completion.extra else {}),
                 "tests": result.tests,
                 "sandbox": result.sandbox,
                 "attempts": result.attempts,

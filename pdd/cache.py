@@ -37,8 +37,11 @@ class GenerationCache:
         """The cached completion for ``key``, or ``None``."""
         try:
             data: dict[str, Any] = json.loads(self._path(key).read_text(encoding="utf-8"))
-            return Completion(text=data["text"], tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
-                              cost_usd=data.get("cost_usd"), model=data.get("model"))
+            text = data["text"]
+            info = data.get("backend_info")
+            return Completion(text=text, tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
+                              cost_usd=data.get("cost_usd"), model=data.get("model"),
+                              extra={"backend_info": info} if isinstance(info, dict) else {})
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -72,8 +72,9 @@ anthropic:
   max_retries: 4
 
 command:                      # backend: command (docs/backends.md)
-  preset:                     # claude | codex | gemini | empty: stdout is the answer
+  preset:                     # claude | codex | gemini | llm | empty: stdout is the answer
   argv: []                    # program and arguments, no shell; empty: the preset's
+  base_url:                   # optional endpoint the preset's client is pointed at
   timeout: 300                # seconds per run
   max_retries: 1              # further tries after a timeout
 
@@ -107,7 +108,8 @@ _SCHEMA: dict[str, Any] = {
     "tests": {"command": list, "timeout": (int, float), "sandbox": str},
     "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
-    "command": {"argv": list, "preset": (str, type(None)), "timeout": (int, float), "max_retries": int},
+    "command": {"argv": list, "preset": (str, type(None)), "base_url": (str, type(None)), "timeout": (int, float),
+                "max_retries": int},
     "replay": {"dir": str},
     "check": {"stale": str},
     "lint": {"max_prompt_chars": int},

@@ -30,7 +30,9 @@ Behaviour is steered by environment variables, because presets fix the argv:
                            created), so only the first run hangs
 ``FAKE_AGENT_COST``        ``total_cost_usd`` in claude mode (default 0.0123)
 ``FAKE_AGENT_TOOL_ERROR``  report a tool-level error in the JSON (claude/codex/gemini)
-``FAKE_AGENT_LOG``         append one JSON line per run: argv, stdin, cwd, mode
+``FAKE_AGENT_LOG``         append one JSON line per run: argv, stdin, cwd, mode, and ``env``: the
+                           environment variables whose names are in ``FAKE_AGENT_LOG_ENV``
+                           (space-separated)
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ def main() -> int:
     log = os.environ.get("FAKE_AGENT_LOG")
     if log:
         with open(log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"argv": argv, "stdin": prompt, "cwd": os.getcwd(), "mode": mode}) + "\n")
+            env = {k: os.environ.get(k) for k in os.environ.get("FAKE_AGENT_LOG_ENV", "").split()}
+            fh.write(json.dumps({"argv": argv, "stdin": prompt, "cwd": os.getcwd(), "mode": mode, "env": env}) + "\n")
     once = os.environ.get("FAKE_AGENT_SLEEP_ONCE")
     if once and not os.path.exists(once):
         open(once, "w").close()

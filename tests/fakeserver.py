@@ -9,6 +9,22 @@ real wire formats closely enough that the official, unmodified ``openai`` and
   (``http://127.0.0.1:PORT/v1``).
 * Anthropic Messages: ``POST /v1/messages``. Point the SDK at
   ``server.anthropic_base_url`` (``http://127.0.0.1:PORT``).
+* OpenAI Responses: ``POST /v1/responses`` (what Codex CLI calls).
+* Gemini: ``POST /v1beta/models/MODEL:generateContent`` and
+  ``:streamGenerateContent?alt=sse`` (what Gemini CLI calls); point it at
+  ``server.url``.
+
+``"stream": true`` (Chat Completions, Messages, Responses) and
+``streamGenerateContent`` are answered as Server-Sent Events in each API's
+event shapes (the whole stream is sent at once, with a ``Content-Length``); the
+text is split over several delta events. A request that asks for JSON output
+with a schema (Gemini ``generationConfig.responseJsonSchema``/``responseSchema``,
+Responses ``text.format`` of type ``json_schema``, Chat Completions
+``response_format``) is answered, by default, with the smallest instance of the
+schema (:func:`schema_instance`) instead of asking the responder: agent CLIs send
+such side requests (e.g. Gemini CLI's model router) that name no module.
+Requests to unknown routes are logged too (``api`` ``None``), so a test can
+assert that a client sent nothing unexpected.
 
 Nothing here generates text. Every answer comes from a *responder*, a callable
 given the logged request that returns the assistant text (``str``) or a
@@ -26,8 +42,6 @@ Ready-made responders:
 
 Token counts are rough stand-ins (about 4 characters per token), not real
 tokenizer output.
-
-Streaming (``"stream": true``) is not supported; such requests get a 400.
 
 Only the standard library is used. The module has no relative imports, so it
 can be imported as ``tests.fakeserver``, as ``fakeserver`` (with ``tests/`` on
@@ -62,6 +76,8 @@ __all__ = [
     "AnswersResponder",
     "request_text",
     "find_target_module",
+    "request_schema",
+    "schema_instance",
 ]
 
 
@@ -188,10 +204,86 @@ def request_text(request: Dict[str, Any]) -> str:
     parts = []
     if "system" in body:
         parts.append(_content_text(body.get("system")))
+    if isinstance(body.get("instructions"), str):  # Responses API
+        parts.append(body["instructions"])
+    if isinstance(body.get("systemInstruction"), dict):  # Gemini
+        parts.append(_content_text(body["systemInstruction"].get("parts")))
     for message in body.get("messages") or []:
         if isinstance(message, dict):
             parts.append(_content_text(message.get("content")))
+    items = body.get("input")  # Responses API: a string or a list of items
+    if isinstance(items, str):
+        parts.append(items)
+    elif isinstance(items, list):
+        for item in items:
+            if isinstance(item, dict) and item.get("type", "message") == "message":
+                parts.append(_content_text(item.get("content")))
+    for content in body.get("contents") or []:  # Gemini
+        if isinstance(content, dict):
+            parts.append(_content_text(content.get("parts")))
     return "\n".join(p for p in parts if p)
+
+
+def request_schema(request: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The JSON schema a request asks the answer to follow, or None.
+
+    Gemini ``generationConfig.responseJsonSchema`` / ``responseSchema``; Responses
+    ``text.format`` ``{"type": "json_schema", "schema": ...}``; Chat Completions
+    ``response_format`` ``{"type": "json_schema", "json_schema": {"schema": ...}}``.
+    """
+    body = request.get("body")
+    if not isinstance(body, dict):
+        return None
+    config = body.get("generationConfig")
+    if isinstance(config, dict):
+        for key in ("responseJsonSchema", "responseSchema"):
+            if isinstance(config.get(key), dict):
+                return config[key]
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+        return fmt["schema"]
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema" and isinstance(rf.get("json_schema"), dict):
+        inner = rf["json_schema"].get("schema")
+        return inner if isinstance(inner, dict) else None
+    return None
+
+
+def schema_instance(schema: Any) -> Any:
+    """The smallest value valid under a JSON schema (the subset agent CLIs use).
+
+    ``enum``/``const``: the first value; ``anyOf``/``oneOf``: the first branch;
+    ``object``: only the ``required`` properties; ``array``: ``minItems`` items;
+    ``string``: ``minLength`` x's; numbers: ``minimum`` or 0; ``boolean``: false.
+    Gemini's upper-case type names (``OBJECT``, ``STRING``) are accepted.
+    """
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return schema["const"]
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return schema_instance(schema[key][0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if str(k).lower() != "null"), "null")
+    kind = str(kind or ("object" if "properties" in schema else "null")).lower()
+    if kind == "object":
+        props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+        return {name: schema_instance(props.get(name, {})) for name in schema.get("required") or []}
+    if kind == "array":
+        return [schema_instance(schema.get("items", {})) for _ in range(int(schema.get("minItems") or 0))]
+    if kind == "string":
+        return "x" * int(schema.get("minLength") or 0)
+    if kind in ("integer", "number"):
+        low = schema.get("minimum", 0)
+        return int(low) if kind == "integer" else low
+    if kind == "boolean":
+        return False
+    return None
 
 
 def find_target_module(request: Dict[str, Any]) -> Optional[str]:
@@ -361,11 +453,164 @@ def _anthropic_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, 
     }
 
 
+def _usage_numbers(request: Dict[str, Any], reply: Reply) -> "tuple[int, int]":
+    prompt = reply.prompt_tokens if reply.prompt_tokens is not None else _estimate_tokens(request_text(request))
+    completion = (
+        reply.completion_tokens if reply.completion_tokens is not None else _estimate_tokens(reply.text)
+    )
+    return prompt, completion
+
+
+def _responses_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any]:
+    """An OpenAI Responses API ``response`` object (status ``completed``)."""
+    prompt, completion = _usage_numbers(request, reply)
+    return {
+        "id": "resp_" + uuid.uuid4().hex[:24],
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "model": request["body"].get("model") or "fake-model",
+        "output": [{
+            "type": "message", "id": "msg_" + uuid.uuid4().hex[:24], "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+        }],
+        "parallel_tool_calls": False,
+        "tool_choice": "auto",
+        "tools": [],
+        "usage": {
+            "input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+def _gemini_success_body(request: Dict[str, Any], reply: Reply, text: Optional[str] = None,
+                         final: bool = True) -> Dict[str, Any]:
+    """A Gemini ``GenerateContentResponse`` (one chunk of a stream when ``final`` is false)."""
+    prompt, completion = _usage_numbers(request, reply)
+    candidate: Dict[str, Any] = {"content": {"role": "model", "parts": [{"text": reply.text if text is None else text}]},
+                                 "index": 0}
+    if final:
+        candidate["finishReason"] = "STOP"
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion,
+                          "totalTokenCount": prompt + completion},
+        "modelVersion": request.get("model") or "fake-model",
+        "responseId": uuid.uuid4().hex[:24],
+    }
+
+
+def _gemini_error_body(status: int, message: str, error_type: Optional[str]) -> Dict[str, Any]:
+    names = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+             429: "RESOURCE_EXHAUSTED", 503: "UNAVAILABLE"}
+    return {"error": {"code": status, "message": message,
+                      "status": error_type or names.get(status, "INTERNAL" if status >= 500 else "FAILED_PRECONDITION")}}
+
+
+def _chunks(text: str, size: int = 200) -> List[str]:
+    """``text`` in pieces of ``size`` characters (at least one piece), for delta events."""
+    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _sse(events: List["tuple[Optional[str], Any]"]) -> bytes:
+    """Server-Sent Events: ``event: NAME`` (when named) and ``data: JSON`` per event."""
+    out = []
+    for name, data in events:
+        head = f"event: {name}\n" if name else ""
+        payload = data if isinstance(data, str) else json.dumps(data)
+        out.append(f"{head}data: {payload}\n\n")
+    return "".join(out).encode("utf-8")
+
+
+def _openai_stream(request: Dict[str, Any], reply: Reply) -> bytes:
+    """Chat Completions chunks, then a usage chunk when ``stream_options.include_usage``, then ``[DONE]``."""
+    body = _openai_success_body(request, reply)
+    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": body["model"],
+            "system_fingerprint": None}
+    events: List[Any] = []
+    for i, piece in enumerate(_chunks(reply.text)):
+        delta: Dict[str, Any] = {"content": piece}
+        if i == 0:
+            delta["role"] = "assistant"
+        events.append((None, dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}])))
+    events.append((None, dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}])))
+    options = request["body"].get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage"):
+        events.append((None, dict(base, choices=[], usage=body["usage"])))
+    events.append((None, "[DONE]"))
+    return _sse(events)
+
+
+def _anthropic_stream(request: Dict[str, Any], reply: Reply) -> bytes:
+    """Messages streaming events: message_start, content_block_start/delta/stop, message_delta, message_stop."""
+    body = _anthropic_success_body(request, reply)
+    usage = body["usage"]
+    start = dict(body, content=[], stop_reason=None, usage=dict(usage, output_tokens=1))
+    events: List[Any] = [("message_start", {"type": "message_start", "message": start}),
+                         ("content_block_start", {"type": "content_block_start", "index": 0,
+                                                  "content_block": {"type": "text", "text": ""}}),
+                         ("ping", {"type": "ping"})]
+    for piece in _chunks(reply.text):
+        events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                               "delta": {"type": "text_delta", "text": piece}}))
+    events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": usage["output_tokens"]}}),
+               ("message_stop", {"type": "message_stop"})]
+    return _sse(events)
+
+
+def _responses_stream(request: Dict[str, Any], reply: Reply) -> bytes:
+    """Responses API events: response.created, output_item.added, output_text.delta/done,
+    output_item.done, response.completed (with usage); each with a ``sequence_number``."""
+    final = _responses_success_body(request, reply)
+    item = final["output"][0]
+    pending = dict(final, status="in_progress", output=[], usage=None)
+    events: List[Any] = [
+        ("response.created", {"type": "response.created", "response": pending}),
+        ("response.in_progress", {"type": "response.in_progress", "response": pending}),
+        ("response.output_item.added", {"type": "response.output_item.added", "output_index": 0,
+                                        "item": dict(item, status="in_progress", content=[])}),
+        ("response.content_part.added", {"type": "response.content_part.added", "item_id": item["id"],
+                                         "output_index": 0, "content_index": 0,
+                                         "part": {"type": "output_text", "text": "", "annotations": []}}),
+    ]
+    for piece in _chunks(reply.text):
+        events.append(("response.output_text.delta", {"type": "response.output_text.delta", "item_id": item["id"],
+                                                      "output_index": 0, "content_index": 0, "delta": piece}))
+    events += [
+        ("response.output_text.done", {"type": "response.output_text.done", "item_id": item["id"],
+                                       "output_index": 0, "content_index": 0, "text": reply.text}),
+        ("response.content_part.done", {"type": "response.content_part.done", "item_id": item["id"],
+                                        "output_index": 0, "content_index": 0, "part": item["content"][0]}),
+        ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}),
+        ("response.completed", {"type": "response.completed", "response": final}),
+    ]
+    for n, (_, data) in enumerate(events):
+        data["sequence_number"] = n
+    return _sse(events)
+
+
+def _gemini_stream(request: Dict[str, Any], reply: Reply) -> bytes:
+    """``streamGenerateContent?alt=sse``: one ``data:`` GenerateContentResponse per piece, the last with
+    ``finishReason``."""
+    pieces = _chunks(reply.text)
+    return _sse([(None, _gemini_success_body(request, reply, piece, final=i == len(pieces) - 1))
+                 for i, piece in enumerate(pieces)])
+
+
 _ROUTES = {
     "/v1/chat/completions": "openai",
     "/chat/completions": "openai",
     "/v1/messages": "anthropic",
+    "/v1/responses": "responses",
+    "/responses": "responses",
 }
+_GEMINI_ROUTE = re.compile(r"^/(?:v1|v1beta|v1alpha)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$")
 
 
 # ---------------------------------------------------------------------------
@@ -425,10 +670,11 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status: int, payload: bytes, api: Optional[str], extra: Optional[Dict[str, str]] = None) -> None:
+    def _send(self, status: int, payload: bytes, api: Optional[str], extra: Optional[Dict[str, str]] = None,
+              content_type: str = "application/json") -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             if api == "anthropic":
                 self.send_header("request-id", "req_" + uuid.uuid4().hex[:24])
@@ -446,6 +692,8 @@ class _Handler(BaseHTTPRequestHandler):
                     error_type: Optional[str] = None, extra: Optional[Dict[str, str]] = None) -> None:
         if api == "anthropic":
             body = _anthropic_error_body(status, message, error_type)
+        elif api == "gemini":
+            body = _gemini_error_body(status, message, error_type)
         else:
             body = _openai_error_body(status, message, error_type)
         self._send(status, json.dumps(body).encode("utf-8"), api, extra)
@@ -453,6 +701,8 @@ class _Handler(BaseHTTPRequestHandler):
     # -- methods ------------------------------------------------------------
 
     def do_GET(self) -> None:  # noqa: N802
+        self.server.fake._log({"api": None, "path": self.path, "method": "GET",
+                               "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None})
         api = "anthropic" if "anthropic-version" in self.headers else None
         self._send_error(api, 404, f"Unknown route: GET {self.path} (fake model server)")
 
@@ -461,11 +711,9 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
         api = _ROUTES.get(path)
-        if api is None:
-            guess = "anthropic" if "anthropic-version" in self.headers else None
-            self._send_error(guess, 404, f"Unknown route: POST {self.path} (fake model server)")
-            return
-
+        gemini = _GEMINI_ROUTE.match(path)
+        if gemini:
+            api = "gemini"
         try:
             body: Any = json.loads(raw.decode("utf-8")) if raw else None
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -476,17 +724,26 @@ class _Handler(BaseHTTPRequestHandler):
             "headers": {k.lower(): v for k, v in self.headers.items()},
             "body": body,
         }
+        if gemini:
+            request["model"] = gemini.group("model")
+        request["stream"] = bool(gemini.group("method") == "streamGenerateContent" if gemini
+                                 else isinstance(body, dict) and body.get("stream"))
         fake._log(request)
+        if api is None:
+            guess = "anthropic" if "anthropic-version" in self.headers else None
+            self._send_error(guess, 404, f"Unknown route: POST {self.path} (fake model server)")
+            return
 
         if not isinstance(body, dict):
             self._send_error(api, 400, "Request body must be a JSON object (fake model server)")
             return
-        if body.get("stream"):
-            self._send_error(api, 400, "Streaming (\"stream\": true) is not supported by the fake model server")
-            return
 
+        schema = request_schema(request)
         try:
-            result = fake.responder(request)
+            if schema is not None and fake.schema_answers:
+                result: ReplyLike = json.dumps(schema_instance(schema))
+            else:
+                result = fake.responder(request)
         except Exception as exc:  # a bug in the responder: make it loud
             self._send_error(api, 500, f"Fake model server responder raised {type(exc).__name__}: {exc}")
             return
@@ -514,15 +771,19 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.body is not None:
             self._send(reply.status, json.dumps(reply.body).encode("utf-8"), api, extra)
             return
-        if api == "openai":
-            payload = _openai_success_body(request, reply)
-        else:
-            payload = _anthropic_success_body(request, reply)
-        self._send(reply.status, json.dumps(payload).encode("utf-8"), api, extra)
+        if request["stream"]:
+            stream = {"openai": _openai_stream, "anthropic": _anthropic_stream, "responses": _responses_stream,
+                      "gemini": _gemini_stream}[api]
+            self._send(reply.status, stream(request, reply), api, extra, content_type="text/event-stream")
+            return
+        build = {"openai": _openai_success_body, "anthropic": _anthropic_success_body,
+                 "responses": _responses_success_body, "gemini": _gemini_success_body}[api]
+        self._send(reply.status, json.dumps(build(request, reply)).encode("utf-8"), api, extra)
 
 
 class FakeModelServer:
-    """An HTTP server on 127.0.0.1 speaking OpenAI Chat Completions and Anthropic Messages.
+    """An HTTP server on 127.0.0.1 speaking OpenAI Chat Completions and Responses, Anthropic
+    Messages and Gemini generateContent (see the module docstring).
 
     Each request is logged, given to ``responder`` and answered after
     ``latency`` seconds (sleeping in the request's own thread, so concurrent
@@ -530,8 +791,9 @@ class FakeModelServer:
     """
 
     def __init__(self, responder: Optional[Responder] = None, latency: float = 0.0,
-                 *, port: int = 0, verbose: bool = False):
+                 *, port: int = 0, verbose: bool = False, schema_answers: bool = True):
         self.responder: Responder = responder or _default_responder
+        self.schema_answers = schema_answers  # answer JSON-schema requests with schema_instance()
         self.latency = latency
         self.verbose = verbose
         self._port_wanted = port

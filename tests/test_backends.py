@@ -270,7 +270,32 @@ def test_command_claude_preset(agent_bin, monkeypatch):
     assert c.tokens_in == len(prompt) // 4 + 7 + 3  # input + cache creation + cache read
     assert c.tokens_out == len("the claude answer") // 4
     assert c.model == "sonnet"
-    assert runs(agent_bin)[0]["argv"] == ["--mode", "claude", "-p", "--output-format", "json", "--model", "sonnet"]
+    assert runs(agent_bin)[0]["argv"] == ["--mode", "claude", "-p", "--output-format", "json", "--model", "sonnet",
+                                          "--tools", "", "--no-session-persistence", "--bare"]
+    assert c.extra["backend_info"] == {"preset": "claude", "program": "claude"}
+
+
+def test_command_preset_state_lives_in_a_scratch_folder_that_is_removed(agent_bin, monkeypatch, tmp_path):
+    names = "HOME TMPDIR XDG_CACHE_HOME CLAUDE_CONFIG_DIR DISABLE_TELEMETRY ANTHROPIC_BASE_URL"
+    monkeypatch.setenv("FAKE_AGENT_LOG_ENV", names)
+    monkeypatch.setenv("FAKE_AGENT_ANSWER", "x")
+    monkeypatch.setenv("HOME", str(tmp_path / "my-home"))
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/from-env")
+    command_backend(preset="claude").complete(request())
+    command_backend(preset="claude", base_url="http://127.0.0.1:9/from-config/").complete(request())
+    command_backend(argv=plain_argv()).complete(request())
+    first, second, plain = runs(agent_bin)
+    scratch = Path(first["cwd"]).parent
+    assert Path(first["cwd"]).name == "work" and not scratch.exists()  # removed after the run
+    env = first["env"]
+    assert env["HOME"] == str(scratch / "home") and env["TMPDIR"] == str(scratch / "tmp")
+    assert env["XDG_CACHE_HOME"] == str(scratch / "home" / ".cache")
+    assert env["CLAUDE_CONFIG_DIR"] == str(scratch / "state") and env["DISABLE_TELEMETRY"] == "1"
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9/from-env"  # the client reads its own variable
+    assert second["env"]["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9/from-config"
+    assert Path(second["cwd"]).parent != scratch  # a fresh folder per run
+    # Without a preset the program gets pdd's environment unchanged.
+    assert plain["env"]["HOME"] == str(tmp_path / "my-home") and plain["env"]["CLAUDE_CONFIG_DIR"] is None
 
 
 def test_command_codex_preset(agent_bin, monkeypatch):
@@ -282,6 +307,31 @@ def test_command_codex_preset(agent_bin, monkeypatch):
     assert c.cost_usd is None  # codex reports none: priced from the table
     argv = runs(agent_bin)[0]["argv"]
     assert argv[:3] == ["--mode", "codex", "exec"] and "--json" in argv and argv[-1] == "-"
+    assert "--ephemeral" in argv and "shell_tool" in argv and "model_provider=pdd" in argv
+    provider = argv[argv.index("model_provider=pdd") + 2]
+    assert provider.startswith("model_providers.pdd={") and 'wire_api="responses"' in provider
+
+
+def test_command_llm_preset_and_its_models_file(agent_bin, monkeypatch, tmp_path):
+    shim = Path(os.environ["PATH"].split(os.pathsep)[0]) / "llm"
+    copy = tmp_path / "models-seen.yaml"
+    shim.write_text(f'#!/bin/sh\ncp "$LLM_USER_PATH/extra-openai-models.yaml" "{copy}"\n'
+                    f'exec "{sys.executable}" "{FAKE_AGENT}" --mode plain "$@"\n')
+    shim.chmod(0o755)
+    record = [{"id": "01", "model": "local-coder", "resolved_model": None, "response": "the llm answer",
+               "input_tokens": 12, "output_tokens": 3}]
+    monkeypatch.setenv("FAKE_AGENT_ANSWER", json.dumps(record))
+    c = command_backend(preset="llm", base_url="http://127.0.0.1:9/v1").complete(request(model="local-coder"))
+    assert (c.text, c.tokens_in, c.tokens_out, c.model) == ("the llm answer", 12, 3, "local-coder")
+    assert runs(agent_bin)[0]["argv"][-5:] == ["prompt", "-m", "local-coder", "--no-log", "--json"]
+    assert json.loads(copy.read_text()) == [{"model_id": "local-coder", "model_name": "local-coder",
+                                            "api_base": "http://127.0.0.1:9/v1"}]
+    monkeypatch.setenv("FAKE_AGENT_ANSWER", "Error: not json")
+    with pytest.raises(BackendError, match="not a JSON list"):
+        command_backend(preset="llm").complete(request())
+    for bad in ("127.0.0.1:9", 'http://x",env_key="HOME', 42):
+        with pytest.raises(ConfigError, match="base_url"):
+            command_backend(preset="llm", base_url=bad)
 
 
 def test_command_gemini_preset(agent_bin, monkeypatch):
@@ -405,5 +455,5 @@ def test_codex_legacy_event_stream_is_understood():
         {"id": "0", "msg": {"type": "agent_message", "message": "legacy answer"}},
         {"id": "0", "msg": {"type": "token_count", "input_tokens": 120, "output_tokens": 30}},
     ])
-    c = _parse_codex("some banner line\n" + out, request())
+    c = _parse_codex("some banner line\n" + out, "", request())
     assert (c.text, c.tokens_in, c.tokens_out) == ("legacy answer", 120, 30)

@@ -12,7 +12,7 @@ import anthropic
 import openai
 import pytest
 
-from fakeserver import AnswersResponder, FakeModelServer, Reply, ScriptedResponder
+from fakeserver import AnswersResponder, FakeModelServer, Reply, ScriptedResponder, find_target_module, request_text
 
 HERE = pathlib.Path(__file__).parent
 
@@ -198,12 +198,104 @@ def test_malformed_body_raises_from_the_sdk_call():
             ask_anthropic(ant(srv))
 
 
-def test_streaming_is_rejected_with_400():
-    with FakeModelServer() as srv:
-        with pytest.raises(openai.BadRequestError, match="[Ss]treaming"):
-            ask_openai(oai(srv), stream=True)
-        with pytest.raises(anthropic.BadRequestError, match="[Ss]treaming"):
-            ask_anthropic(ant(srv), stream=True)
+def test_chat_completions_stream_with_usage_through_the_sdk():
+    text = "y" * 450  # three delta chunks
+    with FakeModelServer(lambda req: Reply(text=text, prompt_tokens=11, completion_tokens=22)) as srv:
+        chunks = list(ask_openai(oai(srv), stream=True, stream_options={"include_usage": True}))
+        assert srv.last_request["stream"] is True
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.prompt_tokens == 11 and chunks[-1].usage.completion_tokens == 22
+
+
+def test_anthropic_messages_stream_through_the_sdk():
+    text = "z" * 450
+    with FakeModelServer(lambda req: Reply(text=text, prompt_tokens=7, completion_tokens=9)) as srv:
+        with ant(srv).messages.stream(model="claude-test", max_tokens=100,
+                                      messages=[{"role": "user", "content": "hi"}]) as stream:
+            kinds = [event.type for event in stream]
+            final = stream.get_final_message()
+    assert final.content[0].text == text and final.stop_reason == "end_turn"
+    assert final.usage.input_tokens == 7 and final.usage.output_tokens == 9
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and kinds.count("text") == 3
+
+
+def test_responses_api_plain_and_streamed_through_the_sdk():
+    with FakeModelServer(lambda req: Reply(text="answer " * 50, prompt_tokens=5, completion_tokens=6)) as srv:
+        client = oai(srv)
+        plain = client.responses.create(model="gpt-test", instructions="be brief", input="Target module: generated.a.b")
+        events = list(client.responses.create(model="gpt-test", input=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello there"}]}],
+            stream=True))
+        log = srv.requests
+    assert plain.output_text == "answer " * 50 and plain.usage.input_tokens == 5 and plain.usage.output_tokens == 6
+    assert [r["api"] for r in log] == ["responses", "responses"] and log[1]["stream"] is True
+    assert "be brief" in request_text(log[0]) and "generated.a.b" in request_text(log[0])
+    assert "hello there" in request_text(log[1])
+    deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert deltas == "answer " * 50
+    assert events[-1].type == "response.completed" and events[-1].response.usage.output_tokens == 6
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def _post(url, body):
+    import urllib.request
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.headers.get("Content-Type"), resp.read().decode()
+
+
+def test_gemini_generate_content_plain_and_sse():
+    body = {"systemInstruction": {"parts": [{"text": "sys text"}]},
+            "contents": [{"role": "user", "parts": [{"text": "Target module: generated.g.h"}]}]}
+    with FakeModelServer(lambda req: Reply(text="g" * 250, prompt_tokens=3, completion_tokens=4)) as srv:
+        kind, plain = _post(srv.url + "/v1beta/models/gem-test:generateContent", body)
+        skind, streamed = _post(srv.url + "/v1beta/models/gem-test:streamGenerateContent?alt=sse", body)
+        log = srv.requests
+    assert kind == "application/json" and skind == "text/event-stream"
+    data = json.loads(plain)
+    assert data["candidates"][0]["content"]["parts"][0]["text"] == "g" * 250
+    assert data["usageMetadata"]["promptTokenCount"] == 3 and data["usageMetadata"]["candidatesTokenCount"] == 4
+    chunks = [json.loads(line[len("data: "):]) for line in streamed.splitlines() if line.startswith("data: ")]
+    assert "".join(c["candidates"][0]["content"]["parts"][0]["text"] for c in chunks) == "g" * 250
+    assert chunks[-1]["candidates"][0]["finishReason"] == "STOP" and "finishReason" not in chunks[0]["candidates"][0]
+    assert [r["model"] for r in log] == ["gem-test", "gem-test"] and [r["stream"] for r in log] == [False, True]
+    assert find_target_module(log[0]) == "generated.g.h" and "sys text" in request_text(log[0])
+
+
+def test_json_schema_requests_get_the_smallest_instance_not_the_responder():
+    schema = {"type": "OBJECT", "properties": {"reasoning": {"type": "STRING"},
+                                               "model_choice": {"type": "STRING", "enum": ["flash", "pro"]},
+                                               "unused": {"type": "INTEGER"}},
+              "required": ["reasoning", "model_choice"]}
+    calls = []
+    with FakeModelServer(lambda req: calls.append(req) or "from responder") as srv:
+        _, out = _post(srv.url + "/v1beta/models/m:generateContent",
+                       {"contents": [{"parts": [{"text": "route me"}]}],
+                        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": schema}})
+        plain = oai(srv).responses.create(model="m", input="x", text={"format": {
+            "type": "json_schema", "name": "s", "schema": {"type": "object", "properties": {"ok": {"type": "boolean"}},
+                                                           "required": ["ok"]}}})
+    assert json.loads(json.loads(out)["candidates"][0]["content"]["parts"][0]["text"]) == {
+        "reasoning": "", "model_choice": "flash"}
+    assert json.loads(plain.output_text) == {"ok": False}
+    assert calls == []
+    with FakeModelServer(lambda req: "from responder", schema_answers=False) as srv:
+        _, out = _post(srv.url + "/v1beta/models/m:generateContent",
+                       {"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"responseJsonSchema": schema}})
+    assert json.loads(out)["candidates"][0]["content"]["parts"][0]["text"] == "from responder"
+
+
+def test_unknown_routes_are_logged_and_get_gemini_shaped_errors():
+    import urllib.error
+    with FakeModelServer(lambda req: Reply(status=429, text="quota")) as srv:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _post(srv.url + "/v1beta/models/m:generateContent", {"contents": []})
+        with pytest.raises(urllib.error.HTTPError):
+            _post(srv.url + "/api/event_logging/batch", {})
+        log = srv.requests
+    assert json.loads(info.value.read())["error"] == {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}
+    assert [r["api"] for r in log] == ["gemini", None] and log[1]["path"] == "/api/event_logging/batch"
 
 
 def test_responder_exception_becomes_500():

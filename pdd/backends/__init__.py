@@ -48,7 +48,12 @@ class Request:
 
 @dataclass(frozen=True)
 class Completion:
-    """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown)."""
+    """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown).
+
+    ``extra["backend_info"]``, when a backend sets it, is a small JSON-ready dict saying how the
+    answer was obtained (e.g. the ``command`` backend's preset and program); it is kept in the
+    generation cache and recorded in the provenance note as ``backend_info``.
+    """
 
     text: str
     tokens_in: int | None = None
@@ -59,8 +64,11 @@ class Completion:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of the completion."""
-        return {"text": self.text, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+        data = {"text": self.text, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
                 "cost_usd": self.cost_usd, "model": self.model}
+        if isinstance(self.extra.get("backend_info"), dict):
+            data["backend_info"] = self.extra["backend_info"]
+        return data
 
 
 class Backend(Protocol):
