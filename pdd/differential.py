@@ -52,13 +52,15 @@ class EngineOptions:
     """``max_examples``: hypothesis examples per target; ``seed``: the hypothesis seed
     (fixed, so a run is reproducible); ``call_timeout``: seconds per call;
     ``timeout``: seconds for the whole comparison; ``target_budget``: seconds per
-    target before it stops early."""
+    target before it stops early; ``common_only``: skip targets some implementation
+    lacks (else a missing target is an outcome, ``raises (missing)``)."""
 
     max_examples: int = 100
     seed: int = 0
     call_timeout: float = 2.0
     timeout: float = 300.0
     target_budget: float = 60.0
+    common_only: bool = False
 
 
 @dataclass
@@ -126,7 +128,8 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
         results = tmp / "results.jsonl"
         cfg = {"candidates": entries, "module": module, "results": str(results), "tests": list(tests),
                "texts": list(texts), "max_examples": options.max_examples, "seed": options.seed,
-               "call_timeout": options.call_timeout, "target_budget": options.target_budget}
+               "call_timeout": options.call_timeout, "target_budget": options.target_budget,
+               "common_only": options.common_only}
         cfg_path = tmp / "config.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}

@@ -4,8 +4,9 @@
 :func:`pdd.differential.launch`). The config names the implementation files (source
 texts written to a scratch folder by :func:`pdd.differential.compare`, never files
 in ``generated/``), their labels, the real module name (``generated.x.y``), literal
-sources (behavior tests, prompt texts), the example budget, the seed and a results
-file. Each implementation is loaded from its own file with :mod:`importlib` under a
+sources (behavior tests, prompt texts), the example budget, the seed, whether only
+the targets common to all implementations are compared (``common_only``) and a
+results file. Each implementation is loaded from its own file with :mod:`importlib` under a
 distinct module name (``pdd_impl_<i>``), so they live side by side; dependencies
 (``generated.*``) are imported from the folder on ``PYTHONPATH``.
 
@@ -762,6 +763,13 @@ def compare_target(target: Target, cands: list[tuple[int, types.ModuleType]], ct
               verbosity=Verbosity.quiet)
     @given(strategy)
     def check(call: Call) -> None:
+        try:
+            evaluate(call)
+        except _Reject:
+            assume(False)
+
+    def evaluate(call: Call) -> None:
+        """Run ``call`` twice on every side; raises _Reject, _Unstable, _TooSlow or _Disagreement."""
         if state["unstable"] is not None:
             raise _Unstable()
         limit = 5 if state["last"] is None else 25  # more room to shrink a disagreement
@@ -769,11 +777,8 @@ def compare_target(target: Target, cands: list[tuple[int, types.ModuleType]], ct
             raise _TooSlow()
         outcomes = []
         for idx, cand in cands:
-            try:
-                first = run_call(target, call, cand, timeout)
-                again = first if first.kind == "timeout" else run_call(target, call, cand, timeout)
-            except _Reject:
-                assume(False)
+            first = run_call(target, call, cand, timeout)
+            again = first if first.kind == "timeout" else run_call(target, call, cand, timeout)
             if again.key != first.key:  # the same input twice on one side: time, randomness or state
                 state["unstable"] = (call, idx, first, again)
                 raise _Unstable()
@@ -787,14 +792,21 @@ def compare_target(target: Target, cands: list[tuple[int, types.ModuleType]], ct
     def unstable() -> dict[str, Any]:
         call, idx, first, again = state["unstable"]
         result.update(status="nondeterministic", examples=state["examples"], call=target.show(call),
-                      reason=f"not compared: {_label(cfg, idx)} gives different results for the same input "
+                      reason=f"{_label(cfg, idx)} gives different results for the same input "
                              f"({first.describe(timeout)}, then {again.describe(timeout)}): it depends on time, "
-                             f"randomness or state kept between calls")
+                             f"randomness or state kept between calls, so it is not compared")
         return result
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # first every literal (and mutation) in every position, simplest first: a value
+            # drawn one time in a hundred would be missed by a budget of a hundred examples
+            for call in sweep_calls(target, ref, ctx):
+                try:
+                    evaluate(call)
+                except _Reject:
+                    continue
             check()
     except _Unstable:
         return unstable()
@@ -836,6 +848,99 @@ def compare_target(target: Target, cands: list[tuple[int, types.ModuleType]], ct
         return result
     result.update(status="agree", examples=state["examples"])
     return result
+
+
+MAX_SWEEP = 800
+
+
+def _simple_values(tp: Any, ctx: Context, depth: int = 0) -> list[Any] | None:
+    """Literal values of ``tp`` for the sweep (simplest first), or ``None`` if ``tp``
+    is not a plain type the literals cover."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if depth > 1:
+        return None
+    if tp is str:
+        return list(ctx.str_literals) or [""]
+    if tp is int:
+        return list(ctx.int_literals) or [0]
+    if tp is float:
+        return list(ctx.float_literals) or [0.0, 1.0, -1.0, 0.5]
+    if tp is bool:
+        return [False, True]
+    if tp is decimal.Decimal:
+        return [decimal.Decimal(v) for v in ctx.int_literals] + [decimal.Decimal(str(v)) for v in ctx.float_literals]
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is getattr(types, "UnionType")):
+        out: list[Any] = []
+        for a in args:
+            vals = [None] if a is type(None) else _simple_values(a, ctx, depth)
+            if vals is None:
+                return None
+            out.extend(vals)
+        return out
+    if origin in (list, collections.abc.Sequence, collections.abc.Iterable) and len(args) == 1:
+        inner = _simple_values(args[0], ctx, depth + 1)
+        return None if inner is None else [Many("list", ())] + [Many("list", (Val(v),)) for v in inner]
+    return None
+
+
+def _sweep_args(func: Any, ctx: Context, skip_first: bool) -> list[tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]]:
+    try:
+        params = list(inspect.signature(func).parameters.values())[1 if skip_first else 0:]
+    except (TypeError, ValueError):
+        return []
+    hints = _hints(func, ctx) if params else {}
+    columns: list[tuple[inspect.Parameter, list[Any]]] = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        vals = _simple_values(hints[p.name], ctx) if p.name in hints else None
+        if vals is None:
+            if p.default is not p.empty:
+                break  # the rest are passed by default
+            return []
+        columns.append((p, [v if isinstance(v, Many) else Val(v) for v in vals]))
+
+    def build(values: list[Any]) -> tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]:
+        args = tuple(v for (p, _), v in zip(columns, values) if p.kind != p.KEYWORD_ONLY)
+        kwargs = tuple((p.name, v) for (p, _), v in zip(columns, values) if p.kind == p.KEYWORD_ONLY)
+        return args, kwargs
+
+    out = [build([c[0] for _, c in columns])]
+    longest = max((len(c) for _, c in columns), default=0)
+    for rank in range(1, longest):
+        for pos, (_, col) in enumerate(columns):
+            if rank < len(col):
+                values = [c[0] for _, c in columns]
+                values[pos] = col[rank]
+                out.append(build(values))
+        if len(out) >= MAX_SWEEP:
+            break
+    return out[:MAX_SWEEP]
+
+
+def sweep_calls(target: Target, ref: types.ModuleType, ctx: Context) -> list[Call]:
+    """Calls that put each literal in each parameter in turn (the others at their
+    simplest literal), for targets whose parameters are plain types (str, int,
+    float, bool, Decimal, optional or lists of them). Methods are called on an
+    instance built from the simplest constructor literals."""
+    try:
+        if target.kind == "function":
+            return [Call(None, a, k) for a, k in _sweep_args(getattr(ref, target.attr), ctx, False)]
+        cls = getattr(ref, target.owner)
+        if target.kind == "constructor":
+            init = cls.__init__ if cls.__init__ is not object.__init__ else None
+            return [] if init is None else [Call(None, a, k) for a, k in _sweep_args(init, ctx, True)]
+        raw = inspect.getattr_static(cls, target.attr)
+        if target.kind in ("staticmethod", "classmethod"):
+            return [Call(None, a, k) for a, k in _sweep_args(raw.__func__, ctx, isinstance(raw, classmethod))]
+        init = cls.__init__ if cls.__init__ is not object.__init__ else None
+        built = _sweep_args(init, ctx, True)[:1] if init is not None else [((), ())]
+        if not built:
+            return []
+        receiver = New(cls.__qualname__, built[0][0], built[0][1])
+        return [Call(receiver, a, k) for a, k in _sweep_args(raw, ctx, True)]
+    except CannotDerive:
+        return []
 
 
 def _confirmed(target: Target, call: Call, outcomes: list[tuple[int, Outcome]],
@@ -903,13 +1008,19 @@ def main(argv: list[str]) -> int:
     strs, ints, floats = literals(sources, tests, texts)
     ctx = Context(cands[0][1], strs, ints, floats)
     targets = public_targets(cands[0][1], sources[0])
+    missing: dict[str, list[str]] = {}
     for idx, cand in cands[1:]:
         for t in targets:
             owner = getattr(cand, t.owner or t.attr or "", None)
             if owner is None or (t.owner and t.attr and not hasattr(owner, t.attr)):
+                missing.setdefault(t.name, []).append(_label(cfg, idx))
                 emit({"target": t.name, "kind": "interface", "status": "note",
                       "reason": f"{_label(cfg, idx)} has no {t.name}"})
     for t in targets:
+        if cfg.get("common_only") and t.name in missing:
+            emit({"target": t.name, "kind": t.kind, "status": "skipped",
+                  "reason": f"not compared: {', '.join(missing[t.name])} has no {t.name}"})
+            continue
         emit(compare_target(t, cands, ctx, cfg))
     return 0
 
