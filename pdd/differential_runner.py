@@ -601,7 +601,7 @@ MAX_LITERAL = 200
 _SEPARATORS = ",.;:-_/ "
 _BOUNDARY_INTS = (0, 1, -1, 2, 255, 256, 2**31 - 1, -2**31, 2**63 - 1, -2**63)
 _TEXT_LITERAL = re.compile(r'"([^"\n]{1,200})"|\'([^\'\n]{1,200})\'|`([^`\n]{1,200})`')
-_TEXT_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_TEXT_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
 
 
 def mutations(text: str) -> set[str]:
