@@ -630,7 +630,7 @@ def format_text(report: DiffReport) -> str:
                 lines.append(f"  @@ {h['section']} (line {h['head_line']}) @@")
                 lines += ["  " + ln for ln in h["diff"].splitlines()]
         iface = _interface_lines(m)
-        lines.append("interface: " + ("unchanged" if not iface else ""))
+        lines.append("interface:" + ("" if iface else " unchanged"))
         lines += ["  " + ln for ln in iface]
         lines.append("behavior:")
         lines += ["  " + ln for ln in _target_lines(m)]

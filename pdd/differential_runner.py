@@ -1019,7 +1019,7 @@ def main(argv: list[str]) -> int:
     for t in targets:
         if cfg.get("common_only") and t.name in missing:
             emit({"target": t.name, "kind": t.kind, "status": "skipped",
-                  "reason": f"not compared: {', '.join(missing[t.name])} has no {t.name}"})
+                  "reason": f"{', '.join(missing[t.name])} has no {t.name}"})
             continue
         emit(compare_target(t, cands, ctx, cfg))
     return 0
