@@ -136,7 +136,10 @@ class Side:
             dest = scratch / f"tree-{self.label}"
             dest.mkdir(parents=True)
             with tarfile.open(fileobj=io.BytesIO(data.stdout)) as tar:
-                tar.extractall(dest, filter="data")
+                if hasattr(tarfile, "data_filter"):
+                    tar.extractall(dest, filter="data")
+                else:  # Python before the extraction filters: git archive writes no links out of the tree
+                    tar.extractall(dest)
             self._export = dest
         return self._export
 
@@ -314,7 +317,9 @@ class ModuleDiff:
 
     @property
     def differences(self) -> list[dict[str, Any]]:
-        return [t for t in self.behavior.get("targets", []) if t.get("status") == "disagree"]
+        from pdd.differential import differences_of
+
+        return differences_of(self.behavior.get("targets", []))
 
     def to_json(self) -> dict[str, Any]:
         from pdd.differential import difference_text

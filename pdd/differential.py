@@ -33,8 +33,10 @@ from typing import Any
 
 import pdd
 
-#: Target statuses that mean "this target was compared and the sides agree / differ".
-COMPARED = ("agree", "disagree")
+
+def differences_of(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The targets of a comparison on which the implementations differ (confirmed)."""
+    return [t for t in targets if t.get("status") == "disagree"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class Comparison:
 
     @property
     def differences(self) -> list[dict[str, Any]]:
-        return [t for t in self.targets if t.get("status") == "disagree"]
+        return differences_of(self.targets)
 
     @property
     def import_failures(self) -> int:

@@ -70,7 +70,9 @@ class ProbeReport:
 
     @property
     def disagreements(self) -> list[dict[str, Any]]:
-        return [t for t in self.targets if t.get("status") == "disagree"]
+        from pdd.differential import differences_of
+
+        return differences_of(self.targets)
 
     @property
     def exit_code(self) -> int:
