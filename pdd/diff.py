@@ -188,15 +188,15 @@ def _section_starts(text: str) -> list[tuple[int, str]]:
 
     starts: list[tuple[int, str]] = []
     lines = text.splitlines()
+    body_from = 1  # first line after the front matter
     if lines and lines[0].strip() == "---":
         starts.append((1, "front matter"))
-        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
-        if end is not None:
-            starts.append((end + 2, "(other)"))
+        end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), len(lines))
+        body_from = end + 2
+        starts.append((body_from, "(other)"))
     for h in headings(text):
-        if starts and h.line <= starts[-1][0] and starts[-1][1] == "front matter":
-            continue
-        starts.append((h.line, _section_of(h.title) or "(other)"))
+        if h.line >= body_from:  # a YAML comment is no heading
+            starts.append((h.line, _section_of(h.title) or "(other)"))
     return sorted(starts)
 
 

@@ -233,3 +233,34 @@ def test_the_parent_side_does_not_import_hypothesis():
     code = "import sys, pdd.differential, pdd.diff; print('hypothesis' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ---------------------------------------------------------------------------
+# pdd diff's pure parts: prompt hunks per section, interface diff
+# ---------------------------------------------------------------------------
+
+
+def test_prompt_hunks_are_filed_under_their_sections():
+    from pdd.diff import prompt_diff
+
+    base = "---\n# a YAML comment, not a heading\ndepends: []\n---\n# Goal\nParse.\n\n## Failure modes\nRaise.\n"
+    head = base.replace("depends: []", "depends: [x]").replace("Raise.", "Raise ValueError.")
+    hunks = prompt_diff(base, head, "prompts/p.prompt")
+    assert [(h["section"], h["head_line"]) for h in hunks] == [("front matter", 3), ("Failure modes", 9)]
+    assert "-Raise.\n+Raise ValueError." in hunks[1]["diff"]
+    removed = prompt_diff(base, base.replace("## Failure modes\nRaise.\n", ""), "p")
+    assert [h["section"] for h in removed] == ["Failure modes"]  # a pure deletion: the base side's section
+
+
+def test_interface_diff_flags_removals_and_signature_changes_as_breaking():
+    from pdd.diff import interface_diff
+
+    base = "def f(x: int) -> int:\n    return x\n\ndef g() -> None:\n    pass\n\nclass C:\n    def m(self, a: str) -> str:\n        return a\n\nRATE = 1\n"
+    head = base.replace("def g() -> None:\n    pass\n", "def h() -> None:\n    pass\n").replace(
+        "def m(self, a: str)", "def m(self, a: str, b: int = 0)").replace("return x\n", "return x + 1\n")
+    d = interface_diff(base, head)
+    assert d["added"] == ["h"] and d["removed"] == ["g"]
+    assert d["changed"] == [{"name": "C.m", "base": "def m(self, a: str) -> str",
+                             "head": "def m(self, a: str, b: int=0) -> str"}]
+    assert d["breaking"] == ["C.m", "g"]
+    assert interface_diff(base, base)["breaking"] == []  # a body change is not an interface change
