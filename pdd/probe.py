@@ -8,7 +8,7 @@
 2. Run the behavior tests on each candidate (:func:`pdd.testrun.run_tests` with
    the overlay, so ``generated/`` is never touched). Candidates that fail are out.
 3. Compare the passing candidates against each other with hypothesis in a
-   subprocess with a timeout (:mod:`pdd.probe_runner`): every input on which they
+   subprocess with a timeout (the differential engine, :mod:`pdd.differential`): every input on which they
    disagree is shrunk and reported, e.g. "for `parse('1,5')`, candidate 1 returns
    Decimal('1.5'), candidate 2 raises ValueError".
 
@@ -19,22 +19,11 @@ Nothing is written to ``generated/``; the answers land in the generation cache.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pdd
-from pdd.testrun import kill_group
-
-if TYPE_CHECKING:
-    from pdd.sandbox import Sandbox
+from typing import Any
 
 
 @dataclass
@@ -82,7 +71,9 @@ class ProbeReport:
 
     @property
     def disagreements(self) -> list[dict[str, Any]]:
-        return [t for t in self.targets if t.get("status") == "disagree"]
+        from pdd.differential import differences_of
+
+        return differences_of(self.targets)
 
     @property
     def exit_code(self) -> int:
@@ -176,57 +167,16 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
 
 
 def _compare(root: Path, module: str, cands: list[Candidate], options: ProbeOptions,
-             sandbox: "str | Sandbox" = "auto") -> tuple[list[dict[str, Any]], str | None]:
-    """Run :mod:`pdd.probe_runner` on ``cands`` through :func:`pdd.sandbox.launch`
-    (it imports the candidates: model-written code); ``(results, problem or None)``."""
-    from pdd.sandbox import launch, scratch_dir, select
+             tests: list[str], sandbox: str = "auto") -> tuple[list[dict[str, Any]], str | None, list[str], int]:
+    """Compare ``cands`` with :func:`pdd.differential.compare`;
+    ``(targets, problem or None, notes, import failures)``."""
+    from pdd.differential import EngineOptions, Implementation, compare
 
-    box = select(sandbox) if isinstance(sandbox, str) else sandbox
-    tmp = scratch_dir("pdd-probe-")
-    try:
-        entries = []
-        for c in cands:
-            path = tmp / "candidates" / f"candidate_{c.index}.py"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(c.code or "", encoding="utf-8")
-            entries.append({"index": c.index, "path": str(path)})
-        results = tmp / "results.jsonl"
-        cfg = {"candidates": entries, "module": module, "root": str(root), "results": str(results),
-               "max_examples": options.max_examples, "call_timeout": options.call_timeout}
-        cfg_path = tmp / "probe.json"
-        cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
-        env = dict(os.environ)  # launch() drops credential-like variables
-        pdd_parent = str(Path(pdd.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([pdd_parent, str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        workdir = tmp / "work"
-        workdir.mkdir()
-        proc = launch([sys.executable, "-m", "pdd.probe_runner", str(cfg_path)], root=root, writable=[tmp],
-                      sandbox=box, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        problem = None
-        try:
-            _, err = proc.communicate(timeout=options.timeout)
-            if proc.returncode != 0:
-                tail = [ln for ln in (err or "").strip().splitlines() if ln.strip()][-5:]
-                problem = f"the comparison failed (exit {proc.returncode}): " + " | ".join(tail)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            proc.communicate()
-            problem = f"the comparison timed out after {options.timeout:g} s (raise --timeout or lower --max-examples)"
-        except BaseException:
-            kill_group(proc)
-            proc.wait()
-            raise
-        out: list[dict[str, Any]] = []
-        if results.exists():
-            for line in results.read_text(encoding="utf-8").splitlines():
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-        return out, problem
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    impls = [Implementation(c.index, f"candidate {c.index}", c.code or "") for c in cands]
+    out = compare(impls, module=module, deps_root=root, tests=tests,
+                  options=EngineOptions(max_examples=options.max_examples, call_timeout=options.call_timeout,
+                                        timeout=options.timeout, sandbox=sandbox))
+    return out.targets, out.problem, [n.get("reason", "") for n in out.notes], out.import_failures
 
 
 def _has_placeholder(path: Path) -> bool:
@@ -274,15 +224,11 @@ def run_probe(project, name: str, options: ProbeOptions) -> ProbeReport:
             report.problem += ("; the behavior tests still hold the placeholder of `pdd new`: write them, "
                                "or probe the prompt alone with --no-tests")
         return report
-    results, problem = _compare(project.root, spec.module, comparable, options, project.config.test_sandbox)
-    report.problem = problem
-    broken = 0
-    for r in results:
-        if r.get("status") in ("note", "error") and r.get("kind") in ("interface", "import"):
-            report.notes.append(r.get("reason", ""))
-            broken += 1 if r.get("kind") == "import" else 0
-        else:
-            report.targets.append(r)
+    tests = [(project.root / t).read_text(encoding="utf-8", errors="replace")
+             for t in spec.tests if (project.root / t).is_file()]
+    report.targets, report.problem, notes, broken = _compare(project.root, spec.module, comparable, options, tests,
+                                                                      project.config.test_sandbox)
+    report.notes.extend(notes)
     if len(comparable) - broken < 2 and not report.problem:
         report.problem = "fewer than two candidates could be imported for the comparison"
     report.notes.append(f"probe took {time.monotonic() - started:.1f} s")

@@ -122,7 +122,7 @@ def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return {k: v for k, v in source.items() if not k.upper().endswith(SECRET_SUFFIXES)}
 
 
-SCRATCH_PREFIXES = ("pdd-tests-", "pdd-probe-", "pdd-lint-")
+SCRATCH_PREFIXES = ("pdd-tests-", "pdd-probe-", "pdd-lint-", "pdd-differential-")
 _swept = False
 
 

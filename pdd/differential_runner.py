@@ -1,27 +1,39 @@
-"""Differential testing of ``pdd probe`` candidates; runs in its own subprocess.
+"""The differential engine's subprocess: compare N implementations of one module.
 
-``python -m pdd.probe_runner CONFIG.json``. The config names the candidate files,
-the real module name (``generated.x.y``), the example budget and a results file.
-Each candidate is loaded from its own file with :mod:`importlib` under a distinct
-module name (``pdd_probe_cand_<i>``), so they live side by side; dependencies
-(``generated.*``) are imported from the repository as usual. Nothing is written to
-``generated/``.
+``python -m pdd.differential_runner CONFIG.json`` (launched by
+:func:`pdd.differential.launch`). The config names the implementation files (source
+texts written to a scratch folder by :func:`pdd.differential.compare`, never files
+in ``generated/``), their labels, the real module name (``generated.x.y``), literal
+sources (behavior tests, prompt texts), the example budget, the seed, whether only
+the targets common to all implementations are compared (``common_only``) and a
+results file. Each implementation is loaded from its own file with :mod:`importlib` under a
+distinct module name (``pdd_impl_<i>``), so they live side by side; dependencies
+(``generated.*``) are imported from the folder on ``PYTHONPATH``.
 
 For every public function, class constructor, public method and public constant of
-the first candidate, arguments are drawn by hypothesis from the type annotations
-(``st.from_type``; the candidate's own classes are built through their annotated
-constructors, separately in every candidate; ``str`` and ``int`` also draw from
-the literals in the candidates' source). Every candidate is called with the same
-arguments, outcomes are compared (returned value, or exception type; a call that
-takes longer than ``call_timeout`` is an outcome of its own), and the first input
-on which they disagree is shrunk by hypothesis and written out.
+the first implementation, arguments are drawn by hypothesis from the type
+annotations (``st.from_type``; the module's own classes are built through their
+annotated constructors, separately in every implementation). ``str`` and ``int``
+(and ``float``) also draw from the literals of the implementations' code, of the
+behavior tests and of the prompt's examples (quoted strings, code spans, numbers),
+any length up to 200 characters, and from their mutations: digits only, separators
+doubled, surrounding whitespace, empty, case changes, boundary numbers
+(:func:`mutations`). Every implementation is called twice with the same arguments:
+a side whose two calls differ is non-deterministic or stateful and the target is
+reported ``nondeterministic`` (not compared). Outcomes are compared: the returned
+value, or the exception type, and the arguments the call mutated (builtin
+containers only); a call that takes longer than ``call_timeout`` is an outcome of
+its own. The first input on which they differ is shrunk by hypothesis, re-run
+against every side to confirm it, and written out. Runs are reproducible: the
+hypothesis seed is fixed (``seed``) and the example database is off.
 
 Results: one JSON object per target, one per line, in the results file::
 
-    {"target": "parse", "kind": "function", "status": "disagree" | "agree" | "skipped" | "error" | "flaky",
-     "examples": 57, "reason": "...", "call": "parse('1,5')",
-     "outcomes": [{"candidates": [1], "kind": "returns", "repr": "Decimal('1.5')"},
-                  {"candidates": [2], "kind": "raises", "type": "ValueError", "message": "..."}]}
+    {"target": "parse", "kind": "function",
+     "status": "disagree" | "agree" | "skipped" | "error" | "flaky" | "nondeterministic",
+     "examples": 57, "reason": "...", "call": "parse('1,5')", "confirmed": true,
+     "outcomes": [{"candidates": [1], "labels": ["base"], "kind": "returns", "repr": "Decimal('1.5')"},
+                  {"candidates": [2], "labels": ["head"], "kind": "raises", "type": "ValueError", "message": "..."}]}
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-CAND_PREFIX = "pdd_probe_cand_"
+CAND_PREFIX = "pdd_impl_"
 _ADDR = re.compile(r" at 0x[0-9a-fA-F]+")
 _CAND = re.compile(CAND_PREFIX + r"\d+")
 _MAX_REPR = 200
@@ -73,6 +85,10 @@ class _Disagreement(Exception):
 
 class _TooSlow(Exception):
     """The target keeps timing out, or used up its time budget."""
+
+
+class _Unstable(Exception):
+    """One side gave two different outcomes for the same input."""
 
 
 # ---------------------------------------------------------------------------
@@ -179,6 +195,7 @@ class Context:
     ref: types.ModuleType
     str_literals: list[str] = field(default_factory=list)
     int_literals: list[int] = field(default_factory=list)
+    float_literals: list[float] = field(default_factory=list)
     building: set[str] = field(default_factory=set)
 
     def is_local(self, tp: Any) -> bool:
@@ -252,11 +269,16 @@ def strategy_for(tp: Any, ctx: Context, depth: int = 0):
         if tp is bool:
             return st.booleans().map(Val)
         if tp is str:
-            base = st.text(max_size=20)
-            return (st.one_of(base, st.sampled_from(ctx.str_literals)) if ctx.str_literals else base).map(Val)
+            # digit strings get their own branch: st.text() almost never draws "5551234567"
+            parts = [st.text(max_size=20), st.from_regex(r"[0-9]{1,12}", fullmatch=True)]
+            if ctx.str_literals:
+                parts.insert(0, st.sampled_from(ctx.str_literals))
+            return st.one_of(parts).map(Val)
         if tp is int:
             base = st.integers()
-            return (st.one_of(base, st.sampled_from(ctx.int_literals)) if ctx.int_literals else base).map(Val)
+            return (st.one_of(st.sampled_from(ctx.int_literals), base) if ctx.int_literals else base).map(Val)
+        if tp is float and ctx.float_literals:
+            return st.one_of(st.sampled_from(ctx.float_literals), st.floats()).map(Val)
     if _mentions_local(tp, ctx):
         raise CannotDerive(type_name(tp))
     try:
@@ -428,12 +450,14 @@ class Outcome:
     repr: str = ""
     type: str = ""
     message: str = ""
+    mutated: str = ""  # the changed arguments, shown: "argument 1 becomes [2, 1]"
 
     def describe(self, timeout: float) -> str:
+        tail = f" and {self.mutated}" if self.mutated else ""
         if self.kind == "returns":
-            return f"returns {self.repr}"
+            return f"returns {self.repr}{tail}"
         if self.kind == "raises":
-            return f"raises {self.type}"
+            return f"raises {self.type}{tail}"
         return f"does not return within {timeout:g} s"
 
 
@@ -498,6 +522,7 @@ def run_call(target: Target, call: Call, cand: types.ModuleType, timeout: float)
         fn = target.resolve(cand, receiver)
     except AttributeError:
         return Outcome("raises", "raises:missing", type="(missing)", message=f"candidate has no {target.name}")
+    watched = _watch(args, kwargs)
     try:
         with _time_limit(timeout):
             result = fn(*args, **kwargs)
@@ -506,11 +531,44 @@ def run_call(target: Target, call: Call, cand: types.ModuleType, timeout: float)
     except _CallTimeout:
         return Outcome("timeout", "timeout")
     except RecursionError as exc:
-        return Outcome("raises", "raises:RecursionError", type="RecursionError", message=_short(str(exc)))
+        return _with_mutations(Outcome("raises", "raises:RecursionError", type="RecursionError",
+                                       message=_short(str(exc))), watched)
     except Exception as exc:
         tn = type_name(type(exc))
-        return Outcome("raises", f"raises:{tn}", type=tn, message=_short(_clean(str(exc))))
-    return Outcome("returns", "returns:" + repr(norm), repr=shown)
+        return _with_mutations(Outcome("raises", f"raises:{tn}", type=tn, message=_short(_clean(str(exc)))), watched)
+    return _with_mutations(Outcome("returns", "returns:" + repr(norm), repr=shown), watched)
+
+
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _watch(args: list[Any], kwargs: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(label, value, normalised form before the call)`` of the builtin-container
+    arguments (the ones whose mutation is comparable across implementations)."""
+    found = [(f"argument {i + 1}", a) for i, a in enumerate(args)] + [(f"argument {k}", v) for k, v in kwargs.items()]
+    out = []
+    for label, value in found:
+        if type(value) in _MUTABLE:
+            try:
+                out.append((label, value, normalise(value)))
+            except Exception:
+                continue
+    return out
+
+
+def _with_mutations(outcome: Outcome, watched: list[tuple[str, Any, Any]]) -> Outcome:
+    changes = []
+    for label, value, before in watched:
+        try:
+            after = normalise(value)
+        except Exception:
+            continue
+        if after != before:
+            changes.append((label, after, _short(_safe_repr(value))))
+    if changes:
+        outcome.key += "|mutates:" + repr([(label, after) for label, after, _ in changes])
+        outcome.mutated = ", ".join(f"changes {label} to {shown}" for label, _, shown in changes)
+    return outcome
 
 
 def group_outcomes(outcomes: list[tuple[int, Outcome]]) -> list[tuple[list[int], Outcome]]:
@@ -539,23 +597,81 @@ def load_candidate(index: int, path: str, real_module: str) -> types.ModuleType:
     return module
 
 
-def literals(sources: list[str]) -> tuple[list[str], list[int]]:
+MAX_LITERAL = 200
+_SEPARATORS = ",.;:-_/ "
+_BOUNDARY_INTS = (0, 1, -1, 2, 255, 256, 2**31 - 1, -2**31, 2**63 - 1, -2**63)
+_TEXT_LITERAL = re.compile(r'"([^"\n]{1,200})"|\'([^\'\n]{1,200})\'|`([^`\n]{1,200})`')
+_TEXT_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
+
+
+def mutations(text: str) -> set[str]:
+    """Variants of a string literal that implementations often treat differently:
+    digits only, each separator doubled, surrounding whitespace, empty, case changes."""
+    out = {"", text, f" {text} ", f"\t{text}\n", text.upper(), text.lower(), text.swapcase()}
+    digits = re.sub(r"[^0-9]", "", text)
+    if digits:
+        out.add(digits)
+    for sep in _SEPARATORS:
+        if sep in text:
+            out.add(text.replace(sep, sep * 2))
+    return out
+
+
+def _number_variants(v: int) -> set[int]:
+    return {v, -v, v + 1, v - 1}
+
+
+def _code_constants(src: str, strs: set[str], ints: set[int], floats: set[float]) -> None:
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, str) and len(v) <= MAX_LITERAL:
+                strs.add(v)
+            elif isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 10**12:
+                ints.update(_number_variants(v))
+            elif isinstance(v, float):
+                floats.add(v)
+
+
+def _text_constants(text: str, strs: set[str], ints: set[int], floats: set[float]) -> None:
+    """Quoted strings, code spans and numbers of a prose text (the prompt's examples)."""
+    for m in _TEXT_LITERAL.finditer(text):
+        value = next(g for g in m.groups() if g is not None)
+        strs.add(value)
+        for inner in _TEXT_LITERAL.finditer(value):  # `parse("1,5")`: the "1,5" too
+            strs.add(next(g for g in inner.groups() if g is not None))
+    for m in _TEXT_NUMBER.finditer(text):
+        token = m.group(0)
+        if "." in token:
+            floats.add(float(token))
+        elif len(token) <= 12:
+            ints.update(_number_variants(int(token)))
+
+
+def literals(sources: list[str], tests: list[str] = (), texts: list[str] = ()) -> tuple[list[str], list[int], list[float]]:  # type: ignore[assignment]
+    """String, int and float literals for the strategies: the constants of the
+    implementations' ``sources`` and of the behavior ``tests`` (Python source), the
+    quoted strings, code spans and numbers of ``texts`` (the prompt), each string with
+    its :func:`mutations` and each int with its neighbours and the boundary numbers.
+    Sorted simplest first (hypothesis shrinks towards the start of a list)."""
     strs: set[str] = set()
     ints: set[int] = set()
-    for src in sources:
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant):
-                v = node.value
-                if isinstance(v, str) and len(v) <= 30 and "\n" not in v:
-                    strs.add(v)
-                elif isinstance(v, int) and not isinstance(v, bool) and abs(v) <= 10**6:
-                    ints.update({v, -v, v + 1, v - 1})
-    # simplest first: hypothesis shrinks towards the start of the list
-    return sorted(strs, key=lambda v: (len(v), v))[:300], sorted(ints, key=lambda v: (abs(v), v < 0))[:300]
+    floats: set[float] = set()
+    for src in [*sources, *tests]:
+        _code_constants(src, strs, ints, floats)
+    for text in texts:
+        _text_constants(text, strs, ints, floats)
+    mutated: set[str] = set()
+    for v in strs:
+        mutated |= mutations(v)
+    all_strs = sorted((v for v in strs | mutated if len(v) <= MAX_LITERAL), key=lambda v: (len(v), v))[:600]
+    all_ints = sorted(ints | set(_BOUNDARY_INTS), key=lambda v: (abs(v), v < 0))[:400]
+    all_floats = sorted(floats | {0.0, -1.0, 1.0, 0.5} if floats else set(), key=lambda v: (abs(v), v < 0))[:200]
+    return all_strs, all_ints, all_floats
 
 
 def public_targets(ref: types.ModuleType, source: str) -> list[Target]:
@@ -591,8 +707,10 @@ def public_targets(ref: types.ModuleType, source: str) -> list[Target]:
     return out
 
 
-def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
-    from hypothesis import HealthCheck, Verbosity, assume, given, settings
+def compare_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx: Context, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Compare one target across the implementations ``cands`` (``(index, module)``);
+    the result object described in the module docstring."""
+    from hypothesis import HealthCheck, Verbosity, assume, given, seed, settings
     from hypothesis import errors as hyp_errors
     from hypothesis import strategies as st
 
@@ -609,7 +727,7 @@ def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx:
             outcomes.append((idx, Outcome("returns", repr(normalise(value)), repr=_short(_safe_repr(value)))))
         groups = group_outcomes(outcomes)
         result.update(status="disagree" if len(groups) > 1 else "agree", examples=1, call=target.name,
-                      outcomes=_outcomes_json(groups, timeout))
+                      outcomes=_outcomes_json(groups, timeout, cfg))
         return result
     try:
         if target.kind == "function":
@@ -633,36 +751,65 @@ def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx:
         result.update(status="skipped", reason=f"cannot derive a strategy for {exc}")
         return result
 
-    state: dict[str, Any] = {"examples": 0, "last": None, "timeouts": 0}
+    state: dict[str, Any] = {"examples": 0, "last": None, "timeouts": 0, "unstable": None}
     budget = float(cfg.get("target_budget", 60.0))
     import time
 
     started = time.monotonic()
 
-    @settings(max_examples=int(cfg.get("max_examples", 100)), deadline=None, database=None, derandomize=True,
+    @seed(int(cfg.get("seed", 0)))
+    @settings(max_examples=int(cfg.get("max_examples", 100)), deadline=None, database=None, derandomize=False,
               suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
               verbosity=Verbosity.quiet)
     @given(strategy)
     def check(call: Call) -> None:
+        try:
+            evaluate(call)
+        except _Reject:
+            assume(False)
+
+    def evaluate(call: Call) -> None:
+        """Run ``call`` twice on every side; raises _Reject, _Unstable, _TooSlow or _Disagreement."""
+        if state["unstable"] is not None:
+            raise _Unstable()
         limit = 5 if state["last"] is None else 25  # more room to shrink a disagreement
         if state["timeouts"] >= limit or time.monotonic() - started > budget:
             raise _TooSlow()
         outcomes = []
         for idx, cand in cands:
-            try:
-                outcomes.append((idx, run_call(target, call, cand, timeout)))
-            except _Reject:
-                assume(False)
+            first = run_call(target, call, cand, timeout)
+            again = first if first.kind == "timeout" else run_call(target, call, cand, timeout)
+            if again.key != first.key:  # the same input twice on one side: time, randomness or state
+                state["unstable"] = (call, idx, first, again)
+                raise _Unstable()
+            outcomes.append((idx, first))
         state["examples"] += 1
         state["timeouts"] += sum(1 for _, o in outcomes if o.kind == "timeout")
         if len({o.key for _, o in outcomes}) > 1:
             state["last"] = (call, outcomes)
             raise _Disagreement()
 
+    def unstable() -> dict[str, Any]:
+        call, idx, first, again = state["unstable"]
+        result.update(status="nondeterministic", examples=state["examples"], call=target.show(call),
+                      reason=f"{_label(cfg, idx)} gives different results for the same input "
+                             f"({first.describe(timeout)}, then {again.describe(timeout)}): it depends on time, "
+                             f"randomness or state kept between calls, so it is not compared")
+        return result
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            # first every literal (and mutation) in every position, simplest first: a value
+            # drawn one time in a hundred would be missed by a budget of a hundred examples
+            for call in sweep_calls(target, ref, ctx):
+                try:
+                    evaluate(call)
+                except _Reject:
+                    continue
             check()
+    except _Unstable:
+        return unstable()
     except (_Disagreement, _TooSlow) as exc:
         if state["last"] is None:
             result.update(status="error", examples=state["examples"],
@@ -672,19 +819,26 @@ def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx:
         if isinstance(exc, _TooSlow):
             result["note"] = "stopped early (slow calls); the example may not be fully shrunk"
         call, outcomes = state["last"]
-        result.update(status="disagree", examples=state["examples"], call=target.show(call),
-                      outcomes=_outcomes_json(group_outcomes(outcomes), timeout))
+        result.update(call=target.show(call), examples=state["examples"],
+                      outcomes=_outcomes_json(group_outcomes(outcomes), timeout, cfg))
+        if not _confirmed(target, call, outcomes, cands, timeout):
+            result.update(status="flaky", confirmed=False,
+                          reason="a re-run of this input gave other results: not reported as a difference")
+            return result
+        result.update(status="disagree", confirmed=True)
         return result
     except hyp_errors.Unsatisfiable:
         result.update(status="skipped", examples=state["examples"],
                       reason="no valid inputs: building the arguments failed for every example drawn")
         return result
     except hyp_errors.Flaky as exc:
+        if state["unstable"] is not None:
+            return unstable()
         result.update(status="flaky", examples=state["examples"],
                       reason=f"results are not reproducible (a candidate is non-deterministic?): {type(exc).__name__}")
         if state["last"] is not None:
             call, outcomes = state["last"]
-            result.update(call=target.show(call), outcomes=_outcomes_json(group_outcomes(outcomes), timeout))
+            result.update(call=target.show(call), outcomes=_outcomes_json(group_outcomes(outcomes), timeout, cfg))
         return result
     except Exception as exc:  # a bug in a strategy or in hypothesis usage: report, go on
         result.update(status="error", examples=state["examples"], reason=f"{type(exc).__name__}: {_short(str(exc))}")
@@ -696,10 +850,126 @@ def probe_target(target: Target, cands: list[tuple[int, types.ModuleType]], ctx:
     return result
 
 
-def _outcomes_json(groups: list[tuple[list[int], Outcome]], timeout: float) -> list[dict[str, Any]]:
+MAX_SWEEP = 800
+
+
+def _simple_values(tp: Any, ctx: Context, depth: int = 0) -> list[Any] | None:
+    """Literal values of ``tp`` for the sweep (simplest first), or ``None`` if ``tp``
+    is not a plain type the literals cover."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if depth > 1:
+        return None
+    if tp is str:
+        return list(ctx.str_literals) or [""]
+    if tp is int:
+        return list(ctx.int_literals) or [0]
+    if tp is float:
+        return list(ctx.float_literals) or [0.0, 1.0, -1.0, 0.5]
+    if tp is bool:
+        return [False, True]
+    if tp is decimal.Decimal:
+        return [decimal.Decimal(v) for v in ctx.int_literals] + [decimal.Decimal(str(v)) for v in ctx.float_literals]
+    if origin is typing.Union or (hasattr(types, "UnionType") and origin is getattr(types, "UnionType")):
+        out: list[Any] = []
+        for a in args:
+            vals = [None] if a is type(None) else _simple_values(a, ctx, depth)
+            if vals is None:
+                return None
+            out.extend(vals)
+        return out
+    if origin in (list, collections.abc.Sequence, collections.abc.Iterable) and len(args) == 1:
+        inner = _simple_values(args[0], ctx, depth + 1)
+        return None if inner is None else [Many("list", ())] + [Many("list", (Val(v),)) for v in inner]
+    return None
+
+
+def _sweep_args(func: Any, ctx: Context, skip_first: bool) -> list[tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]]:
+    try:
+        params = list(inspect.signature(func).parameters.values())[1 if skip_first else 0:]
+    except (TypeError, ValueError):
+        return []
+    hints = _hints(func, ctx) if params else {}
+    columns: list[tuple[inspect.Parameter, list[Any]]] = []
+    for p in params:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        vals = _simple_values(hints[p.name], ctx) if p.name in hints else None
+        if vals is None:
+            if p.default is not p.empty:
+                break  # the rest are passed by default
+            return []
+        columns.append((p, [v if isinstance(v, Many) else Val(v) for v in vals]))
+
+    def build(values: list[Any]) -> tuple[tuple[Any, ...], tuple[tuple[str, Any], ...]]:
+        args = tuple(v for (p, _), v in zip(columns, values) if p.kind != p.KEYWORD_ONLY)
+        kwargs = tuple((p.name, v) for (p, _), v in zip(columns, values) if p.kind == p.KEYWORD_ONLY)
+        return args, kwargs
+
+    out = [build([c[0] for _, c in columns])]
+    longest = max((len(c) for _, c in columns), default=0)
+    for rank in range(1, longest):
+        for pos, (_, col) in enumerate(columns):
+            if rank < len(col):
+                values = [c[0] for _, c in columns]
+                values[pos] = col[rank]
+                out.append(build(values))
+        if len(out) >= MAX_SWEEP:
+            break
+    return out[:MAX_SWEEP]
+
+
+def sweep_calls(target: Target, ref: types.ModuleType, ctx: Context) -> list[Call]:
+    """Calls that put each literal in each parameter in turn (the others at their
+    simplest literal), for targets whose parameters are plain types (str, int,
+    float, bool, Decimal, optional or lists of them). Methods are called on an
+    instance built from the simplest constructor literals."""
+    try:
+        if target.kind == "function":
+            return [Call(None, a, k) for a, k in _sweep_args(getattr(ref, target.attr), ctx, False)]
+        cls = getattr(ref, target.owner)
+        if target.kind == "constructor":
+            init = cls.__init__ if cls.__init__ is not object.__init__ else None
+            return [] if init is None else [Call(None, a, k) for a, k in _sweep_args(init, ctx, True)]
+        raw = inspect.getattr_static(cls, target.attr)
+        if target.kind in ("staticmethod", "classmethod"):
+            return [Call(None, a, k) for a, k in _sweep_args(raw.__func__, ctx, isinstance(raw, classmethod))]
+        init = cls.__init__ if cls.__init__ is not object.__init__ else None
+        built = _sweep_args(init, ctx, True)[:1] if init is not None else [((), ())]
+        if not built:
+            return []
+        receiver = New(cls.__qualname__, built[0][0], built[0][1])
+        return [Call(receiver, a, k) for a, k in _sweep_args(raw, ctx, True)]
+    except CannotDerive:
+        return []
+
+
+def _confirmed(target: Target, call: Call, outcomes: list[tuple[int, Outcome]],
+               cands: list[tuple[int, types.ModuleType]], timeout: float) -> bool:
+    """Re-run ``call`` on every side: true if each gives the outcome recorded."""
+    recorded = dict(outcomes)
+    for idx, cand in cands:
+        try:
+            if run_call(target, call, cand, timeout).key != recorded[idx].key:
+                return False
+        except _Reject:
+            return False
+    return True
+
+
+def _label(cfg: dict[str, Any], idx: int) -> str:
+    for c in cfg.get("candidates", []):
+        if int(c["index"]) == idx:
+            return str(c.get("label") or f"candidate {idx}")
+    return f"candidate {idx}"
+
+
+def _outcomes_json(groups: list[tuple[list[int], Outcome]], timeout: float, cfg: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for idxs, o in groups:
-        entry: dict[str, Any] = {"candidates": idxs, "kind": o.kind, "text": o.describe(timeout)}
+        entry: dict[str, Any] = {"candidates": idxs, "labels": [_label(cfg, i) for i in idxs], "kind": o.kind,
+                                 "text": o.describe(timeout)}
+        if o.mutated:
+            entry["mutated"] = o.mutated
         if o.kind == "returns":
             entry["repr"] = o.repr
         elif o.kind == "raises":
@@ -729,20 +999,29 @@ def main(argv: list[str]) -> int:
                 cands.append((int(c["index"]), load_candidate(int(c["index"]), c["path"], REAL_MODULE)))
         except BaseException as exc:  # noqa: BLE001 - a broken candidate is reported, not fatal
             emit({"target": None, "kind": "import", "status": "error", "candidate": c["index"],
-                  "reason": f"candidate {c['index']} cannot be imported: {type(exc).__name__}: {exc}"})
+                  "reason": f"{c.get('label') or 'candidate ' + str(c['index'])} cannot be imported: "
+                            f"{type(exc).__name__}: {exc}"})
     if len(cands) < 2:
         return 0
-    strs, ints = literals(sources)
-    ctx = Context(cands[0][1], strs, ints)
+    tests = [t for t in cfg.get("tests", []) if isinstance(t, str)]
+    texts = [t for t in cfg.get("texts", []) if isinstance(t, str)]
+    strs, ints, floats = literals(sources, tests, texts)
+    ctx = Context(cands[0][1], strs, ints, floats)
     targets = public_targets(cands[0][1], sources[0])
+    missing: dict[str, list[str]] = {}
     for idx, cand in cands[1:]:
         for t in targets:
             owner = getattr(cand, t.owner or t.attr or "", None)
             if owner is None or (t.owner and t.attr and not hasattr(owner, t.attr)):
+                missing.setdefault(t.name, []).append(_label(cfg, idx))
                 emit({"target": t.name, "kind": "interface", "status": "note",
-                      "reason": f"candidate {idx} has no {t.name}"})
+                      "reason": f"{_label(cfg, idx)} has no {t.name}"})
     for t in targets:
-        emit(probe_target(t, cands, ctx, cfg))
+        if cfg.get("common_only") and t.name in missing:
+            emit({"target": t.name, "kind": t.kind, "status": "skipped",
+                  "reason": f"{', '.join(missing[t.name])} has no {t.name}"})
+            continue
+        emit(compare_target(t, cands, ctx, cfg))
     return 0
 
 
