@@ -248,15 +248,6 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         if tests_declared
         else (f"{tests_dir}/test_{stem}.py",)
     )
-    reason = data.get("untested_reason")
-    if reason is not None and (not isinstance(reason, str) or not reason.strip()):
-        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' must say why the module has no behavior tests")
-    if tests_declared and not tests and reason is None:
-        raise InputError(path, keys_line.get("tests"), "'tests: []' declares no behavior tests but gives no reason",
-                         hint="add `untested_reason: <why this module needs no tests>`, or list its test files in `tests:`")
-    if reason is not None and (not tests_declared or tests):
-        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' is only allowed with 'tests: []'",
-                         hint="remove it, or set `tests: []` to opt this module out of behavior tests")
     for t in tests:
         tp = PurePosixPath(t)
         if tp.is_absolute() or ".." in tp.parts:
@@ -275,6 +266,15 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
             raise InputError(path, keys_line.get("temperature"), f"'temperature' must be a number from 0 to 2, got {temperature!r}")
         temperature = float(temperature)
+    reason = data.get("untested_reason")
+    if reason is not None and (not isinstance(reason, str) or not reason.strip()):
+        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' must say why the module has no behavior tests")
+    if tests_declared and not tests and reason is None:
+        raise InputError(path, keys_line.get("tests"), "'tests: []' declares no behavior tests but gives no reason",
+                         hint="add `untested_reason: <why this module needs no tests>`, or list its test files in `tests:`")
+    if reason is not None and (not tests_declared or tests):
+        raise InputError(path, keys_line.get("untested_reason"), "'untested_reason' is only allowed with 'tests: []'",
+                         hint="remove it, or set `tests: []` to opt this module out of behavior tests")
     return PromptSpec(
         name=name,
         path=path,

@@ -387,11 +387,11 @@ BAD_PROMPTS = {
         r"prompts/bad\.prompt:3: .*unknown front-matter key 'colour'",
     ),
     "malformed_yaml": (
-        {"bad": "---\ndepends: [good\ntests: []\n---\n# Goal\nx\n"},
+        {"bad": "---\ndepends: [good\ntests: []\nuntested_reason: not about behavior\n---\n# Goal\nx\n"},
         r"prompts/bad\.prompt:\d+: malformed YAML",
     ),
     "missing_include": (
-        {"bad": "---\ntests: []\n---\n# Goal\nx\n\n{% include \"_shared/nope.md\" %}\n"},
+        {"bad": "---\ntests: []\nuntested_reason: not about behavior\n---\n# Goal\nx\n\n{% include \"_shared/nope.md\" %}\n"},
         r"prompts/bad\.prompt:7: included file '_shared/nope\.md' not found",
     ),
     "cycle": (
@@ -403,7 +403,7 @@ BAD_PROMPTS = {
         r"prompts/cyc/a\.prompt:2: dependency cycle: cyc/a -> cyc/b -> cyc/c -> cyc/a",
     ),
     "output_outside_generated": (
-        {"bad": "---\ntests: []\noutput: src/bad.py\n---\n# Goal\nx\n"},
+        {"bad": "---\ntests: []\nuntested_reason: not about behavior\noutput: src/bad.py\n---\n# Goal\nx\n"},
         r"prompts/bad\.prompt:3: output path 'src/bad\.py' is outside generated/",
     ),
 }
@@ -578,7 +578,7 @@ def test_computed_include_name_still_makes_the_module_stale(git_repo, answers, r
 
     write_file(git_repo, "prompts/_shared/calc_extra.md", "Extra rule one.\n")
     write_prompt(git_repo, "calc", '# Calc\n{% set n = "calc" %}{% include "_shared/" ~ n ~ "_extra.md" %}\n',
-                 tests=[])
+                 tests=[], front="untested_reason: this test is not about behavior")
     answers["calc"] = "X = 1\n"
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     before = fake_server.request_count

@@ -11,7 +11,7 @@ ENV = {"PDD_BACKEND": "openai", "PDD_MODEL": "fake-model"}
 
 
 def _built(git_repo, answers, run_pdd):
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)

@@ -95,7 +95,7 @@ def set_config(repo: Path, **values) -> None:
 def make_project(repo: Path, answers, *, prices: bool = True, **config) -> str:
     """Prompts, a behavior test, answers and config; committed. Returns the commit id."""
     write_prompt(repo, A, "# Goal\n`double(x)` returns twice x.", tests=["behavior_tests/test_a.py"])
-    write_prompt(repo, B, "# Goal\n`quadruple(x)` returns four times x, using double.", depends=[A], tests=[])
+    write_prompt(repo, B, "# Goal\n`quadruple(x)` returns four times x, using double.", depends=[A], tests=[], front="untested_reason: this test is not about behavior")
     write_test(repo, "a", A_TEST)
     answers.update({A: A_CODE, B: B_CODE})
     settings = {"openai": {"max_retries": 1, "timeout": 10}, "max_tokens": 1000}

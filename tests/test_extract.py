@@ -85,8 +85,10 @@ def test_unclosed_fence_runs_to_end():
     assert extract_code(answer) == "def f():\n    return 1\n"
 
 
-def test_no_fence_whole_answer_is_code():
-    assert extract_code("\n\nx = 1\ny = 2   \n\n\n") == "x = 1\ny = 2\n"
+def test_no_fence_is_no_code_block_quoting_the_answer():
+    """The model is asked for a fenced block; prose (or bare text) is not a module."""
+    with pytest.raises(NoCodeError, match=r"no code block; it began: 'I cannot do that.' / 'Sorry.'"):
+        extract_code("\n\nI cannot do that.\n\nSorry.\n")
 
 
 def test_indentation_of_first_line_kept():
@@ -189,7 +191,7 @@ def test_fenced_code_round_trips(before, tag, code_lines, after, fence, closed):
 def test_result_always_ends_with_exactly_one_newline(code_lines):
     answer = "\n".join(code_lines)
     try:
-        out = extract_code(answer)
+        out = extract_code(f"```python\n{answer}\n```")
     except NoCodeError:
         assert not answer.strip()
     else:

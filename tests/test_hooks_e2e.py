@@ -14,7 +14,7 @@ ENV = {"PDD_BACKEND": "openai", "PDD_MODEL": "fake-model"}
 def test_pre_merge_commit_refuses_a_merge_that_brings_a_hand_edit(git_repo, answers, run_pdd, fake_server):
     hooks = git_repo / ".git" / "hooks"
     assert (hooks / "pre-commit").exists() and (hooks / "pre-merge-commit").exists()
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
@@ -38,7 +38,7 @@ def _commit(repo, fake_server, message):
 
 def test_hook_accepts_a_rebuilt_prompt_that_includes_a_fragment(git_repo, answers, run_pdd, fake_server):
     """The narrow staged check must see fragments: a correctly rebuilt module passes."""
-    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd(a, b).\n{% include "_shared/python_style.md" %}\n', tests=[])
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd(a, b).\n{% include "_shared/python_style.md" %}\n', tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
@@ -54,14 +54,14 @@ def test_hook_accepts_a_rebuilt_prompt_that_includes_a_fragment(git_repo, answer
 
 
 def test_hook_does_not_let_a_dependency_cycle_through(git_repo, answers, run_pdd, fake_server):
-    write_prompt(git_repo, "a", "# A\n## Goal\nA.\n", tests=[])
-    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a"], tests=[])
+    write_prompt(git_repo, "a", "# A\n## Goal\nA.\n", tests=[], front="untested_reason: this test is not about behavior")
+    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a"], tests=[], front="untested_reason: this test is not about behavior")
     answers["a"] = "A = 1\n"
     answers["b"] = "from generated.a import A\nB = A\n"
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "ab", env=ENV)
-    write_prompt(git_repo, "x", "# X\n## Goal\nX.\n", depends=["b"], tests=[])
-    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a", "x"], tests=[])
+    write_prompt(git_repo, "x", "# X\n## Goal\nX.\n", depends=["b"], tests=[], front="untested_reason: this test is not about behavior")
+    write_prompt(git_repo, "b", "# B\n## Goal\nB.\n", depends=["a", "x"], tests=[], front="untested_reason: this test is not about behavior")
     git(git_repo, "add", "-A")
     proc = _commit(git_repo, fake_server, "cycle")
     assert proc.returncode != 0
@@ -75,7 +75,7 @@ def test_a_submodule_under_generated_is_unexpected(git_repo, answers, run_pdd, f
     (sub / "evil.py").write_text("X = 1\n")
     git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A")
     git(sub, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "s")
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
@@ -91,7 +91,7 @@ def test_build_refuses_to_write_through_a_symlinked_package(git_repo, answers, r
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "__init__.py").write_text("VALUABLE = 1\n")
-    write_prompt(git_repo, "pkg/mod", "# Mod\n## Goal\nM.\n", tests=[])
+    write_prompt(git_repo, "pkg/mod", "# Mod\n## Goal\nM.\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["pkg/mod"] = "M = 1\n"
     (git_repo / "generated").mkdir(exist_ok=True)
     (git_repo / "generated/pkg").symlink_to(outside)
@@ -106,7 +106,7 @@ def test_a_crlf_checkout_is_not_reported_as_edited_or_stale(git_repo, answers, r
     """With core.autocrlf=true the working files have CRLF line ends; status, build and
     check hash them as git does (filters applied) and render the same prompt text."""
     write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd(a, b).\n{% include "_shared/python_style.md" %}\n',
-                 tests=[])
+                 tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
@@ -127,7 +127,7 @@ def test_a_crlf_checkout_is_not_reported_as_edited_or_stale(git_repo, answers, r
 def test_hook_handles_includes_that_are_not_underscore_fragments(git_repo, answers, run_pdd, fake_server):
     (git_repo / "prompts").mkdir(exist_ok=True)
     (git_repo / "prompts/common.md").write_text("Shared rule one.\n")
-    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "common.md" %}\n', tests=[])
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "common.md" %}\n', tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     git(git_repo, "add", "-A")
@@ -140,7 +140,7 @@ def test_hook_handles_includes_that_are_not_underscore_fragments(git_repo, answe
 
 
 def test_hook_refuses_deleting_a_package_init_made_by_pdd(git_repo, answers, run_pdd, fake_server):
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
@@ -152,12 +152,12 @@ def test_hook_refuses_deleting_a_package_init_made_by_pdd(git_repo, answers, run
 def test_fetched_notes_are_merged_with_local_notes_of_the_same_blob(git_repo, answers, run_pdd, fake_server):
     """A teammate reworded the prompt and got the same code: the blob's fetched note has
     the new fingerprint, the local one only the old; the file must count as fresh."""
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=[], front="untested_reason: this test is not about behavior")
     answers["calc/add"] = CODE
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0
     commit_all(git_repo, "add", env=ENV)
     old_tip = git(git_repo, "rev-parse", "refs/notes/pdd")
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd two ints.\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd two ints.\n", tests=[], front="untested_reason: this test is not about behavior")
     assert run_pdd(git_repo, "build", "--no-tests").returncode == 0  # same code, a second note line
     commit_all(git_repo, "reword", env=ENV)
     git(git_repo, "update-ref", "refs/notes/remotes/origin/pdd", "refs/notes/pdd")

@@ -97,9 +97,17 @@ def test_single_string_depends_and_tests_become_tuples():
 
 
 def test_empty_tests_list_is_declared_and_empty():
-    spec = parse("---\ntests: []\n---\n")
+    spec = parse("---\ntests: []\nuntested_reason: constants only\n---\n")
     assert spec.tests == ()
     assert spec.tests_declared is True
+    assert spec.untested_reason == "constants only"
+
+
+def test_empty_tests_list_needs_a_reason_and_a_reason_needs_it():
+    err = parse_error("---\ntests: []\n---\n")
+    assert err.line == 2 and "untested_reason" in str(err)
+    err = parse_error("---\nuntested_reason: because\n---\n")
+    assert err.line == 2 and "only allowed with 'tests: []'" in err.message
 
 
 def test_body_keeps_line_numbers_of_the_file():
@@ -284,7 +292,7 @@ def test_bad_model(value):
 
 
 def test_depends_on_itself():
-    err = parse_error("---\ntests: []\ndepends: [billing/money, billing/invoice]\n---\n")
+    err = parse_error("---\ntests: [t.py]\ndepends: [billing/money, billing/invoice]\n---\n")
     assert err.line == 3
     assert "depends on itself" in err.message
     assert NAME in err.message
@@ -333,7 +341,7 @@ def front_matters(draw):
     if draw(st.booleans()):
         values["depends"] = draw(st.lists(_module.filter(lambda m: m != name), unique=True, max_size=4))
     if draw(st.booleans()):
-        values["tests"] = draw(st.lists(_test_path, max_size=3))
+        values["tests"] = draw(st.lists(_test_path, min_size=1, max_size=3))  # `tests: []` needs untested_reason
     if draw(st.booleans()):
         values["output"] = "generated/" + draw(_module) + ".py"
     if draw(st.booleans()):
