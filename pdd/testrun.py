@@ -1,19 +1,27 @@
 """Run a module's behavior tests with pytest in a subprocess, with a timeout.
 
 A candidate module is tested *before* it replaces the file in ``generated/``: it
-is written to a scratch overlay folder whose ``generated`` packages put the overlay
-first and the real ``generated/`` second on their ``__path__``, so the candidate
-shadows its old version while every other module resolves as usual. A tiny pytest
-plugin in the overlay (``-p pdd_overlay``) imports those packages before test
-collection, so pytest's own ``sys.path`` changes cannot bypass the overlay.
+is written to a scratch overlay folder (``<overlay>/generated/...``), and pdd's
+pytest plugin (:mod:`pdd.pytest_plugin`, ``-p pdd``) puts an import hook first on
+``sys.meta_path`` at plugin load, before the project's ``conftest.py`` files and
+whatever ``pythonpath``, ``rootdir`` or ``--import-mode`` say: ``generated.*``
+resolves in the overlay first and the real ``generated/`` second, so the candidate
+shadows its old version while every other module resolves as usual. pytest runs
+from the repository root with the project's own configuration (``pyproject.toml``,
+``pytest.ini``, ``setup.cfg``, ``tox.ini``, conftest fixtures), as the user's own
+``python -m pytest`` would.
 
 The test process does not inherit credential-like variables (``*_API_KEY``,
 ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
 generated code under test has no business with them.
 
 Outcome: :class:`TestResult` — ``status`` is ``passed``, ``failed`` (including
-"no tests collected", pytest exit 5, so nothing passes vacuously), ``timeout`` or
-``error`` (pytest could not run: usage error, internal error).
+"no tests collected", pytest exit 5, so nothing passes vacuously, and a collection
+error caused by the candidate: it raised while imported, or a test could not
+import a name from it), ``timeout`` or ``error``: the test run could not start
+(a collection error outside the candidate, a broken ``conftest.py``, a plugin or
+usage error, pytest exits 2/3/4 with nothing to blame on the candidate). An
+``error`` is not the model's fault: callers do not feed it back as test failures.
 """
 
 from __future__ import annotations
@@ -29,7 +37,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-_PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd_overlay")
+# ``-p pdd`` names pdd's pytest11 entry point (pdd.pytest_plugin): it loads even when
+# plugin autoloading is disabled, and is not loaded twice when it is enabled.
+_PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd")
+_REPORT = "pdd-test-report.json"
+_START_LINES = 12  # lines of pytest's error quoted by start_problem()
 
 
 @dataclass(frozen=True)
@@ -48,39 +60,82 @@ class TestResult:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    @property
+    def not_started(self) -> bool:
+        """True when the test run could not start (``status == "error"``)."""
+        return self.status == "error"
 
-def _scrubbed_env(overlay: Path) -> dict[str, str]:
+    def start_problem(self) -> str:
+        """``the test run could not start: ...`` with the first lines of pytest's error
+        (lines of pytest's own banner and blank lines skipped)."""
+        lines = [ln for ln in self.output.splitlines() if ln.strip() and not set(ln.strip()) <= set("=_-")]
+        head = "\n".join("  " + ln for ln in lines[:_START_LINES])
+        return f"the test run could not start (pytest exit {self.returncode}):\n{head}"
+
+
+def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None = None) -> dict[str, str]:
+    """The test process's environment: no credential-like variables, no bytecode
+    files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
+    ``overlay`` first, then ``root``; the plugin's report written into ``overlay``."""
+    from pdd.pytest_plugin import CANDIDATE_VAR, REPORT_VAR, ROOTS_VAR
     from pdd.redact import SECRET_SUFFIXES
 
-    env = {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
-    env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = {k: v for k, v in os.environ.items()
+           if not k.upper().endswith(SECRET_SUFFIXES) and k not in (ROOTS_VAR, CANDIDATE_VAR, REPORT_VAR)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if root is not None:
+        env[ROOTS_VAR] = os.pathsep.join([str(overlay), str(root)] if candidate else [str(root)])
+        env[REPORT_VAR] = str(overlay / _REPORT)
+        if candidate:
+            env[CANDIDATE_VAR] = candidate
     return env
 
 
 def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
-    """Write the candidate and its package shims; return the dotted package chain."""
+    """Write the candidate under ``overlay`` (same relative path as ``output``), with
+    the ``__init__.py`` pdd makes for each of its packages that has none yet in the
+    working tree; return the candidate's dotted module name."""
+    from pdd.prompt import INIT_TEXT
+
     rel = PurePosixPath(output)
     packages = rel.parts[:-1]  # ('generated', 'billing')
     for depth in range(1, len(packages) + 1):
         pkg_rel = PurePosixPath(*packages[:depth])
-        folder = overlay / pkg_rel
-        folder.mkdir(parents=True, exist_ok=True)
-        real = root / pkg_rel
-        (folder / "__init__.py").write_text(
-            "# pdd test overlay: this folder first, then the real package.\n"
-            f"__path__ = [{str(folder)!r}, {str(real)!r}]\n",
-            encoding="utf-8",
-        )
+        (overlay / pkg_rel).mkdir(parents=True, exist_ok=True)
+        if not (root / pkg_rel / "__init__.py").is_file():
+            (overlay / pkg_rel / "__init__.py").write_text(INIT_TEXT, encoding="utf-8")
     (overlay / rel).write_text(code, encoding="utf-8")
-    chain = ".".join(packages)
-    (overlay / "pdd_overlay.py").write_text(
-        "# pdd test overlay plugin: bind the overlay packages before collection.\n"
-        f"import importlib\nfor _name in {[('.'.join(packages[:i + 1])) for i in range(len(packages))]!r}:\n"
-        "    importlib.import_module(_name)\n",
-        encoding="utf-8",
-    )
-    return chain
+    return ".".join((*packages, rel.stem))
+
+
+def _read_report(overlay: Path) -> dict | None:
+    """The plugin's report (see :mod:`pdd.pytest_plugin`), or None if it wrote none."""
+    import json
+
+    try:
+        data = json.loads((overlay / _REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def classify(returncode: int, report: dict | None) -> str:
+    """``passed``/``failed``/``error`` from pytest's exit code and the plugin's report.
+
+    0 passed; 1 (tests failed) and 5 (nothing collected) failed; otherwise (2
+    interrupted, 3 internal error, 4 usage error, or a conftest that failed to
+    load) ``failed`` only if the candidate is to blame — it raised while being
+    imported, or every collection error involves it — else ``error``: the run
+    could not start."""
+    if returncode == 0:
+        return "passed"
+    if returncode in (1, 5):
+        return "failed"
+    if report is not None:
+        errors = report.get("collect_errors") or []
+        if report.get("candidate_error") or (errors and all(e.get("candidate") for e in errors)):
+            return "failed"
+    return "error"
 
 
 def run_tests(
@@ -103,15 +158,12 @@ def run_tests(
     base = list(command) if command else [sys.executable, "-m", "pytest"]
     overlay = Path(tempfile.mkdtemp(prefix="pdd-tests-"))
     try:
-        if output is not None and code is not None:
-            _write_overlay(overlay, root, output, code)
-            opts = list(_PYTEST_OPTS)
-        else:
-            opts = ["-q", "-p", "no:cacheprovider"]
+        candidate = _write_overlay(overlay, root, output, code) if output is not None and code is not None else None
+        opts = list(_PYTEST_OPTS)
         argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
         proc = subprocess.Popen(
-            argv, cwd=overlay if output else root, env=_scrubbed_env(overlay), stdout=subprocess.PIPE,
+            argv, cwd=root, env=_scrubbed_env(overlay, root, candidate), stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         try:
@@ -128,13 +180,9 @@ def run_tests(
         seconds = time.monotonic() - start
         text = _clean(out, overlay, root)
         rc = proc.returncode
-        if rc == 0:
-            return TestResult("passed", text, rc, seconds)
-        if rc in (1, 5):
-            if rc == 5:
-                text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
-            return TestResult("failed", text, rc, seconds)
-        return TestResult("error", text, rc, seconds)
+        if rc == 5:
+            text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
+        return TestResult(classify(rc, _read_report(overlay)), text, rc, seconds)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
 
