@@ -271,6 +271,10 @@ class Builder:
                     if spec.tests_declared and not (self.project.root / t).is_file():
                         raise InputError(spec.path, spec.keys_line.get("tests"), f"test file {t} does not exist",
                                          hint="create it, or fix the 'tests' list")
+            for u in spec.uses:
+                if not (self.project.root / u).is_file():
+                    raise InputError(spec.path, spec.keys_line.get("uses"), f"'uses' file {u} does not exist",
+                                     hint="fix the path, or remove it from 'uses'")
         # Modules whose recorded inputs are unchanged (and whose dependencies' are too)
         # are fresh without rendering; every other prompt is rendered now, so template
         # errors stop the build before any write.

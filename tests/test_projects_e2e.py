@@ -271,3 +271,53 @@ def test_a_missing_name_in_the_candidate_is_a_failed_attempt(repo, answers, run_
     proc = run_pdd(repo, "build", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads(proc.stdout)["modules"]["mylib/greet"]["attempts"] == 2
+
+
+def status_of(run_pdd, repo: Path) -> dict:
+    proc = run_pdd(repo, "status", "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    return {m["module"]: m for m in json.loads(proc.stdout)["modules"] if m.get("module")}
+
+
+def test_uses_gives_the_project_files_interface_to_the_model_and_enters_the_fingerprint(
+        repo, answers, run_pdd, fake_server):
+    from conftest import request_text, requests_for
+
+    make_project(repo, run_pdd, "src-layout")
+    answers["mylib/greet"] = GREET_USING_SHOP
+    assert run_pdd(repo, "build").returncode == 0
+    text = request_text(requests_for(fake_server, "mylib/greet")[0])
+    assert "### shop.core" in text and "def shout(text: str) -> str:" in text
+    assert "text.upper()" not in text  # the interface, not the body
+    (record,) = note_records(repo, git(repo, "hash-object", GREET_PY))
+    assert set(record["inputs"]["uses"]) == {"src/shop/core.py"}
+    commit_all(repo, "built")
+    assert run_pdd(repo, "check").returncode == 0
+    # A body change of the used file: still fresh (early cutoff), for status and check.
+    write_file(repo, "src/shop/core.py", SHOP_CORE.replace('+ "!"', '+ "!" * 1'))
+    commit_all(repo, "body")
+    assert status_of(run_pdd, repo)["mylib/greet"]["state"] == "fresh"
+    assert run_pdd(repo, "check").returncode == 0
+    # An interface change: stale, and check fails until rebuilt.
+    write_file(repo, "src/shop/core.py", SHOP_CORE.replace("(text: str)", "(text: str, mark: str = '!')"))
+    commit_all(repo, "interface")
+    assert status_of(run_pdd, repo)["mylib/greet"]["state"] == "stale"
+    check = run_pdd(repo, "check")
+    assert check.returncode == 1 and "used project file" in check.stdout + check.stderr, check.stdout + check.stderr
+    assert run_pdd(repo, "build").returncode == 0
+    assert answers.calls["mylib/greet"] == 2
+
+
+def test_a_missing_uses_file_is_a_lint_error_and_a_build_input_error(repo, answers, run_pdd, fake_server):
+    make_project(repo, run_pdd, "pythonpath-dot")
+    write_prompt(repo, "mylib/greet", front="uses: [src/shop/nowhere.py]")
+    lint = run_pdd(repo, "lint", "--format", "json")
+    assert lint.returncode == 1, lint.stdout + lint.stderr
+    found = [f for f in json.loads(lint.stdout)["findings"] if f["rule"] == "uses-missing"]
+    assert found and found[0]["file"] == "prompts/mylib/greet.prompt" and found[0]["line"] == 2
+    assert "src/shop/nowhere.py does not exist" in found[0]["message"]
+    answers["mylib/greet"] = GREET
+    build = run_pdd(repo, "build")
+    assert build.returncode == 2 and "prompts/mylib/greet.prompt:2" in build.stderr and "nowhere.py" in build.stderr
+    assert "Traceback" not in build.stderr
+    assert answers.calls["mylib/greet"] == 0 and not (repo / GREET_PY).exists()
