@@ -334,3 +334,4 @@ def _exit_interrupted() -> None:
 
 from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)
 from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)
+from pdd import cli_doctor  # noqa: E402,F401  (registers doctor)

@@ -27,9 +27,11 @@ working tree — whatever ``sys.path`` says. Finders follow PEP 451
 Report (JSON object): ``collect_errors`` (list of ``{"nodeid", "text",
 "candidate"}``; ``candidate`` is true when the error involves the candidate: it
 raised while being imported, or the error names its module or file),
-``tests_started`` (int), ``candidate_error`` (text of an exception the candidate
+``collected`` (int, null before collection ends), ``tests_started`` (int), ``candidate_error`` (text of an exception the candidate
 raised while being imported, or null), ``exitstatus`` (int, or null until the
-session ends).
+session ends), ``environment`` (at session end: ``rootdir``, ``inifile``,
+``import_mode``, ``python``, ``sys_path``, ``hook`` (first on ``sys.meta_path``),
+``roots``, ``generated`` and ``candidate_file``: the files those names resolve to).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ CANDIDATE_VAR = "PDD_TEST_CANDIDATE"
 REPORT_VAR = "PDD_TEST_REPORT"
 PACKAGE = "generated"
 
-_state: dict[str, Any] = {"collect_errors": [], "tests_started": 0, "candidate_error": None, "exitstatus": None}
+_state: dict[str, Any] = {"collect_errors": [], "collected": None, "tests_started": 0, "candidate_error": None,
+                          "exitstatus": None}
 
 
 def write_report() -> None:
@@ -144,12 +147,48 @@ def pytest_collectreport(report: Any) -> None:
         _state["collect_errors"].append({"nodeid": report.nodeid, "text": text, "candidate": _involves_candidate(text)})
 
 
+def pytest_collection_finish(session: Any) -> None:
+    """Record how many tests were collected."""
+    _state["collected"] = len(session.items)
+
+
 def pytest_runtest_logstart(nodeid: str, location: Any) -> None:
     """Count the tests that started."""
     _state["tests_started"] += 1
 
 
+def _environment(config: Any) -> dict[str, Any]:
+    """What this run looked like (for ``pdd doctor``): rootdir, inifile, import mode,
+    interpreter, ``sys.path`` in order, and the file ``generated`` and the candidate
+    resolve to."""
+    finder = active_finder()
+
+    def origin(name: str | None) -> str | None:
+        if not name:
+            return None
+        try:
+            spec = importlib.util.find_spec(name)
+        except Exception as exc:  # what a broken package raises while being found
+            return f"error: {type(exc).__name__}: {exc}"
+        return None if spec is None else (spec.origin or ", ".join(spec.submodule_search_locations or []))
+
+    return {
+        "rootdir": str(config.rootpath),
+        "inifile": str(config.inipath) if config.inipath else None,
+        "import_mode": str(config.getoption("importmode", None)),
+        "python": sys.executable,
+        "sys_path": list(sys.path),
+        "hook": finder is not None and sys.meta_path.index(finder) == 0,
+        "roots": finder.roots if finder is not None else [],
+        "generated": origin(PACKAGE),
+        "candidate": finder.candidate if finder is not None else None,
+        "candidate_file": origin(finder.candidate if finder is not None else None),
+    }
+
+
 def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
     """Write the report."""
     _state["exitstatus"] = int(exitstatus)
+    if os.environ.get(REPORT_VAR):
+        _state["environment"] = _environment(session.config)
     write_report()

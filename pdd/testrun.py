@@ -55,6 +55,7 @@ class TestResult:
     output: str
     returncode: int | None
     seconds: float
+    report: dict | None = None  # pdd's pytest plugin report (pdd.pytest_plugin), if it wrote one
 
     @property
     def passed(self) -> bool:
@@ -147,6 +148,7 @@ def run_tests(
     command: tuple[str, ...] = (),
     timeout: float = 300.0,
     cancel: "threading.Event | None" = None,
+    pytest_args: tuple[str, ...] = (),
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
@@ -154,13 +156,15 @@ def run_tests(
     ``output`` (an overlay; ``generated/`` is not touched). ``command`` replaces
     ``python -m pytest`` (it must accept pytest's options). Never raises for test
     failures; raises :class:`OSError` only if the command cannot be started.
+    ``pytest_args`` are extra pytest options (e.g. ``--collect-only``). The plugin's
+    report (see :mod:`pdd.pytest_plugin`) is in ``TestResult.report``.
     """
     base = list(command) if command else [sys.executable, "-m", "pytest"]
     overlay = Path(tempfile.mkdtemp(prefix="pdd-tests-"))
     try:
         candidate = _write_overlay(overlay, root, output, code) if output is not None and code is not None else None
         opts = list(_PYTEST_OPTS)
-        argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
+        argv = [*base, *opts, *pytest_args, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
         proc = subprocess.Popen(
             argv, cwd=root, env=_scrubbed_env(overlay, root, candidate), stdout=subprocess.PIPE,
@@ -182,7 +186,8 @@ def run_tests(
         rc = proc.returncode
         if rc == 5:
             text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
-        return TestResult(classify(rc, _read_report(overlay)), text, rc, seconds)
+        report = _read_report(overlay)
+        return TestResult(classify(rc, report), text, rc, seconds, report)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
 

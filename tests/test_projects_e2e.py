@@ -321,3 +321,79 @@ def test_a_missing_uses_file_is_a_lint_error_and_a_build_input_error(repo, answe
     assert build.returncode == 2 and "prompts/mylib/greet.prompt:2" in build.stderr and "nowhere.py" in build.stderr
     assert "Traceback" not in build.stderr
     assert answers.calls["mylib/greet"] == 0 and not (repo / GREET_PY).exists()
+
+
+# --- pdd doctor -------------------------------------------------------------------------
+
+def test_doctor_shows_the_test_run_and_verifies_the_overlay(repo, run_pdd, answers):
+    make_project(repo, run_pdd, "setup-cfg")
+    before = run_pdd(repo, "doctor", "--json")  # not built yet: sound, with a note
+    assert before.returncode == 0, before.stdout + before.stderr
+    (note,) = json.loads(before.stdout)["notes"]
+    assert "behavior_tests/test_greet.py" in note and "pdd build" in note
+    answers["mylib/greet"] = GREET
+    assert run_pdd(repo, "build").returncode == 0
+    proc = run_pdd(repo, "doctor", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["sound"] is True and data["problems"] == []
+    assert data["rootdir"] == str(repo) and data["inifile"] == str(repo / "setup.cfg")
+    assert data["candidate_file"] == "<overlay>/generated/pdd_doctor_probe.py"
+    assert data["import_order"][0].startswith("<overlay>/generated") and data["import_order"][1] == f"{repo}/generated"
+    assert str(repo) in data["sys_path"]  # setup.cfg's pythonpath = .
+    assert data["command"][-5:-1] == ["-p", "pdd", "--rootdir", str(repo)]
+    assert data["sandbox"]["setting"] in ("auto", "bwrap", "none")
+    assert data["collected"] == 1
+    text = run_pdd(repo, "doctor")
+    assert text.returncode == 0 and "inifile:     " + str(repo / "setup.cfg") in text.stdout
+    assert "ok: generated.* resolves to the candidate" in text.stdout
+
+
+def test_doctor_reports_a_run_that_could_not_start(repo, run_pdd):
+    make_project(repo, run_pdd, "pythonpath-dot")
+    write_file(repo, "behavior_tests/conftest.py", "raise RuntimeError('conftest is broken')\n")
+    proc = run_pdd(repo, "doctor", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (problem,) = json.loads(proc.stdout)["problems"]
+    assert "the test run could not start" in problem and "conftest is broken" in problem
+
+
+def test_doctor_reports_a_test_file_that_does_not_collect(repo, run_pdd):
+    make_project(repo, run_pdd, "pythonpath-dot")
+    write_file(repo, "behavior_tests/test_other.py", "import shop_helpers_that_do_not_exist\n")
+    proc = run_pdd(repo, "doctor", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (problem,) = json.loads(proc.stdout)["problems"]
+    assert "behavior_tests/test_other.py does not collect" in problem and "shop_helpers_that_do_not_exist" in problem
+
+
+SHADOWING_CONFTEST = '''\
+import importlib.machinery
+import sys
+
+
+class Shadow:
+    """Resolves generated.* through sys.path, ahead of every other finder."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "generated" or name.startswith("generated."):
+            return importlib.machinery.PathFinder.find_spec(name, path)
+        return None
+
+
+sys.meta_path.insert(0, Shadow())
+'''
+
+
+def test_doctor_detects_a_finder_that_shadows_pdds_hook(repo, run_pdd, answers):
+    """The attack: a conftest puts its own finder first; generated.* then comes from
+    the working tree, not the overlay. Without it, doctor is sound (test above)."""
+    make_project(repo, run_pdd, "root-conftest")
+    answers["mylib/greet"] = GREET
+    assert run_pdd(repo, "build").returncode == 0
+    assert run_pdd(repo, "doctor").returncode == 0
+    write_file(repo, "conftest.py", FIXTURE + "\n" + SHADOWING_CONFTEST)
+    proc = run_pdd(repo, "doctor", "--json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    problems = "\n".join(json.loads(proc.stdout)["problems"])
+    assert "not first on sys.meta_path" in problems
