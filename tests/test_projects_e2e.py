@@ -349,22 +349,19 @@ def test_doctor_shows_the_test_run_and_verifies_the_overlay(repo, run_pdd, answe
     assert "ok: generated.* resolves to the candidate" in text.stdout
 
 
-def test_doctor_reports_a_run_that_could_not_start(repo, run_pdd):
+@pytest.mark.parametrize("rel, text, needles", [
+    ("behavior_tests/conftest.py", "raise RuntimeError('conftest is broken')\n",
+     ("the test run could not start", "conftest is broken")),
+    ("behavior_tests/test_other.py", "import shop_helpers_that_do_not_exist\n",
+     ("behavior_tests/test_other.py does not collect", "shop_helpers_that_do_not_exist")),
+], ids=["broken-conftest", "test-file-does-not-collect"])
+def test_doctor_reports_a_test_setup_that_would_stop_the_build(repo, run_pdd, rel, text, needles):
     make_project(repo, run_pdd, "pythonpath-dot")
-    write_file(repo, "behavior_tests/conftest.py", "raise RuntimeError('conftest is broken')\n")
+    write_file(repo, rel, text)
     proc = run_pdd(repo, "doctor", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (problem,) = json.loads(proc.stdout)["problems"]
-    assert "the test run could not start" in problem and "conftest is broken" in problem
-
-
-def test_doctor_reports_a_test_file_that_does_not_collect(repo, run_pdd):
-    make_project(repo, run_pdd, "pythonpath-dot")
-    write_file(repo, "behavior_tests/test_other.py", "import shop_helpers_that_do_not_exist\n")
-    proc = run_pdd(repo, "doctor", "--json")
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    (problem,) = json.loads(proc.stdout)["problems"]
-    assert "behavior_tests/test_other.py does not collect" in problem and "shop_helpers_that_do_not_exist" in problem
+    assert all(n in problem for n in needles), problem
 
 
 SHADOWING_CONFTEST = '''\
