@@ -140,6 +140,20 @@ class BuildCancelled(PddError):
     """The build was interrupted (Ctrl-C): a worker stops before its next step."""
 
 
+class TestsCouldNotStart(UsageError):
+    """The behavior-test run could not start (a broken ``conftest.py``, a collection
+    error outside the candidate, a plugin error): not the model's fault, so no
+    attempt is spent on it; the build stops with exit 2. ``result``: the module's
+    result (0 attempts, the usage of the request made)."""
+
+    __test__ = False
+
+    def __init__(self, message: str, result: "ModuleResult") -> None:
+        super().__init__(message, hint="fix the project's test set-up (run `pdd doctor`, or pytest on the file "
+                                       "yourself), then `pdd build` again; the answer is cached")
+        self.result = result
+
+
 class ModelCaller:
     """Requests through the cache, then the backend; optionally records for replay."""
 
@@ -276,6 +290,12 @@ class Builder:
                 why = untested_problem(specs[name], lambda t: (self.project.root / t).is_file())
                 if why is not None:
                     self.untested[name] = why
+        for name in wanted:
+            spec = specs[name]
+            for u in spec.uses:
+                if not (self.project.root / u).is_file():
+                    raise InputError(spec.path, spec.keys_line.get("uses"), f"'uses' file {u} does not exist",
+                                     hint="fix the path, or remove it from 'uses'")
         # Modules whose recorded inputs are unchanged (and whose dependencies' are too)
         # are fresh without rendering; every other prompt is rendered now, so template
         # errors stop the build before any write.
@@ -419,7 +439,8 @@ class Builder:
                             r = fut.result()
                         except UsageError as exc:  # configuration: stop scheduling, exit 2
                             fatal = fatal or exc
-                            r = ModuleResult(name, specs[name].output, "error", error=exc.message)
+                            r = getattr(exc, "result", None) or ModuleResult(name, specs[name].output, "error",
+                                                                             error=exc.message)
                         except PddError as exc:
                             r = ModuleResult(name, specs[name].output, "error", error=str(exc),
                                              backend_failed=isinstance(exc, BackendError))
@@ -555,7 +576,11 @@ class Builder:
                 if self.cancel.is_set():
                     raise BuildCancelled("interrupted")
                 result.tests, result.sandbox = outcome.status, outcome.sandbox
-                result.requirements = requirement_results(req_ids, outcome.report, tests)
+                if outcome.not_started:  # pdd's or the project's set-up, not the model: no attempt spent
+                    result.status, result.attempts = "error", attempt - 1
+                    result.error = redact(f"{spec.name}: {outcome.start_problem()}")
+                    raise TestsCouldNotStart(result.error, result)
+                result.requirements = requirement_results(req_ids, outcome.tests_report, tests)
                 if not outcome.passed:
                     problem = redact(normalise_test_output(outcome.output, {}))
             elif problem is None:

@@ -188,6 +188,13 @@ class Checker:
         all_records = parse_note(text, f"the note on blob {blob[:12]}") if text else []
         return [r for r in all_records if r.get("path") == path], all_records
 
+    def read_project_file(self, path: str) -> str | None:
+        """Text of ``path`` in the snapshot's state (index or tree), also outside the
+        prompts and generated folders the snapshot lists (``uses`` files)."""
+        if path not in self.snap.blobs:
+            self.snap.blobs.update(snapshot(self.root, self.snap.kind, [path], self.snap.reader).blobs)
+        return self.snap.read_text(path)
+
     def is_fresh(self, spec: PromptSpec, records: list[dict[str, Any]], specs: dict[str, PromptSpec]) -> tuple[bool, str]:
         from pdd.fingerprint import generator_for
 
@@ -198,12 +205,17 @@ class Checker:
             if digest is None:
                 return False, f"dependency {d} has no usable generated module"
             deps[d] = digest
+        uses: dict[str, str] = {}
+        if spec.uses:
+            from pdd.uses import used_interfaces
+
+            uses = used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, self.read_project_file)[1]
         prompt_blob = self.snap.blobs.get(spec.path)
         for r in records:
             inputs = r.get("inputs") or {}
             includes = inputs.get("includes")
             if (r.get("prompt_blob") == prompt_blob and inputs.get("generator") == generator
-                    and inputs.get("deps") == deps and isinstance(includes, dict)
+                    and inputs.get("deps") == deps and (inputs.get("uses") or {}) == uses and isinstance(includes, dict)
                     and all(self.snap.blobs.get(p) == b for p, b in includes.items())):
                 return True, "inputs unchanged"
         # Slow path: render from the snapshot and compare fingerprints.
@@ -213,7 +225,7 @@ class Checker:
         base = self.config.prompts_dir.rstrip("/") + "/"
         rendered = render_prompt(spec, self.root, self.config.prompts_dir,
                                  read=lambda name: self.snap.read_text(base + name))
-        fp = compute_fingerprint(spec, rendered.text, gen_for(spec, self.config), deps)
+        fp = compute_fingerprint(spec, rendered.text, gen_for(spec, self.config), deps, uses)
         if any(r.get("fingerprint") == fp for r in records):
             return True, "fingerprint unchanged"
         reasons = []
@@ -224,6 +236,8 @@ class Checker:
             reasons.append("generator (backend, model or parameters) changed")
         if (newest.get("inputs") or {}).get("deps") != deps:
             reasons.append("a dependency's interface changed")
+        if ((newest.get("inputs") or {}).get("uses") or {}) != uses:
+            reasons.append("a used project file's interface changed")
         return False, ", ".join(reasons) or "an included fragment changed"
 
     def check_module(self, spec: PromptSpec, specs: dict[str, PromptSpec], result: CheckResult) -> None:

@@ -7,7 +7,11 @@ A fingerprint is the SHA-256 (64 hex digits) of the canonical JSON
      "module": "billing/invoice", "output": "generated/billing/invoice.py",
      "prompt": <rendered prompt text>,
      "generator": {"backend", "model", "temperature", "max_tokens", "template"},
-     "deps": {<dependency name>: <SHA-256 of its interface text>, ...}}
+     "deps": {<dependency name>: <SHA-256 of its interface text>, ...},
+     "uses": {<project file>: <SHA-256 of its interface text>, ...}}   # only if any
+
+(``uses``: the front-matter key, :mod:`pdd.uses`; absent when empty, so prompts
+without it keep their fingerprints.)
 
 Behavior tests are deliberately not part of it: changing a test re-runs tests, it
 does not regenerate. Dependencies enter only through their public interface
@@ -54,10 +58,14 @@ def generator_for(spec: PromptSpec, config: Config) -> Generator:
     )
 
 
-def compute_fingerprint(spec: PromptSpec, rendered_text: str, generator: Generator, dep_digests: Mapping[str, str]) -> str:
+def compute_fingerprint(spec: PromptSpec, rendered_text: str, generator: Generator, dep_digests: Mapping[str, str],
+                        uses_digests: Mapping[str, str] | None = None) -> str:
     """The fingerprint of ``spec`` given its rendered prompt, generator identity and
-    the interface digests of its dependencies (by module name)."""
+    the interface digests of its dependencies (by module name) and of its used
+    project files (by path)."""
+    extra = {"uses": dict(sorted(uses_digests.items()))} if uses_digests else {}
     return digest({
+        **extra,
         "v": FINGERPRINT_VERSION,
         "module": spec.name,
         "output": spec.output,

@@ -282,10 +282,15 @@ class Fixer:
         tests = [t for t in spec.tests if (root / t).is_file()]
         if not tests:
             raise UsageError(f"{spec.name} has no behavior tests to fix against", hint=f"write {spec.tests[0]}")
-        outcome = run_tests(root, tests, command=self.project.config.test_command,
-                            timeout=self.project.config.test_timeout, sandbox=self.project.config.test_sandbox)
+        # The current file as the candidate: an import error in it is the module's fault, to fix.
+        outcome = run_tests(root, tests, output=spec.output, code=code_path.read_text(encoding="utf-8"),
+                            command=self.project.config.test_command, timeout=self.project.config.test_timeout,
+                            sandbox=self.project.config.test_sandbox)
         if outcome.passed:
             return FixReport(spec.name, "tests", "nothing-to-fix", message=f"{spec.name}: behavior tests pass; nothing to fix")
+        if outcome.not_started:  # the project's test set-up, not the prompt: nothing for the model to fix
+            raise UsageError(f"{spec.name}: {outcome.start_problem()}",
+                             hint="fix the test set-up (see `pdd doctor`), then run `pdd fix` again")
         evidence = normalise_test_output(outcome.output, {})
         return self._loop(spec, "tests", code_path.read_text(encoding="utf-8"), "Failing behavior test output", evidence,
                           restore_code=None, saved=None)

@@ -65,11 +65,16 @@ class ModuleInputs:
     includes: dict[str, str] | None  # None: computed includes, so no manifest shortcut
     dep_digests: dict[str, str]
     dep_contexts: tuple[DependencyContext, ...]
+    uses_digests: dict[str, str] = field(default_factory=dict)
 
     def to_note(self) -> dict[str, Any]:
         """The input manifest stored in the note (blob ids of prompt and includes,
-        dependency interface digests, generator identity)."""
-        return {"includes": self.includes, "deps": self.dep_digests, "generator": self.generator.to_json()}
+        dependency interface digests, generator identity; used files' interface
+        digests under ``uses`` when the prompt has any)."""
+        note = {"includes": self.includes, "deps": self.dep_digests, "generator": self.generator.to_json()}
+        if self.uses_digests:
+            note["uses"] = self.uses_digests
+        return note
 
 
 class DependencyUnavailable(Exception):
@@ -99,6 +104,8 @@ def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
         iface = dependency_interface(project, dep)
         contexts.append(DependencyContext(module=dep.module, interface=iface))
         digests[dep_name] = interface_digest(iface)
+    used, uses_digests = worktree_uses(project, spec)
+    contexts += [DependencyContext(module=name, interface=iface) for name, iface in used]
     generator = generator_for(spec, project.config)
     includes = {}
     for inc in rendered.includes:
@@ -107,14 +114,23 @@ def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
         except OSError:
             includes[inc] = ""
     return ModuleInputs(
-        fingerprint=compute_fingerprint(spec, rendered.text, generator, digests),
+        fingerprint=compute_fingerprint(spec, rendered.text, generator, digests, uses_digests),
         rendered=rendered.text,
         generator=generator,
         prompt_blob=worktree_blob_id(project, spec.path),
         includes=None if rendered.dynamic else includes,
         dep_digests=digests,
         dep_contexts=tuple(contexts),
+        uses_digests=uses_digests,
     )
+
+
+def worktree_uses(project: Project, spec: PromptSpec) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """:func:`pdd.uses.used_interfaces` of ``spec``'s ``uses`` files in the working
+    tree. Raises :class:`pdd.errors.InputError` for a missing or unparsable file."""
+    from pdd.uses import used_interfaces, worktree_reader
+
+    return used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, worktree_reader(project.root))
 
 
 def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str, Any]], dep_digests: dict[str, str]) -> bool:
@@ -125,11 +141,12 @@ def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str,
     if not records:
         return False
     generator = generator_for(spec, project.config).to_json()
+    uses = worktree_uses(project, spec)[1] if spec.uses else {}
     for r in records:
         inputs = r.get("inputs") or {}
         includes = inputs.get("includes")
         if (inputs.get("generator") != generator or inputs.get("deps") != dep_digests
-                or not isinstance(includes, dict)):
+                or (inputs.get("uses") or {}) != uses or not isinstance(includes, dict)):
             continue
         try:
             if matches_blob(project, spec.path, r.get("prompt_blob")) and all(

@@ -80,6 +80,7 @@ RULES: dict[str, str] = {
     "tests-collect-error": "a behavior-test file fails to collect",
     "tests-placeholder": "a behavior-test file still holds the placeholder test of `pdd new`",
     "include-missing": "an include names a file that does not exist",
+    "uses-missing": "a project file listed under 'uses' does not exist or does not parse",
     "dep-unused": "a declared dependency is never imported by the generated module",
     "import-undeclared": "the generated module imports a generated module that is not a declared dependency",
     "prompt-too-large": "the rendered prompt is larger than lint.max_prompt_chars",
@@ -523,6 +524,23 @@ def _error_summary(lines: list[str], root: Path) -> str:
     return text.replace(str(root) + os.sep, "")
 
 
+def check_uses_files(spec: "PromptSpec", root: Path) -> list[Finding]:
+    """``uses-missing``: each file under the front-matter key ``uses`` exists and parses."""
+    from pdd.errors import InputError
+    from pdd.uses import used_interfaces, worktree_reader
+
+    findings: list[Finding] = []
+    read = worktree_reader(root)
+    for rel in spec.uses:
+        try:
+            used_interfaces(spec.path, spec.keys_line.get("uses"), (rel,), read)
+        except InputError as exc:
+            message = exc.message.split(": ", 1)[-1]
+            findings.append(Finding("uses-missing", "error", spec.path, spec.keys_line.get("uses") or 1,
+                                    f"{message} (fix the path, or remove it from 'uses')", spec.name))
+    return findings
+
+
 def check_tests(spec: "PromptSpec", root: Path, collection: Collection | None) -> list[Finding]:
     """``no-tests``, ``tests-opted-out``, ``tests-collect-zero``, ``tests-collect-error``, ``tests-placeholder``."""
     findings: list[Finding] = []
@@ -717,6 +735,7 @@ def lint_project(project: "Project", names: list[str] | None = None) -> LintRepo
                                  f"(lint.max_prompt_chars): split the module, or move shared text into fragments",
                                  name))
         found += check_tests(spec, root, collection)
+        found += check_uses_files(spec, root)
         found += check_imports(spec, specs, root)
         found += check_requirements(spec)
         found += check_trace(specs, [name], root)

@@ -4,6 +4,7 @@ Format (product contract, "The prompt file")::
 
     ---
     depends: [billing/money]
+    uses: [src/billing/rates.py]         # project files: interfaces given like a dependency's
     tests: [behavior_tests/test_invoice.py]
     output: generated/billing/invoice.py
     model: some-model
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
 PROMPT_SUFFIX = ".prompt"
 GENERATED_DIR = "generated"
 INIT_TEXT = '"""Package made by pdd: build output, do not edit."""\n'
-FRONT_MATTER_KEYS = ("depends", "tests", "output", "model", "temperature", "lint", "untested_reason")
+FRONT_MATTER_KEYS = ("depends", "uses", "tests", "output", "model", "temperature", "lint", "untested_reason")
 _FENCE = "---"
 _NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -79,6 +80,7 @@ class PromptSpec:
     keys_line: dict[str, int] = field(default_factory=dict, compare=False)
     lint_disable: tuple[str, ...] = ()
     untested_reason: str | None = None  # the opt-out: ``tests: []`` and why
+    uses: tuple[str, ...] = ()  # project files (repo-relative) whose interfaces the model sees: pdd.uses
 
     @property
     def module(self) -> str:
@@ -241,6 +243,12 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         raise InputError(path, keys_line.get("depends"), "'depends' lists a module twice")
     if name in depends:
         raise InputError(path, keys_line.get("depends"), f"module {name!r} depends on itself", hint="remove it from 'depends'")
+    uses = ()
+    if data.get("uses") is not None:
+        from pdd.uses import check_uses
+
+        uses = check_uses(path, keys_line.get("uses"), _as_str_list(path, keys_line.get("uses", 1), "uses", data["uses"]),
+                          GENERATED_DIR)
     stem = PurePosixPath(name).name
     tests_declared = data.get("tests") is not None
     tests = (
@@ -288,6 +296,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         keys_line=keys_line,
         lint_disable=_lint_disable(path, keys_line.get("lint"), data.get("lint")),
         untested_reason=reason.strip() if isinstance(reason, str) else None,
+        uses=uses,
     )
 
 

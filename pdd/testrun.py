@@ -1,11 +1,15 @@
 """Run a module's behavior tests with pytest in a subprocess, with a timeout.
 
 A candidate module is tested *before* it replaces the file in ``generated/``: it
-is written to a scratch overlay folder whose ``generated`` packages put the overlay
-first and the real ``generated/`` second on their ``__path__``, so the candidate
-shadows its old version while every other module resolves as usual. A tiny pytest
-plugin in the overlay (``-p pdd_overlay``) imports those packages before test
-collection, so pytest's own ``sys.path`` changes cannot bypass the overlay.
+is written to a scratch overlay folder (``<overlay>/generated/...``), and pdd's
+pytest plugin (:mod:`pdd.pytest_plugin`, ``-p pdd``) puts an import hook first on
+``sys.meta_path`` at plugin load, before the project's ``conftest.py`` files and
+whatever ``pythonpath``, ``rootdir`` or ``--import-mode`` say: ``generated.*``
+resolves in the overlay first and the real ``generated/`` second, so the candidate
+shadows its old version while every other module resolves as usual. pytest runs
+from the repository root with the project's own configuration (``pyproject.toml``,
+``pytest.ini``, ``setup.cfg``, ``tox.ini``, conftest fixtures), as the user's own
+``python -m pytest`` would.
 
 The test process does not inherit credential-like variables (``*_API_KEY``,
 ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
@@ -16,8 +20,12 @@ dies with pdd (``PR_SET_PDEATHSIG``). The overlay is a ``pdd-tests-<pid>-*`` fol
 in the temporary folder; ones left by a killed pdd are removed by the next run.
 
 Outcome: :class:`TestResult` — ``status`` is ``passed``, ``failed`` (including
-"no tests collected", pytest exit 5, so nothing passes vacuously), ``timeout`` or
-``error`` (pytest could not run: usage error, internal error).
+"no tests collected", pytest exit 5, so nothing passes vacuously, and a collection
+error caused by the candidate: it raised while imported, or a test could not
+import a name from it), ``timeout`` or ``error``: the test run could not start
+(a collection error outside the candidate, a broken ``conftest.py``, a plugin or
+usage error, pytest exits 2/3/4 with nothing to blame on the candidate). An
+``error`` is not the model's fault: callers do not feed it back as test failures.
 """
 
 from __future__ import annotations
@@ -38,7 +46,12 @@ if TYPE_CHECKING:
 
 from pdd.pytest_plugin import REQ_REPORT_ENV
 
-_PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd_overlay")
+# ``-p pdd`` names pdd's pytest11 entry point (pdd.pytest_plugin): it loads even when
+# plugin autoloading is disabled, and is not loaded twice when it is enabled.
+_PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd")
+_REPORT = "pdd-test-report.json"
+_REQ_REPORT = "pdd-req-report.json"
+_START_LINES = 12  # lines of pytest's error quoted by start_problem()
 
 
 @dataclass(frozen=True)
@@ -53,47 +66,93 @@ class TestResult:
     returncode: int | None
     seconds: float
     sandbox: str = "none"  # bwrap | none: how the tests were confined
-    #: Per-test entries of pdd's pytest plugin (:mod:`pdd.pytest_plugin`): nodeid, path,
-    #: line, reqs, outcome. ``None`` when the plugin did not report (a custom command).
-    report: list | None = None
+    report: dict | None = None  # pdd's pytest plugin report (pdd.pytest_plugin), if it wrote one
+    #: Per-test entries of the plugin's requirement report: nodeid, path, line, reqs,
+    #: outcome. ``None`` when the plugin did not report (a custom command).
+    tests_report: list | None = None
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
 
+    @property
+    def not_started(self) -> bool:
+        """True when the test run could not start (``status == "error"``)."""
+        return self.status == "error"
 
-def _scrubbed_env(overlay: Path) -> dict[str, str]:
+    def start_problem(self) -> str:
+        """``the test run could not start: ...`` with the first lines of pytest's error
+        (lines of pytest's own banner and blank lines skipped)."""
+        lines = [ln for ln in self.output.splitlines() if ln.strip() and not set(ln.strip()) <= set("=_-")]
+        head = "\n".join("  " + ln for ln in lines[:_START_LINES])
+        return f"the test run could not start (pytest exit {self.returncode}):\n{head}"
+
+
+def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None = None) -> dict[str, str]:
+    """The test process's environment: no credential-like variables, no bytecode
+    files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
+    ``overlay`` first, then ``root``; the plugin's report written into ``overlay``."""
+    from pdd.pytest_plugin import CANDIDATE_VAR, REPORT_VAR, ROOTS_VAR
     from pdd.sandbox import clean_env
 
-    env = clean_env()
-    env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env = {k: v for k, v in clean_env().items() if k not in (ROOTS_VAR, CANDIDATE_VAR, REPORT_VAR, REQ_REPORT_ENV)}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    if root is not None:
+        env[ROOTS_VAR] = os.pathsep.join([str(overlay), str(root)] if candidate else [str(root)])
+        env[REPORT_VAR] = str(overlay / _REPORT)
+        if candidate:
+            env[CANDIDATE_VAR] = candidate
     return env
 
 
 def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
-    """Write the candidate and its package shims; return the dotted package chain."""
+    """Write the candidate under ``overlay`` (same relative path as ``output``), with
+    the ``__init__.py`` pdd makes for each of its packages that has none yet in the
+    working tree; return the candidate's dotted module name."""
+    from pdd.prompt import INIT_TEXT
+
     rel = PurePosixPath(output)
     packages = rel.parts[:-1]  # ('generated', 'billing')
     for depth in range(1, len(packages) + 1):
         pkg_rel = PurePosixPath(*packages[:depth])
-        folder = overlay / pkg_rel
-        folder.mkdir(parents=True, exist_ok=True)
-        real = root / pkg_rel
-        (folder / "__init__.py").write_text(
-            "# pdd test overlay: this folder first, then the real package.\n"
-            f"__path__ = [{str(folder)!r}, {str(real)!r}]\n",
-            encoding="utf-8",
-        )
+        (overlay / pkg_rel).mkdir(parents=True, exist_ok=True)
+        if not (root / pkg_rel / "__init__.py").is_file():
+            (overlay / pkg_rel / "__init__.py").write_text(INIT_TEXT, encoding="utf-8")
     (overlay / rel).write_text(code, encoding="utf-8")
-    chain = ".".join(packages)
-    (overlay / "pdd_overlay.py").write_text(
-        "# pdd test overlay plugin: bind the overlay packages before collection.\n"
-        f"import importlib\nfor _name in {[('.'.join(packages[:i + 1])) for i in range(len(packages))]!r}:\n"
-        "    importlib.import_module(_name)\n",
-        encoding="utf-8",
-    )
-    return chain
+    return ".".join((*packages, rel.stem))
+
+
+def _read_report(overlay: Path) -> dict | None:
+    """The plugin's report (see :mod:`pdd.pytest_plugin`), or None if it wrote none."""
+    import json
+
+    try:
+        data = json.loads((overlay / _REPORT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def classify(returncode: int, report: dict | None) -> str:
+    """``passed``/``failed``/``error`` from pytest's exit code and the plugin's report.
+
+    0 passed; 1 (tests failed) and 5 (nothing collected) failed; otherwise (2
+    interrupted, 3 internal error, 4 usage error, or a conftest that failed to
+    load) ``failed`` only if the candidate is to blame — it raised while being
+    imported, or every collection error involves it — else ``error``: the run
+    could not start. A process killed by a signal (negative or >= 128) is ``failed``:
+    the code under test killed it or crashed it."""
+    if returncode == 0:
+        return "passed"
+    if returncode in (1, 5):
+        return "failed"
+    if returncode < 0 or returncode >= 128:  # killed by a signal: the code under test killed it or crashed
+        return "failed"
+    if report is not None:
+        errors = report.get("collect_errors") or []
+        if report.get("candidate_error") or (errors and all(e.get("candidate") for e in errors)):
+            return "failed"
+    return "error"
 
 
 def run_tests(
@@ -106,6 +165,7 @@ def run_tests(
     timeout: float = 300.0,
     cancel: "threading.Event | None" = None,
     sandbox: "str | Sandbox" = "auto",
+    pytest_args: tuple[str, ...] = (),
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
@@ -115,6 +175,8 @@ def run_tests(
     ``tests.sandbox`` setting or a :class:`pdd.sandbox.Sandbox`. Never raises for
     test failures; raises :class:`OSError` only if the command cannot be started,
     :class:`pdd.errors.UsageError` if ``sandbox`` is ``bwrap`` and bwrap is unusable.
+    ``pytest_args`` are extra pytest options (e.g. ``--collect-only``). The plugin's
+    report (see :mod:`pdd.pytest_plugin`) is in ``TestResult.report``.
     """
     from pdd.sandbox import launch, scratch_dir, select
 
@@ -122,17 +184,13 @@ def run_tests(
     base = list(command) if command else [sys.executable, "-m", "pytest"]
     overlay = scratch_dir("pdd-tests-")
     try:
-        if output is not None and code is not None:
-            _write_overlay(overlay, root, output, code)
-            opts = list(_PYTEST_OPTS)
-        else:
-            opts = ["-q", "-p", "no:cacheprovider"]
-        argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
+        candidate = _write_overlay(overlay, root, output, code) if output is not None and code is not None else None
+        opts = list(_PYTEST_OPTS)
+        argv = [*base, *opts, *pytest_args, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
-        env = _scrubbed_env(overlay)
-        report_path = overlay / "pdd-req-report.json"
-        env[REQ_REPORT_ENV] = str(report_path)
-        proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=overlay if output else root,
+        env = _scrubbed_env(overlay, root, candidate)
+        env[REQ_REPORT_ENV] = str(overlay / _REQ_REPORT)
+        proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=root,
                       env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             out = _communicate(proc, timeout, cancel)
@@ -148,22 +206,19 @@ def run_tests(
         seconds = time.monotonic() - start
         text = _clean(out, overlay, root)
         rc = proc.returncode
-        report = _read_report(report_path)
-        if rc == 0:
-            return TestResult("passed", text, rc, seconds, box.name, report)
-        if rc in (1, 5):
-            if rc == 5:
-                text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
-            return TestResult("failed", text, rc, seconds, box.name, report)
-        if rc < 0 or rc >= 128:
+        if rc == 5:
+            text += "\n[pdd] no tests were collected: a module must not pass vacuously\n"
+        if rc is not None and (rc < 0 or rc >= 128):
             text += f"\n[pdd] the test process was killed (exit {rc}): the code under test killed it or crashed\n"
-        return TestResult("error", text, rc, seconds, box.name, report)
+        report = _read_report(overlay)
+        return TestResult(classify(rc, report), text, rc, seconds, box.name, report,
+                          _read_tests_report(overlay / _REQ_REPORT))
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
 
 
-def _read_report(path: Path) -> list | None:
-    """The plugin's per-test entries from ``path``, or ``None`` if absent or unreadable."""
+def _read_tests_report(path: Path) -> list | None:
+    """The plugin's per-test requirement entries from ``path``, or ``None`` if absent or unreadable."""
     import json
 
     try:

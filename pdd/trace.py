@@ -110,7 +110,7 @@ def combine(results: list[str]) -> str:
 
 def requirement_results(ids: list[str], report: list[dict[str, Any]] | None, test_files: list[str]) -> dict[str, str]:
     """Per requirement id, the combined outcome of the tests citing it in pdd's
-    plugin ``report`` (entries of :attr:`pdd.testrun.TestResult.report`) among
+    plugin ``report`` (entries of :attr:`pdd.testrun.TestResult.tests_report`) among
     ``test_files``; ``untested`` when none cites it, ``not-run`` for every id when
     there is no report."""
     if report is None:
@@ -205,10 +205,10 @@ def run_outcomes(project: "Project", spec: "PromptSpec") -> dict[str, str]:
     if not files:
         return {}
     outcome = run_tests(project.root, files, command=project.config.test_command, timeout=project.config.test_timeout)
-    if outcome.report is None:
+    if outcome.tests_report is None:
         return {}
     grouped: dict[str, list[str]] = {}
-    for t in outcome.report:
+    for t in outcome.tests_report:
         grouped.setdefault(node_key(str(t.get("nodeid", ""))), []).append(str(t.get("outcome", "not-run")))
     return {k: combine(v) for k, v in grouped.items()}
 

@@ -61,7 +61,7 @@ NOTES_REF = "refs/notes/pdd"
 FAKE_MODEL = "fake-model"
 # Environment for run_pdd(env=...) that keeps pytest runs of behavior tests fast when
 # they need no third-party pytest plugin: auto-loading them (hypothesis's alone imports
-# hypothesis, ~0.6 s) costs more than the tiny tests. pdd's own `-p pdd_overlay` still loads.
+# hypothesis, ~0.6 s) costs more than the tiny tests. pdd's own plugin still loads (`-p pdd`).
 FAST_BEHAVIOR_TESTS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 

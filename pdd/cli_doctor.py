@@ -1,0 +1,34 @@
+"""The ``pdd doctor`` command (registered on :data:`pdd.cli.app`); see :mod:`pdd.doctor`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+
+from pdd.cli import _fail, app
+from pdd.errors import PddError, UsageError
+
+
+@app.command()
+def doctor(
+    as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON on standard output."),
+) -> None:
+    """Show what pdd runs for the behavior tests (command, rootdir, inifile, sandbox, import path order)
+    and verify that generated.* resolves to the candidate. Exit 0 when sound, 1 when not."""
+    from pdd.doctor import diagnose, render
+    from pdd.project import open_project
+
+    try:
+        diagnosis = diagnose(open_project())
+    except PddError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(UsageError(f"the test command could not be started: {exc}",
+                         hint="check tests.command in .pdd/config.yaml"))
+    if as_json:
+        print(json.dumps(diagnosis.to_json(), indent=2))
+    else:
+        print(render(diagnosis), file=sys.stdout)
+    raise typer.Exit(0 if diagnosis.sound else 1)
