@@ -229,15 +229,19 @@ def test_the_preset_connects_only_to_the_configured_server(client, git_repo, fak
 
 
 @pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed (apt-get install strace)")
+@pytest.mark.skipif(not shutil.which("bwrap"), reason="bwrap is not installed (apt-get install bubblewrap)")
 def test_without_the_preset_claude_tries_to_phone_home(git_repo, fake_server, tmp_path):
     """Protection off: the same trace catches Claude Code run with its defaults reaching out (a DNS
-    query to the resolver, for its telemetry and update endpoints)."""
+    query to the resolver, for its telemetry and update endpoints). The client runs in a network
+    namespace of its own (``bwrap --unshare-net``), so its attempts are seen by strace but no
+    packet leaves this machine: the test only needs the attempt."""
     client_bin("claude", tmp_path)
     fake_server.answers[MODULE] = ANSWER
     log = tmp_path / "connect.log"
     strace = ["strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=connect", "-o", str(log)]
+    no_network = ["bwrap", "--dev-bind", "/", "/", "--unshare-net", "--"]
     project(git_repo, "claude", fake_server, preset=None, timeout=60,
-            argv=strace + ["claude", "-p", "--model", "{model}"])
+            argv=no_network + strace + ["claude", "-p", "--model", "{model}"])
     build(git_repo, "claude", tmp_path, fake_server)
     others = [c for c in connections(log) if not c.startswith("127.0.0.1:")]
     assert others, connections(log)
