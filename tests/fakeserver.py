@@ -27,7 +27,13 @@ Ready-made responders:
 Token counts are rough stand-ins (about 4 characters per token), not real
 tokenizer output.
 
-Streaming (``"stream": true``) is not supported; such requests get a 400.
+Streaming (``"stream": true``) is supported for OpenAI Chat Completions: the
+answer is sent as server-sent events (``chat.completion.chunk`` objects, a final
+chunk with ``usage`` when ``stream_options.include_usage`` is set, then
+``data: [DONE]``), ``stream_chunk_chars`` characters per chunk, with
+``Reply.chunk_delay`` seconds between chunks (a slow model that is making
+progress) and ``Reply.stall_after`` chunks before the server stops sending (a
+model that hangs mid-answer). Anthropic streaming requests get a 400.
 
 Only the standard library is used. The module has no relative imports, so it
 can be imported as ``tests.fakeserver``, as ``fakeserver`` (with ``tests/`` on
@@ -86,6 +92,9 @@ class Reply:
     * ``malformed``: send a 200 ``application/json`` body that is not valid
       JSON.
     * ``error_type``: override the error ``type`` in the error body.
+    * ``chunk_delay``: seconds between streamed chunks (``"stream": true`` only).
+    * ``stall_after``: stop sending after this many streamed chunks and hang
+      (until the client gives up or the server stops).
     """
 
     text: str = ""
@@ -96,6 +105,8 @@ class Reply:
     hang: float = 0.0
     malformed: bool = False
     error_type: Optional[str] = None
+    chunk_delay: float = 0.0
+    stall_after: Optional[int] = None
 
     @property
     def is_error(self) -> bool:
@@ -478,8 +489,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error(api, 400, "Request body must be a JSON object (fake model server)")
             return
-        if body.get("stream"):
-            self._send_error(api, 400, "Streaming (\"stream\": true) is not supported by the fake model server")
+        if body.get("stream") and api != "openai":
+            self._send_error(api, 400, "Streaming (\"stream\": true) is supported for Chat Completions only")
             return
 
         try:
@@ -503,16 +514,58 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(api, reply.status, reply.text or f"Injected HTTP {reply.status}",
                              reply.error_type, extra)
             return
+        if reply.malformed and api == "openai" and body.get("stream"):
+            self._send(reply.status, b'data: {"id": "chatcmpl-broken", "choices": [\n\n', api, extra)
+            return
         if reply.malformed:
             prefix = '{"id": "chatcmpl-broken", "choices": [' if api == "openai" else '{"id": "msg_broken", "content": ['
             self._send(reply.status, (prefix + '{"index": 0, "message": ').encode("utf-8"), api, extra)
             return
 
+        if api == "openai" and body.get("stream"):
+            self._stream_openai(request, reply)
+            return
         if api == "openai":
             payload = _openai_success_body(request, reply)
         else:
             payload = _anthropic_success_body(request, reply)
         self._send(reply.status, json.dumps(payload).encode("utf-8"), api, extra)
+
+
+    def _stream_openai(self, request: Dict[str, Any], reply: Reply) -> None:
+        """Send ``reply`` as Chat Completions server-sent events, chunk by chunk."""
+        fake = self.server.fake
+        full = _openai_success_body(request, reply)
+        size = max(1, int(fake.stream_chunk_chars))
+        pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)] or [""]
+        base = {"id": full["id"], "object": "chat.completion.chunk", "created": full["created"],
+                "model": full["model"]}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": p} if i == 0
+                                        else {"content": p}, "finish_reason": None, "logprobs": None}]}
+                  for i, p in enumerate(pieces)]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
+        if (request["body"].get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": full["usage"]})
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:24])
+            self.end_headers()
+            self.close_connection = True
+            for i, event in enumerate(events):
+                if reply.stall_after is not None and i >= reply.stall_after:
+                    fake._stopping.wait(3600)
+                    return
+                if i and reply.chunk_delay and fake._stopping.wait(reply.chunk_delay):
+                    return
+                self.wfile.write(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
 
 
 class FakeModelServer:
@@ -528,6 +581,7 @@ class FakeModelServer:
         self.responder: Responder = responder or _default_responder
         self.latency = latency
         self.verbose = verbose
+        self.stream_chunk_chars = 16  # characters of the answer per streamed chunk
         self._port_wanted = port
         self._lock = threading.Lock()
         self._requests: List[Dict[str, Any]] = []

@@ -198,10 +198,37 @@ def test_malformed_body_raises_from_the_sdk_call():
             ask_anthropic(ant(srv))
 
 
-def test_streaming_is_rejected_with_400():
+def test_openai_streaming_sends_chunks_usage_and_done():
+    with FakeModelServer(lambda req: Reply(text="abcdefghij" * 5, completion_tokens=7)) as srv:
+        srv.stream_chunk_chars = 8
+        chunks = list(ask_openai(oai(srv), stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "abcdefghij" * 5
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == 7  # 50 chars / 8
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 7 and not chunks[-1].choices
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+
+
+def test_openai_streaming_without_usage_option_has_no_usage_chunk():
+    with FakeModelServer(lambda req: "hello") as srv:
+        chunks = list(ask_openai(oai(srv), stream=True))
+    assert all(c.choices for c in chunks)
+
+
+def test_streaming_stall_leaves_client_waiting_until_its_read_timeout():
+    with FakeModelServer(lambda req: Reply(text="x" * 64, stall_after=2)) as srv:
+        got = []
+        with pytest.raises(Exception) as info:
+            for c in ask_openai(oai(srv, timeout=0.5), stream=True):
+                got.append(c.choices[0].delta.content)
+        assert "".join(got) == "x" * 32  # two chunks of 16 arrived, then nothing
+        assert "timeout" in type(info.value).__name__.lower() or "timed out" in str(info.value).lower()
+
+
+def test_anthropic_streaming_is_rejected_with_400():
     with FakeModelServer() as srv:
-        with pytest.raises(openai.BadRequestError, match="[Ss]treaming"):
-            ask_openai(oai(srv), stream=True)
         with pytest.raises(anthropic.BadRequestError, match="[Ss]treaming"):
             ask_anthropic(ant(srv), stream=True)
 
