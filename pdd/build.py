@@ -85,6 +85,7 @@ class ModuleResult:
     cost_unknown: bool = False
     request_log: list[dict[str, Any]] = field(default_factory=list)
     repeated_answers: int = 0
+    test_runs: int = 0
 
     def add_requests(self, entries: list[dict[str, Any]], **context: Any) -> None:
         """Count and log the HTTP requests one model call made (failed ones too);
@@ -109,6 +110,7 @@ class ModuleResult:
                                               "seconds")}
         data["request_log"] = self.request_log
         data["repeated_answers"] = self.repeated_answers
+        data["test_runs"] = self.test_runs
         if self.cost_unknown:
             data["cost_usd"] = None
         return data
@@ -525,6 +527,7 @@ class Builder:
                 continue
             problem = check_compiles(code, spec.output)
             if problem is None and tests:
+                result.test_runs += 1
                 outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
                                     command=self.config.test_command, timeout=self.config.test_timeout,
                                     cancel=self.cancel)
