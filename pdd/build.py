@@ -39,8 +39,8 @@ from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
-from pdd.freshness import (DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs,
-                            worktree_blob_id)
+from pdd.freshness import (DependencyUnavailable, ModuleInputs, built_by_other_generator, git_blob_id,
+                            inputs_unchanged, module_inputs, worktree_blob_id)
 from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
@@ -457,7 +457,8 @@ class Builder:
         genuine = False
         if current is not None:
             genuine = bool(records)
-            if not force and any(r.get("fingerprint") == inputs.fingerprint for r in records):
+            if not force and (any(r.get("fingerprint") == inputs.fingerprint for r in records)
+                              or built_by_other_generator(spec, inputs, records) is not None):  # generator-changed
                 result.status, result.tests = "fresh", "not-run"
                 ensure_packages(self.project.root, spec.output)
                 result.seconds = time.monotonic() - t0
