@@ -39,9 +39,9 @@ from pdd.backends import Backend, Completion, Request, make_backend
 from pdd.cache import GenerationCache, cache_key
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.extract import NoCodeError, check_compiles, extract_code
-from pdd.freshness import (DependencyUnavailable, ModuleInputs, git_blob_id, inputs_unchanged, module_inputs,
-                            worktree_blob_id)
-from pdd.generation import initial_messages, normalise_test_output, retry_messages
+from pdd.freshness import (DependencyUnavailable, ModuleInputs, built_by_other_generator, git_blob_id,
+                            inputs_unchanged, module_inputs, worktree_blob_id)
+from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.project import Project
@@ -90,6 +90,16 @@ class ModuleResult:
     cost_unknown: bool = False
     sandbox: str | None = None  # bwrap | none: how its behavior tests were confined; None: not run
     requirements: dict[str, str] | None = None  # requirement id -> test result (pdd.trace)
+    request_log: list[dict[str, Any]] = field(default_factory=list)
+    repeated_answers: int = 0
+    test_runs: int = 0
+
+    def add_requests(self, entries: list[dict[str, Any]], **context: Any) -> None:
+        """Count and log the HTTP requests one model call made (failed ones too);
+        ``context``: e.g. ``attempt``, ``temperature``, ``seed``."""
+        for e in entries or [{"outcome": "ok"}]:
+            self.request_log.append({**context, **e})
+            self.requests += 1
 
     def add_usage(self, c: Completion) -> None:
         for attr in ("tokens_in", "tokens_out"):
@@ -105,6 +115,9 @@ class ModuleResult:
         data = {k: getattr(self, k) for k in ("output", "status", "fingerprint", "model", "attempts", "requests",
                                               "cache_hits", "tokens_in", "tokens_out", "cost_usd", "tests", "error",
                                               "seconds", "sandbox")}
+        data["request_log"] = self.request_log
+        data["repeated_answers"] = self.repeated_answers
+        data["test_runs"] = self.test_runs
         if self.cost_unknown:
             data["cost_usd"] = None
         return data
@@ -177,9 +190,11 @@ class ModelCaller:
                 self._backend = make_backend(self.config, self.project.root)
             return self._backend
 
-    def __call__(self, request: Request, *, lookup: bool = True) -> tuple[Completion, bool]:
+    def __call__(self, request: Request, *, lookup: bool = True,
+                 progress: Any = None) -> tuple[Completion, bool]:
         """``(completion, cache_hit)``. Raises :class:`BackendError`. With ``lookup=False``
-        the cache is not consulted (a fresh answer, still stored), e.g. for ``pdd probe``."""
+        the cache is not consulted (a fresh answer, still stored), e.g. for ``pdd probe``.
+        ``progress(tokens_received)`` is called while a streaming backend receives."""
         from pdd.spend import with_cost
 
         key = cache_key(self.config.backend, request)
@@ -189,7 +204,10 @@ class ModelCaller:
         else:
             reserved = self.budget.reserve(request) if self.budget is not None else None  # BudgetExceeded
             try:
-                completion = with_cost(self.backend().complete(request), self.prices, request.model)
+                backend = self.backend()
+                answer = (backend.complete(request, progress=progress)  # type: ignore[call-arg]
+                          if progress is not None and getattr(backend, "streams", False) else backend.complete(request))
+                completion = with_cost(answer, self.prices, request.model)
                 if self.config.backend == "replay":  # a recorded answer is free: cost 0, not unknown
                     from dataclasses import replace
 
@@ -523,7 +541,8 @@ class Builder:
         genuine = False
         if current is not None:
             genuine = bool(records)
-            if not force and any(r.get("fingerprint") == inputs.fingerprint for r in records):
+            if not force and (any(r.get("fingerprint") == inputs.fingerprint for r in records)
+                              or built_by_other_generator(spec, inputs, records) is not None):  # generator-changed
                 result.status, result.tests = "fresh", "not-run"
                 ensure_packages(self.project.root, spec.output)
                 result.seconds = time.monotonic() - t0
@@ -540,36 +559,59 @@ class Builder:
 
     def _generate(self, spec: PromptSpec, inputs: ModuleInputs, current: bytes | None, genuine: bool,
                   result: ModuleResult) -> None:
-        messages = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
+        """The attempt loop. A retry sends a bounded request (the first request's
+        messages, the last failing code and concise failures; see
+        :func:`pdd.generation.bounded_retry_messages`). An answer whose code is
+        byte-identical to a failing earlier one is not tested again; the next request
+        says so and samples differently (:func:`retry_sampling`). A backend failure
+        ends the module with its requests counted (exit 3), not the build."""
+        import hashlib
+
+        initial = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
+        messages = initial
         gen = inputs.generator
         tests = [t for t in spec.tests if (self.project.root / t).is_file()] if self.options.run_tests else []
         req_ids = requirement_ids(spec.body)
         last_problem = ""
+        failed: dict[str, str] = {}  # sha256 of failing code -> its concise feedback
+        progress = self._progress_callback(spec.name)
         for attempt in range(1, self.attempts + 1):
             result.attempts = attempt
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
-            request = Request(messages=tuple(messages), model=gen.model, temperature=gen.temperature,
-                              max_tokens=gen.max_tokens, module=spec.name)
+            temperature, seed = retry_sampling(gen.temperature, result.repeated_answers, spec.name, attempt)
+            request = Request(messages=tuple(messages), model=gen.model, temperature=temperature,
+                              max_tokens=gen.max_tokens, module=spec.name, seed=seed)
+            context = {"attempt": attempt, "temperature": temperature, "seed": seed}
             try:
-                completion, hit = self.caller(request)
-            except BackendError:
+                completion, hit = self.caller(request, progress=progress)
+            except BackendError as exc:
+                result.add_requests(getattr(exc, "requests", None) or [{"outcome": "failed"}], **context)
                 result.backend_failed = True
-                raise
+                result.status, result.error = "error", str(exc)
+                return
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
-            result.requests += 0 if hit else 1
             result.cache_hits += 1 if hit else 0
             if not hit:
+                result.add_requests(completion.extra.get("http_requests") or [
+                    {"outcome": "ok", "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out}],
+                    **context)
                 result.add_usage(completion)
             try:
                 code = extract_code(completion.text)
             except NoCodeError as exc:
                 last_problem = str(exc)
-                messages = retry_messages(messages, completion.text, last_problem)
+                messages = bounded_retry_messages(initial, completion.text, last_problem)
+                continue
+            code_hash = hashlib.sha256(code.encode("utf-8")).hexdigest()
+            if code_hash in failed:  # the same failing code again: not worth another test run
+                result.repeated_answers += 1
+                messages = bounded_retry_messages(initial, code, failed[code_hash], repeated=True)
                 continue
             problem = check_compiles(code, spec.output)
             if problem is None and tests:
+                result.test_runs += 1
                 outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
                                     command=self.config.test_command, timeout=self.config.test_timeout,
                                     cancel=self.cancel, sandbox=self.sandbox())
@@ -590,12 +632,22 @@ class Builder:
                 self._accept(spec, inputs, code, completion, current, genuine, result)
                 return
             last_problem = problem
-            messages = retry_messages(messages, code, problem)
+            failed[code_hash] = concise_feedback(problem, inputs.rendered)
+            messages = bounded_retry_messages(initial, code, failed[code_hash])
         result.status = "failed"
         first_line = next((ln for ln in reversed(last_problem.strip().splitlines()) if ln.strip()), last_problem)
         result.error = (f"gave up after {self.attempts} attempt(s): {first_line.strip()[:300]}; "
                         f"{spec.output} was left as it was")
+        if result.repeated_answers:
+            result.error += f" ({result.repeated_answers} answer(s) repeated a failing one and were not re-tested)"
         result.detail = last_problem
+
+    def _progress_callback(self, name: str) -> Any:
+        """``progress(tokens)`` for the reporter's ``module_progress``, if it has one."""
+        report = getattr(self.reporter, "module_progress", None)
+        if report is None:
+            return None
+        return lambda tokens: report(name, tokens)
 
     def _accept(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
                 current: bytes | None, genuine: bool, result: ModuleResult) -> None:
@@ -644,6 +696,26 @@ class Builder:
         if current != data:
             write_atomic(path, data, tmp_dir=tmp_folder(self.project.root))
         result.status = "built"
+
+#: Temperature added per repeated failing answer (capped at :data:`MAX_RETRY_TEMPERATURE`).
+TEMPERATURE_STEP = 0.3
+MAX_RETRY_TEMPERATURE = 1.0
+
+
+def retry_sampling(base: float, repeats: int, module: str, attempt: int) -> tuple[float, int | None]:
+    """``(temperature, seed)`` of an attempt. With no repeated answer so far: the
+    configured temperature and no seed (so first requests, and their cache keys and
+    recordings, are unchanged). After ``repeats`` answers that repeated a failing
+    one: ``min(1.0, base + 0.3 * repeats)`` and a seed derived from the module and
+    attempt (the first 4 bytes of SHA-256 of ``"module:attempt"``, as an int below
+    2**31), so the varied request is itself reproducible and recorded."""
+    if repeats <= 0:
+        return base, None
+    import hashlib
+
+    seed = int.from_bytes(hashlib.sha256(f"{module}:{attempt}".encode()).digest()[:4], "big") % 2**31
+    return min(MAX_RETRY_TEMPERATURE, max(base, 0.0) + TEMPERATURE_STEP * repeats), seed
+
 
 def build(project: Project, options: BuildOptions, reporter: Reporter) -> BuildReport:
     """Run a build. Raises :class:`InputError` (exit 2) before any write on bad input."""

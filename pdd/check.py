@@ -52,7 +52,8 @@ INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
 
 @dataclass
 class Problem:
-    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|untested|notes-missing;
+    """One finding: ``state`` is edited|stale|missing|orphan|unexpected|untested|notes-missing|
+    generator-changed (a warning: see :mod:`pdd.fingerprint`);
     ``fix`` is the exact command that mends it; ``severity`` error|warning."""
 
     path: str
@@ -196,9 +197,12 @@ class Checker:
         return self.snap.read_text(path)
 
     def is_fresh(self, spec: PromptSpec, records: list[dict[str, Any]], specs: dict[str, PromptSpec]) -> tuple[bool, str]:
+        """``(fresh, why)``. Fresh also when only the generator differs from the note's
+        (then ``why`` starts with ``generator-changed:``; see :mod:`pdd.fingerprint`)."""
         from pdd.fingerprint import generator_for
 
-        generator = generator_for(spec, self.config).to_json()
+        current = generator_for(spec, self.config)
+        generator = current.to_json()
         deps = {}
         for d in spec.depends:
             digest = self.dep_digest(specs[d])
@@ -211,29 +215,35 @@ class Checker:
 
             uses = used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, self.read_project_file)[1]
         prompt_blob = self.snap.blobs.get(spec.path)
+        changed = None
         for r in records:
             inputs = r.get("inputs") or {}
             includes = inputs.get("includes")
-            if (r.get("prompt_blob") == prompt_blob and inputs.get("generator") == generator
-                    and inputs.get("deps") == deps and (inputs.get("uses") or {}) == uses and isinstance(includes, dict)
+            if (r.get("prompt_blob") == prompt_blob and inputs.get("deps") == deps
+                    and (inputs.get("uses") or {}) == uses and isinstance(includes, dict)
                     and all(self.snap.blobs.get(p) == b for p, b in includes.items())):
-                return True, "inputs unchanged"
+                if inputs.get("generator") == generator:
+                    return True, "inputs unchanged"
+                changed = changed or r
+        if changed is not None:
+            return True, _generator_changed(changed, current)
         # Slow path: render from the snapshot and compare fingerprints.
-        from pdd.fingerprint import compute_fingerprint, generator_for as gen_for
+        from pdd.fingerprint import compute_fingerprint, record_with_own_generator
         from pdd.render import render_prompt
 
         base = self.config.prompts_dir.rstrip("/") + "/"
         rendered = render_prompt(spec, self.root, self.config.prompts_dir,
                                  read=lambda name: self.snap.read_text(base + name))
-        fp = compute_fingerprint(spec, rendered.text, gen_for(spec, self.config), deps, uses)
+        fp = compute_fingerprint(spec, rendered.text, current, deps, uses)
         if any(r.get("fingerprint") == fp for r in records):
             return True, "fingerprint unchanged"
+        own = record_with_own_generator(spec, rendered.text, deps, records, uses)
+        if own is not None:
+            return True, _generator_changed(own, current)
         reasons = []
         newest = records[-1] if records else {}
         if newest.get("prompt_blob") != prompt_blob:
             reasons.append("prompt changed")
-        if (newest.get("inputs") or {}).get("generator") != generator:
-            reasons.append("generator (backend, model or parameters) changed")
         if (newest.get("inputs") or {}).get("deps") != deps:
             reasons.append("a dependency's interface changed")
         if ((newest.get("inputs") or {}).get("uses") or {}) != uses:
@@ -273,9 +283,24 @@ class Checker:
                                            f"pdd fix {spec.output}   (or: pdd build --force {spec.name})", module=spec.name))
             return
         fresh, why = self.is_fresh(spec, records, specs)
+        if fresh and why.startswith(GENERATOR_CHANGED):
+            result.problems.append(Problem(spec.output, GENERATOR_CHANGED, f"{spec.output}: {why}",
+                                           f"nothing required; `pdd build --force {spec.name}` regenerates it "
+                                           "with the configured generator", module=spec.name, severity="warning"))
         if not fresh:
             result.problems.append(Problem(spec.output, "stale", f"{spec.output} is stale: {why}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
+
+
+GENERATOR_CHANGED = "generator-changed"
+
+
+def _generator_changed(record: dict[str, Any], current: Any) -> str:
+    from pdd.fingerprint import generator_change
+
+    return (f"{GENERATOR_CHANGED}: built with another generator ("
+            f"{generator_change((record.get('inputs') or {}).get('generator'), current)}); "
+            "its prompt and dependencies are unchanged, so it is not stale")
 
 
 def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: BlobReader,

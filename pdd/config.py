@@ -106,7 +106,7 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
     "tests": {"command": list, "timeout": (int, float), "sandbox": str},
-    "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
+    "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int, "stream": bool},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "command": {"argv": list, "preset": (str, type(None)), "base_url": (str, type(None)), "timeout": (int, float),
                 "max_retries": int},

@@ -73,3 +73,48 @@ def compute_fingerprint(spec: PromptSpec, rendered_text: str, generator: Generat
         "generator": generator.to_json(),
         "deps": dict(sorted(dep_digests.items())),
     })
+
+
+# -- generator-changed: the rule for environment overrides ---------------------------------------------------------
+#
+# A note records the generator that built the file (``inputs.generator``). When the
+# fingerprint computed with *that* generator still equals the note's fingerprint,
+# the prompt, its fragments and its dependencies' interfaces are unchanged: the file
+# is not stale. If the configured generator differs (another backend or model, e.g.
+# from PDD_BACKEND / PDD_MODEL in one person's environment, or other parameters or
+# template), the state is ``generator-changed``: a warning, never a failure of
+# ``pdd check`` or the hook, and ``pdd build`` keeps the file (``--force``
+# regenerates it with the configured generator).
+
+
+def generator_from_json(data: object) -> Generator | None:
+    """The :class:`Generator` of a note's ``inputs.generator`` object, or None if malformed."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return Generator(backend=str(data["backend"]), model=str(data["model"]),
+                         temperature=data["temperature"], max_tokens=data["max_tokens"],
+                         template=str(data["template"]))
+    except (KeyError, TypeError):
+        return None
+
+
+def record_with_own_generator(spec: PromptSpec, rendered_text: str, dep_digests: Mapping[str, str],
+                              records: list[dict], uses_digests: Mapping[str, str] | None = None) -> dict | None:
+    """The newest note record whose fingerprint equals the fingerprint computed now
+    with the generator *it* recorded (prompt, dependency and ``uses`` inputs
+    unchanged), or None."""
+    for r in reversed(records):
+        g = generator_from_json((r.get("inputs") or {}).get("generator"))
+        if g is not None and compute_fingerprint(spec, rendered_text, g, dep_digests, uses_digests) == r.get("fingerprint"):
+            return r
+    return None
+
+
+def generator_change(recorded: object, current: Generator) -> str:
+    """A short account of how the recorded generator (a note's ``inputs.generator``)
+    differs from ``current``, e.g. ``model qwen -> fake-model``."""
+    rec = recorded if isinstance(recorded, dict) else {}
+    now = current.to_json()
+    diffs = [f"{k} {rec.get(k)} -> {now[k]}" for k in now if rec.get(k) != now[k]]
+    return ", ".join(diffs) or "generator changed"

@@ -10,6 +10,10 @@ Definitions (product contract, "Provenance in git notes"):
   ``generated/`` without a prompt;
 * **failing**: the newest run record for the module failed its behavior tests
   with the current fingerprint;
+* **generator-changed**: genuine and not stale, but built by another generator
+  (backend, model, parameters or template) than the configured one, e.g. with
+  ``PDD_BACKEND``/``PDD_MODEL`` set in one person's environment: a warning, not a
+  failure; see :mod:`pdd.fingerprint`;
 * **untested**: the module's behavior-test files are missing (and it did not opt
   out with ``tests: []`` and ``untested_reason``): a failure, not a pass;
 * **unknown**: the notes ref is absent (a clone that never fetched the notes), so
@@ -25,7 +29,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdd.fingerprint import Generator, compute_fingerprint, generator_for
+from pdd.fingerprint import Generator, compute_fingerprint, generator_change, generator_for, record_with_own_generator
 from pdd.generation import DependencyContext
 from pdd.interface import extract_interface, interface_digest
 from pdd.notes import notes_ref_exists, read_notes, records_for_path
@@ -33,7 +37,7 @@ from pdd.project import Project
 from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
 from pdd.render import render_prompt
 
-STATES = ("fresh", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown", "broken")
+STATES = ("fresh", "generator-changed", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown", "broken")
 FETCH_NOTES_HINT = "pdd notes sync   (fetches and merges the remote's notes, if it has any)"
 
 
@@ -135,17 +139,18 @@ def worktree_uses(project: Project, spec: PromptSpec) -> tuple[list[tuple[str, s
 
 def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str, Any]], dep_digests: dict[str, str]) -> bool:
     """True if a note record's input manifest (prompt blob, included fragments'
-    blobs, generator identity, dependency interface digests) equals the current
-    inputs: the fingerprint is then necessarily unchanged, and nothing needs
-    rendering. ``dep_digests``: current interface digest of each dependency."""
+    blobs, dependency interface digests) equals the current inputs: the prompt side
+    of the fingerprint is then necessarily unchanged, and nothing needs rendering.
+    The recorded generator may differ from the configured one (``generator-changed``
+    is not stale; see :mod:`pdd.fingerprint`). ``dep_digests``: current interface
+    digest of each dependency."""
     if not records:
         return False
-    generator = generator_for(spec, project.config).to_json()
     uses = worktree_uses(project, spec)[1] if spec.uses else {}
     for r in records:
         inputs = r.get("inputs") or {}
         includes = inputs.get("includes")
-        if (inputs.get("generator") != generator or inputs.get("deps") != dep_digests
+        if (not isinstance(inputs.get("generator"), dict) or inputs.get("deps") != dep_digests
                 or (inputs.get("uses") or {}) != uses or not isinstance(includes, dict)):
             continue
         try:
@@ -224,7 +229,19 @@ def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, 
         return ModuleState(state="failing", reason=what + str(outcome.get("error") or ""), note=note, **base)
     if any(r.get("fingerprint") == inputs.fingerprint for r in records):
         return ModuleState(state="fresh", reason="genuine and up to date", note=note, **base)
+    own = built_by_other_generator(spec, inputs, records)
+    if own is not None:
+        return ModuleState(state="generator-changed", reason=(
+            f"built with another generator ({generator_change((own.get('inputs') or {}).get('generator'), inputs.generator)}); "
+            f"prompt and dependencies unchanged, so not stale; `pdd build --force {spec.name}` regenerates it"),
+            note=own, **base)
     return ModuleState(state="stale", reason=_why_stale(note, inputs), note=note, **base)
+
+
+def built_by_other_generator(spec: PromptSpec, inputs: ModuleInputs, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The note record that matches ``inputs`` except for its generator, or None
+    (see :func:`pdd.fingerprint.record_with_own_generator`)."""
+    return record_with_own_generator(spec, inputs.rendered, inputs.dep_digests, records, inputs.uses_digests)
 
 
 def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
@@ -236,8 +253,6 @@ def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
         reasons.append("an included fragment changed")
     if recorded.get("deps") not in (None, inputs.dep_digests):
         reasons.append("a dependency's interface changed")
-    if recorded.get("generator") not in (None, inputs.generator.to_json()):
-        reasons.append("generator changed (backend, model or parameters)")
     return (", ".join(reasons) or "fingerprint changed") + "; run `pdd build`"
 
 

@@ -65,18 +65,100 @@ def normalise_test_output(output: str, replacements: dict[str, str]) -> str:
     return output
 
 
-def retry_messages(previous: list[dict[str, str]], code: str, problem: str) -> list[dict[str, str]]:
-    """Messages for another attempt: the conversation so far, the code that failed,
-    and what failed (test output or a syntax error)."""
+def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: str, *,
+                           repeated: bool = False) -> list[dict[str, str]]:
+    """Messages for a retry whose size does not grow with the attempts: the first
+    request's messages (system rules and specification), the last failing code and
+    the concise feedback (see :func:`concise_feedback`) -- not the whole conversation.
+
+    ``repeated``: the model's last answer was byte-identical (same code hash) to an
+    earlier failing one; the message says so and asks for a different approach.
+    """
+    intro = ("Your last answer was IDENTICAL to an earlier answer that already failed. "
+             "Do not repeat it: change the code so that the failures below are fixed.\n\n" if repeated else "")
     return [
-        *previous,
+        *initial,
         {"role": "assistant", "content": f"```python\n{code.rstrip()}\n```"},
         {
             "role": "user",
             "content": (
-                "The module above failed its behavior tests (the tests are the reviewer and are correct). "
-                "Output:\n```\n" + problem.rstrip("\n") + "\n```\n"
+                intro + "The module above failed its behavior tests (the tests are correct).\n\n"
+                + feedback.rstrip("\n") + "\n\n"
+                "Fix exactly these failures and keep everything else the specification asks for. "
                 "Answer with the corrected complete module in one python code block."
             ),
         },
     ]
+
+
+_FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - (.*))?$")
+_SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
+_REQ = re.compile(r"""req\(\s*["']([A-Za-z][\w.-]*)["']""")
+_SPEC_ID = re.compile(r"^\s*[-*]\s*\[([A-Za-z][\w.-]*)\]")
+_WORD = re.compile(r"[a-z]{4,}")
+MAX_FAILURES = 5
+
+
+def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> str:
+    """A short account of failing pytest output, for a small model: per failing test
+    (at most :data:`MAX_FAILURES`) its name, the failing source line (pytest's ``>``
+    line) and the ``E`` lines (the assertion, expected vs actual), then the
+    specification lines that look relevant (requirement ids the failing tests cite,
+    else list items sharing words with the test names). Output that is not pytest's
+    (a syntax error, a collection error) is kept as its last ``limit`` characters.
+
+    ``output``: pytest's combined output (``-q``, long tracebacks, the default ``-rfE``
+    summary); ``spec_text``: the rendered prompt. Returns at most about ``limit``
+    characters.
+    """
+    lines = output.splitlines()
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    for ln in lines:
+        m = _SECTION.match(ln.strip())
+        if m and not ln.startswith("="):
+            current = m.group(1).strip()
+            sections[current] = []
+            continue
+        if ln.startswith("====="):
+            current = None
+            continue
+        if current is not None:
+            sections[current].append(ln)
+    summary = [m for m in (_FAILED_LINE.match(ln.strip()) for ln in lines) if m]
+    if not summary and not sections:
+        text = output.strip()
+        return text if len(text) <= limit else "[... cut ...]\n" + text[-limit:]
+    parts: list[str] = []
+    reqs: list[str] = []
+    words: set[str] = set()
+    names = [m.group(1) for m in summary] or list(sections)
+    for name in names[:MAX_FAILURES]:
+        short = name.rsplit("::", 1)[-1]
+        body = sections.get(short) or next((v for k, v in sections.items() if k.endswith(short)), [])
+        src = [ln for ln in body if ln.startswith(">")][-1:]
+        errs = [ln for ln in body if ln.startswith("E ")][:8]
+        reqs += _REQ.findall("\n".join(body))
+        words |= set(_WORD.findall(short.lower())) - {"test", "tests"}
+        msg = next((m.group(2) for m in summary if m.group(1) == name and m.group(2)), "")
+        item = [f"- {name}" + (f": {msg}" if msg and not errs else "")]
+        item += ["    " + ln.rstrip() for ln in src + errs]
+        parts.append("\n".join(item))
+    if len(names) > MAX_FAILURES:
+        parts.append(f"- ... and {len(names) - MAX_FAILURES} more failing test(s)")
+    text = "Failing tests:\n" + "\n".join(parts)
+    spec_lines = _relevant_spec_lines(spec_text, reqs, words)
+    if spec_lines:
+        text += "\n\nRelevant lines of the specification:\n" + "\n".join(spec_lines)
+    return text if len(text) <= limit else text[:limit] + "\n[... cut ...]"
+
+
+def _relevant_spec_lines(spec_text: str, reqs: list[str], words: set[str]) -> list[str]:
+    out = []
+    for ln in spec_text.splitlines():
+        m = _SPEC_ID.match(ln)
+        if m and m.group(1) in reqs:
+            out.append(ln.strip())
+        elif not reqs and ln.lstrip().startswith(("-", "*")) and len(words & set(_WORD.findall(ln.lower()))) >= 1:
+            out.append(ln.strip())
+    return out[:6]

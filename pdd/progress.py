@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from typing import TextIO
 
 from pdd.build import ModuleResult
@@ -21,6 +22,8 @@ def _line(r: ModuleResult) -> str:
         extra.append(f"attempts {r.attempts}, tests {r.tests}")
         if r.cache_hits:
             extra.append(f"{r.cache_hits} cache hit(s)")
+    if r.requests:
+        extra.append(f"{r.requests} request(s), {r.tokens_out or 0} tokens out")
     text = f"{_SYMBOL.get(r.status, r.status):>7}  {r.name}"
     if extra:
         text += f"  ({'; '.join(extra)})"
@@ -32,17 +35,31 @@ def _line(r: ModuleResult) -> str:
 class PlainReporter:
     """One line per finished module, for logs and CI."""
 
+    #: seconds between two "tokens received" lines of one module
+    PROGRESS_EVERY = 15.0
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
         self.total = 0
         self.done = 0
         self._lock = threading.Lock()
+        self._last_progress: dict[str, float] = {}
 
     def start(self, total: int) -> None:
         self.total = total
 
     def module_started(self, name: str) -> None:
         pass
+
+    def module_progress(self, name: str, tokens: int) -> None:
+        """``tokens`` received so far for ``name``'s current request (streaming
+        backends); a line at most every :data:`PROGRESS_EVERY` seconds per module."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_progress.setdefault(name, now) < self.PROGRESS_EVERY:
+                return
+            self._last_progress[name] = now
+            print(f"         {name}: receiving, {tokens} tokens so far", file=self.stream, flush=True)
 
     def module_finished(self, result: ModuleResult) -> None:
         with self._lock:
@@ -70,6 +87,7 @@ class RichReporter(PlainReporter):
                                  transient=True)
         self.task = None
         self.active: set[str] = set()
+        self.tokens: dict[str, int] = {}
 
     def start(self, total: int) -> None:
         self.total = total
@@ -78,7 +96,7 @@ class RichReporter(PlainReporter):
 
     def _describe(self) -> None:
         names = sorted(self.active)
-        desc = ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+        desc = ", ".join(n + (f" ({self.tokens[n]} tok)" if n in self.tokens else "") for n in names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
         self.progress.update(self.task, description=desc)
 
     def module_started(self, name: str) -> None:
@@ -86,9 +104,15 @@ class RichReporter(PlainReporter):
             self.active.add(name)
             self._describe()
 
+    def module_progress(self, name: str, tokens: int) -> None:
+        with self._lock:
+            self.tokens[name] = tokens
+            self._describe()
+
     def module_finished(self, result: ModuleResult) -> None:
         with self._lock:
             self.active.discard(result.name)
+            self.tokens.pop(result.name, None)
             style = {"built": "green", "fresh": "dim", "failed": "red", "untested": "red", "error": "red", "blocked": "yellow"}.get(result.status, "")
             self.progress.console.print(_line(result), style=style, markup=False, highlight=False)
             self.progress.advance(self.task)

@@ -43,6 +43,14 @@ Ready-made responders:
 Token counts are rough stand-ins (about 4 characters per token), not real
 tokenizer output.
 
+OpenAI Chat Completions streaming (``"stream": true``): the
+answer is sent as server-sent events (``chat.completion.chunk`` objects, a final
+chunk with ``usage`` when ``stream_options.include_usage`` is set, then
+``data: [DONE]``), ``stream_chunk_chars`` characters per chunk, with
+``Reply.chunk_delay`` seconds between chunks (a slow model that is making
+progress) and ``Reply.stall_after`` chunks before the server stops sending (a
+model that hangs mid-answer).
+
 Only the standard library is used. The module has no relative imports, so it
 can be imported as ``tests.fakeserver``, as ``fakeserver`` (with ``tests/`` on
 ``sys.path``), or run directly::
@@ -104,6 +112,9 @@ class Reply:
     * ``error_type``: override the error ``type`` in the error body.
     * ``body``: a JSON value sent (``json.dumps``) as the 200 body instead of the
       API's success body, e.g. one whose content is an int or whose usage is garbage.
+    * ``chunk_delay``: seconds between streamed chunks (``"stream": true`` only).
+    * ``stall_after``: stop sending after this many streamed chunks and hang
+      (until the client gives up or the server stops).
     """
 
     text: str = ""
@@ -115,6 +126,8 @@ class Reply:
     malformed: bool = False
     error_type: Optional[str] = None
     body: Any = None
+    chunk_delay: float = 0.0
+    stall_after: Optional[int] = None
 
     @property
     def is_error(self) -> bool:
@@ -526,25 +539,6 @@ def _sse(events: List["tuple[Optional[str], Any]"]) -> bytes:
     return "".join(out).encode("utf-8")
 
 
-def _openai_stream(request: Dict[str, Any], reply: Reply) -> bytes:
-    """Chat Completions chunks, then a usage chunk when ``stream_options.include_usage``, then ``[DONE]``."""
-    body = _openai_success_body(request, reply)
-    base = {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"], "model": body["model"],
-            "system_fingerprint": None}
-    events: List[Any] = []
-    for i, piece in enumerate(_chunks(reply.text)):
-        delta: Dict[str, Any] = {"content": piece}
-        if i == 0:
-            delta["role"] = "assistant"
-        events.append((None, dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}])))
-    events.append((None, dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}])))
-    options = request["body"].get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage"):
-        events.append((None, dict(base, choices=[], usage=body["usage"])))
-    events.append((None, "[DONE]"))
-    return _sse(events)
-
-
 def _anthropic_stream(request: Dict[str, Any], reply: Reply) -> bytes:
     """Messages streaming events: message_start, content_block_start/delta/stop, message_delta, message_stop."""
     body = _anthropic_success_body(request, reply)
@@ -763,6 +757,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_error(api, reply.status, reply.text or f"Injected HTTP {reply.status}",
                              reply.error_type, extra)
             return
+        if reply.malformed and api == "openai" and body.get("stream"):
+            self._send(reply.status, b'data: {"id": "chatcmpl-broken", "choices": [\n\n', api, extra)
+            return
         if reply.malformed:
             prefix = '{"id": "chatcmpl-broken", "choices": [' if api == "openai" else '{"id": "msg_broken", "content": ['
             self._send(reply.status, (prefix + '{"index": 0, "message": ').encode("utf-8"), api, extra)
@@ -771,14 +768,53 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.body is not None:
             self._send(reply.status, json.dumps(reply.body).encode("utf-8"), api, extra)
             return
+        if api == "openai" and request["stream"]:
+            self._stream_openai(request, reply)  # chunk by chunk, with Reply.chunk_delay / stall_after
+            return
         if request["stream"]:
-            stream = {"openai": _openai_stream, "anthropic": _anthropic_stream, "responses": _responses_stream,
+            stream = { "anthropic": _anthropic_stream, "responses": _responses_stream,
                       "gemini": _gemini_stream}[api]
             self._send(reply.status, stream(request, reply), api, extra, content_type="text/event-stream")
             return
         build = {"openai": _openai_success_body, "anthropic": _anthropic_success_body,
                  "responses": _responses_success_body, "gemini": _gemini_success_body}[api]
         self._send(reply.status, json.dumps(build(request, reply)).encode("utf-8"), api, extra)
+
+
+    def _stream_openai(self, request: Dict[str, Any], reply: Reply) -> None:
+        """Send ``reply`` as Chat Completions server-sent events, chunk by chunk."""
+        fake = self.server.fake
+        full = _openai_success_body(request, reply)
+        size = max(1, int(fake.stream_chunk_chars))
+        pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)] or [""]
+        base = {"id": full["id"], "object": "chat.completion.chunk", "created": full["created"],
+                "model": full["model"]}
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": p} if i == 0
+                                        else {"content": p}, "finish_reason": None, "logprobs": None}]}
+                  for i, p in enumerate(pieces)]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
+        if (request["body"].get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": full["usage"]})
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:24])
+            self.end_headers()
+            self.close_connection = True
+            for i, event in enumerate(events):
+                if reply.stall_after is not None and i >= reply.stall_after:
+                    fake._stopping.wait(3600)
+                    return
+                if i and reply.chunk_delay and fake._stopping.wait(reply.chunk_delay):
+                    return
+                self.wfile.write(b"data: " + json.dumps(event).encode("utf-8") + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
 
 
 class FakeModelServer:
@@ -796,6 +832,7 @@ class FakeModelServer:
         self.schema_answers = schema_answers  # answer JSON-schema requests with schema_instance()
         self.latency = latency
         self.verbose = verbose
+        self.stream_chunk_chars = 16  # characters of the answer per streamed chunk
         self._port_wanted = port
         self._lock = threading.Lock()
         self._requests: List[Dict[str, Any]] = []

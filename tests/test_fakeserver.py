@@ -298,6 +298,35 @@ def test_unknown_routes_are_logged_and_get_gemini_shaped_errors():
     assert [r["api"] for r in log] == ["gemini", None] and log[1]["path"] == "/api/event_logging/batch"
 
 
+def test_openai_streaming_sends_chunks_usage_and_done():
+    with FakeModelServer(lambda req: Reply(text="abcdefghij" * 5, completion_tokens=7)) as srv:
+        srv.stream_chunk_chars = 8
+        chunks = list(ask_openai(oai(srv), stream=True, stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "abcdefghij" * 5
+    assert sum(1 for c in chunks if c.choices and c.choices[0].delta.content) == 7  # 50 chars / 8
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage.completion_tokens == 7 and not chunks[-1].choices
+    assert all(c.object == "chat.completion.chunk" for c in chunks)
+
+
+def test_openai_streaming_without_usage_option_has_no_usage_chunk():
+    with FakeModelServer(lambda req: "hello") as srv:
+        chunks = list(ask_openai(oai(srv), stream=True))
+    assert all(c.choices for c in chunks)
+
+
+def test_streaming_stall_leaves_client_waiting_until_its_read_timeout():
+    with FakeModelServer(lambda req: Reply(text="x" * 64, stall_after=2)) as srv:
+        got = []
+        with pytest.raises(Exception) as info:
+            for c in ask_openai(oai(srv, timeout=0.5), stream=True):
+                got.append(c.choices[0].delta.content)
+        assert "".join(got) == "x" * 32  # two chunks of 16 arrived, then nothing
+        assert "timeout" in type(info.value).__name__.lower() or "timed out" in str(info.value).lower()
+
+
 def test_responder_exception_becomes_500():
     def broken(req):
         raise KeyError("oops")

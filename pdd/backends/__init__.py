@@ -32,7 +32,10 @@ class Request:
 
     ``messages``: ``({"role", "content"}, ...)`` in Chat Completions form;
     ``model``: model name; ``temperature``: 0 to 2; ``max_tokens``: answer limit;
-    ``module``: the module it is for (for messages only, not part of any key).
+    ``module``: the module it is for (for messages only, not part of any key);
+    ``seed``: sampling seed for backends that take one (``openai``), or ``None``
+    (then it is not sent and not part of the cache key, so keys made before it
+    existed are unchanged).
     """
 
     messages: tuple[dict[str, str], ...]
@@ -40,10 +43,14 @@ class Request:
     temperature: float
     max_tokens: int
     module: str = ""
+    seed: int | None = None
 
     def params(self) -> dict[str, Any]:
         """The generation parameters that change the answer (part of the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            params["seed"] = self.seed
+        return params
 
 
 @dataclass(frozen=True)

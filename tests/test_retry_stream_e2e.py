@@ -1,0 +1,291 @@
+"""Retries that change something, slow servers that are not failures, every request counted.
+
+Against the fake model server (tests/fakeserver.py) through the real ``openai``
+SDK and, end to end, the real CLI in temporary git repositories:
+
+* an answer whose code repeats a failing one is not tested again, and the next
+  request says so and samples differently (higher temperature, recorded seed);
+* a retry request is bounded: the first request's messages, the last failing code
+  and concise feedback, never the whole conversation;
+* the answer is streamed: a slow server that keeps sending is never cut off, a
+  stalled one is re-sent at most once;
+* every HTTP request, failed and timed-out ones too, is in the run record and
+  ``pdd cost``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import request_text, requests_for, write_file, write_prompt, write_test
+from fakeserver import FakeModelServer, Reply, ScriptedResponder
+
+from pdd.backends import Request
+from pdd.errors import BackendError
+from pdd.generation import concise_feedback
+
+SLUG = "text/slug"
+SLUG_PROMPT = """\
+# Goal
+slugify(text) -> str.
+
+# Acceptance
+- [R1] Lower-cases the text and joins words with "-".
+- [R2] An empty text gives an empty slug.
+"""
+SLUG_TEST = """\
+import pytest
+from generated.text.slug import slugify
+
+
+@pytest.mark.req("R1")
+def test_slugify_lowercases_and_joins():
+    assert slugify("Hello World") == "hello-world"
+"""
+GOOD = 'def slugify(text: str) -> str:\n    return "-".join(text.lower().split())\n'
+BUGGY = 'def slugify(text: str) -> str:\n    return "-".join(text.split())\n'
+BUGGY2 = 'def slugify(text: str) -> str:\n    return "_".join(text.lower().split())\n'
+
+
+def ok(proc: subprocess.CompletedProcess, code: int = 0) -> subprocess.CompletedProcess:
+    assert proc.returncode == code, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    return proc
+
+
+def slug_project(repo: Path) -> None:
+    write_prompt(repo, SLUG, SLUG_PROMPT)
+    write_test(repo, "slug", SLUG_TEST)
+
+
+def last_run(repo: Path) -> dict:
+    runs = sorted((repo / ".pdd" / "runs").glob("*.json"))
+    return json.loads(runs[-1].read_text(encoding="utf-8"))
+
+
+def set_openai(repo: Path, **settings_: object) -> None:
+    """Replace the openai: section of .pdd/config.yaml."""
+    cfg = repo / ".pdd" / "config.yaml"
+    text = cfg.read_text(encoding="utf-8")
+    head, rest = text.split("openai:\n", 1)
+    tail = rest.split("\n\n", 1)[1] if "\n\n" in rest else ""
+    lines = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in settings_.items())
+    cfg.write_text(head + "openai:\n" + lines + "\n" + tail, encoding="utf-8")
+
+
+# -- item 3: repeated answers are not re-tested; the next request varies -----------------------------------------
+
+
+def test_repeated_failing_answer_is_not_retested_and_the_next_request_varies(git_repo, answers, run_pdd, fake_server):
+    slug_project(git_repo)
+    answers[SLUG] = [BUGGY, BUGGY, GOOD]
+
+    ok(run_pdd(git_repo, "build", "--attempts", "3"))
+
+    first, second, third = (r["body"] for r in requests_for(fake_server, SLUG))
+    entry = last_run(git_repo)["modules"][SLUG]
+    assert entry["attempts"] == 3 and entry["status"] == "built"
+    assert entry["test_runs"] == 2  # the repeated answer (attempt 2) was not tested
+    assert entry["repeated_answers"] == 1
+    # attempt 2 was an ordinary retry: same temperature, no seed
+    assert second["temperature"] == first["temperature"] == 0 and "seed" not in second and "seed" not in first
+    # attempt 3 followed the repeat: it says so, and samples differently with a recorded seed
+    assert third["temperature"] == pytest.approx(0.3) and isinstance(third["seed"], int)
+    assert "IDENTICAL" in request_text({"body": third}) and "IDENTICAL" not in request_text({"body": second})
+    assert "test_slugify_lowercases_and_joins" in request_text({"body": third})
+    log = entry["request_log"]
+    assert [e["attempt"] for e in log] == [1, 2, 3]
+    assert log[2]["seed"] == third["seed"] and log[2]["temperature"] == pytest.approx(0.3)
+
+
+def test_without_the_hash_check_the_same_answer_would_be_tested_again(git_repo, answers, run_pdd, fake_server):
+    """The protection's counterfactual: distinct failing answers are each tested."""
+    slug_project(git_repo)
+    answers[SLUG] = [BUGGY, BUGGY2, GOOD]
+    ok(run_pdd(git_repo, "build", "--attempts", "3"))
+    entry = last_run(git_repo)["modules"][SLUG]
+    assert entry["test_runs"] == 3 and entry["repeated_answers"] == 0
+    assert all("seed" not in r["body"] for r in requests_for(fake_server, SLUG))
+
+
+def test_retry_request_is_bounded_not_the_whole_conversation(git_repo, answers, run_pdd, fake_server):
+    slug_project(git_repo)
+    answers[SLUG] = [BUGGY, BUGGY2, GOOD]
+    ok(run_pdd(git_repo, "build", "--attempts", "3"))
+    first, second, third = (r["body"]["messages"] for r in requests_for(fake_server, SLUG))
+    assert len(first) == 2 and len(second) == len(third) == 4
+    assert third[:2] == first  # the spec, as in the first request
+    assert "_" in third[2]["content"] and BUGGY.split("\n")[1].strip() not in third[2]["content"]  # only the last code
+    feedback = third[3]["content"]
+    assert "[R1] Lower-cases the text" in feedback  # the spec line the failing test cites
+    assert "[R2]" not in feedback
+    assert len(json.dumps(third)) < len(json.dumps(first)) + 2500
+
+
+def test_gave_up_message_counts_the_repeats(git_repo, answers, run_pdd, fake_server):
+    slug_project(git_repo)
+    answers[SLUG] = [BUGGY]  # always the same
+    proc = ok(run_pdd(git_repo, "build", "--attempts", "3"), 1)
+    entry = last_run(git_repo)["modules"][SLUG]
+    assert entry["test_runs"] == 1 and entry["repeated_answers"] == 2 and entry["requests"] == 3
+    assert "2 answer(s) repeated a failing one and were not re-tested" in proc.stderr
+    temps = [r["body"]["temperature"] for r in requests_for(fake_server, SLUG)]
+    assert temps == pytest.approx([0, 0, 0.3])  # attempt 2 was the first repeat; attempt 3 varies
+
+
+# -- concise feedback -------------------------------------------------------------------------------------------
+
+
+def _real_pytest_output(tmp_path: Path) -> str:
+    write_file(tmp_path, "mod.py", "def add(a, b):\n    return a - b\n")
+    write_file(tmp_path, "test_mod.py", """\
+        import pytest
+        from mod import add
+
+        @pytest.mark.req("R2")
+        def test_add_small_numbers():
+            pytest.mark.req("R2")
+            assert add(2, 3) == 5
+
+        def test_add_zero():
+            assert add(0, 0) == 0
+        """)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mod.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1
+    return proc.stdout + proc.stderr
+
+
+def test_concise_feedback_names_the_test_the_assertion_and_the_spec_line(tmp_path):
+    output = _real_pytest_output(tmp_path)
+    spec = "# Acceptance\n- [R1] add(0, 0) is 0.\n- [R2] add returns the sum of its arguments.\n"
+    text = concise_feedback(output, spec)
+    assert "test_mod.py::test_add_small_numbers" in text
+    assert "assert -1 == 5" in text  # expected vs actual, pytest's E line
+    assert "> " in text and "add(2, 3) == 5" in text  # the failing line
+    assert "- [R2] add returns the sum of its arguments." in text
+    assert "[R1]" not in text
+    assert "test_add_zero" not in text  # it passed
+    assert len(text) < len(output)
+
+
+def test_concise_feedback_keeps_non_pytest_output_as_its_tail():
+    problem = "generated/x.py line 3: SyntaxError: invalid syntax"
+    assert concise_feedback(problem, "") == problem
+    assert concise_feedback("x" * 9000, "", limit=100).endswith("x" * 100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(), st.text())
+def test_concise_feedback_never_raises_and_stays_bounded(output, spec):
+    text = concise_feedback(output, spec, limit=500)
+    assert len(text) <= 500 + 40
+
+
+# -- item 4: streaming, timeouts re-sent at most once, every request counted -------------------------------------
+
+
+def _backend(server: FakeModelServer, **settings_):
+    from pdd.backends.openai import OpenAIBackend
+
+    return OpenAIBackend({"base_url": server.openai_base_url, **settings_})
+
+
+def _request() -> Request:
+    return Request(messages=({"role": "user", "content": "Target module: generated.demo"},), model="m",
+                   temperature=0.0, max_tokens=100, module="demo")
+
+
+def test_slow_stream_that_keeps_sending_is_not_cut_off(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    text = "y" * 160  # 10 chunks of 16, 0.15 s apart: 1.35 s in all, longer than the 0.5 s timeout
+    seen = []
+    with FakeModelServer(lambda req: Reply(text=text, chunk_delay=0.15, completion_tokens=40)) as srv:
+        c = _backend(srv, timeout=0.5, max_retries=0).complete(_request(), progress=seen.append)
+        assert srv.request_count == 1
+    assert c.text == text and c.tokens_out == 40
+    assert seen == list(range(1, 11))  # tokens (chunks) received, as they arrived
+    assert [e["outcome"] for e in c.extra["http_requests"]] == ["ok"]
+
+
+def test_without_streaming_the_same_slow_answer_times_out(monkeypatch):
+    """The counterfactual: one deadline for the whole answer cuts the slow server off."""
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeModelServer(lambda req: Reply(text="y" * 160, hang=1.35)) as srv:
+        with pytest.raises(BackendError, match="timed out"):
+            _backend(srv, timeout=0.5, max_retries=0, stream=False).complete(_request())
+
+
+def test_stalled_stream_is_re_sent_at_most_once_and_every_try_is_logged(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeModelServer(lambda req: Reply(text="z" * 64, stall_after=2)) as srv:
+        with pytest.raises(BackendError, match="timed out") as info:
+            _backend(srv, timeout=0.4, max_retries=4).complete(_request())
+        assert srv.request_count == 2  # 1 try + 1 re-send, although max_retries is 4
+    assert [e["outcome"] for e in info.value.requests] == ["timeout", "timeout"]
+
+
+def test_server_errors_still_use_all_retries_and_are_logged(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    script = ScriptedResponder([Reply(status=503, retry_after=0), Reply(status=500, retry_after=0), "done"])
+    with FakeModelServer(script) as srv:
+        c = _backend(srv, timeout=5, max_retries=2).complete(_request())
+    assert c.text == "done"
+    assert [e["outcome"] for e in c.extra["http_requests"]] == ["http-503", "http-500", "ok"]
+
+
+def test_seed_is_sent_only_when_set(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeModelServer(lambda req: "ok") as srv:
+        b = _backend(srv, timeout=5, max_retries=0)
+        b.complete(_request())
+        req = _request()
+        b.complete(Request(messages=req.messages, model="m", temperature=0.6, max_tokens=100, seed=1234))
+        first, second = (r["body"] for r in srv.requests)
+    assert "seed" not in first and second["seed"] == 1234 and second["temperature"] == 0.6
+
+
+def test_failed_and_timed_out_requests_are_in_the_run_record_and_cost(git_repo, answers, run_pdd, fake_server):
+    slug_project(git_repo)
+    set_openai(git_repo, timeout=0.5, max_retries=3)
+    answers[SLUG] = Reply(text=f"```python\n{GOOD}```", stall_after=1)
+
+    proc = ok(run_pdd(git_repo, "build", "--json"), 3)
+
+    entry = json.loads(proc.stdout)["modules"][SLUG]
+    assert entry["status"] == "error" and entry["requests"] == 2 and entry["attempts"] == 1
+    assert [e["outcome"] for e in entry["request_log"]] == ["timeout", "timeout"]
+    assert "timed out" in proc.stderr
+    assert last_run(git_repo)["modules"][SLUG]["requests"] == 2
+    cost = json.loads(ok(run_pdd(git_repo, "cost", "--json")).stdout)
+    assert cost["total"]["requests"] == 2
+
+
+def test_tokens_received_are_shown_while_a_module_streams():
+    from pdd.progress import PlainReporter
+
+    out = io.StringIO()
+    rep = PlainReporter(out)
+    rep.PROGRESS_EVERY = 3600.0
+    rep.module_progress("text/slug", 1)
+    rep.module_progress("text/slug", 2)
+    assert out.getvalue() == ""  # at most one line per PROGRESS_EVERY seconds
+    rep.PROGRESS_EVERY = 0.0
+    rep.module_progress("text/slug", 57)
+    assert out.getvalue() == "         text/slug: receiving, 57 tokens so far\n"
+
+
+def test_plain_progress_line_shows_tokens_through_the_cli(git_repo, answers, run_pdd, fake_server):
+    slug_project(git_repo)
+    answers[SLUG] = Reply(text=f"```python\n{GOOD}```", completion_tokens=21)
+    proc = ok(run_pdd(git_repo, "build"))
+    assert "1 request(s), 21 tokens out" in proc.stderr
+    assert textwrap.dedent(GOOD) == (git_repo / "generated/text/slug.py").read_text(encoding="utf-8")
