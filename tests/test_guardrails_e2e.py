@@ -261,7 +261,7 @@ def test_hand_edit_refused_by_hook_bypass_caught_by_check_on_other_clone(templat
 
     code, payload = check_json(run_pdd, b)
     assert code == 1
-    assert payload["ok"] is False and payload["exit_code"] == 1 and payload["mode"] == "HEAD"
+    assert payload["ok"] is False and payload["exit_code"] == 1 and payload["mode"] == "working tree"  # the default since issue 10
     assert payload["checked"] == 2
     [problem] = payload["problems"]
     assert problem["path"] == ALPHA_PY and problem["state"] == "edited" and problem["severity"] == "error"
