@@ -113,6 +113,9 @@ def add_project(repo: Path, run_pdd, answers) -> None:
     answers["beta"] = BETA_CODE
     write_prompt(repo, "alpha", "# Goal\nA function alpha() returning 1.")
     write_prompt(repo, "beta", "# Goal\nA function beta() returning 2.")
+    # Behavior tests, so neither module is untested (a failure since issue 10).
+    write_test(repo, "alpha", "from generated.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n")
+    write_test(repo, "beta", "from generated.beta import beta\n\n\ndef test_beta():\n    assert beta() == 2\n")
     ok(run_pdd(repo, "build", "--no-tests"), "pdd build")
 
 
@@ -258,7 +261,7 @@ def test_hand_edit_refused_by_hook_bypass_caught_by_check_on_other_clone(templat
 
     code, payload = check_json(run_pdd, b)
     assert code == 1
-    assert payload["ok"] is False and payload["exit_code"] == 1 and payload["mode"] == "HEAD"
+    assert payload["ok"] is False and payload["exit_code"] == 1 and payload["mode"] == "working tree"  # the default since issue 10
     assert payload["checked"] == 2
     [problem] = payload["problems"]
     assert problem["path"] == ALPHA_PY and problem["state"] == "edited" and problem["severity"] == "error"
@@ -627,7 +630,8 @@ def test_missing_orphan_and_copied_file(project, run_pdd, pdd_env):
     assert run_pdd(repo, "check").returncode == 0
 
     # A genuine file copied to another module's output: its note names another path.
-    write_prompt(repo, "delta", "# Goal\nA function delta() returning 1.")
+    write_prompt(repo, "delta", "# Goal\nA function delta() returning 1.", tests=[],
+                 front="untested_reason: a guardrail test, not about behavior")
     shutil.copyfile(repo / ALPHA_PY, repo / "generated" / "delta.py")
     git(repo, "add", "-A")
     proc = git_run(repo, "commit", "-m", "copy", env=pdd_env)
