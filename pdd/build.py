@@ -50,7 +50,7 @@ from pdd.redact import redact
 from pdd.runs import Spend, now_iso, write_run
 from pdd.recovery import tmp_folder
 from pdd.requirements import ids as requirement_ids
-from pdd.testrun import run_tests
+from pdd.testrun import run_tests, test_settings
 from pdd.trace import requirement_results
 
 if TYPE_CHECKING:
@@ -613,8 +613,7 @@ class Builder:
             if problem is None and tests:
                 result.test_runs += 1
                 outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
-                                    command=self.config.test_command, timeout=self.config.test_timeout,
-                                    cancel=self.cancel, sandbox=self.sandbox())
+                                    **{**test_settings(self.config), "sandbox": self.sandbox()}, cancel=self.cancel)
                 if self.cancel.is_set():
                     raise BuildCancelled("interrupted")
                 result.tests, result.sandbox = outcome.status, outcome.sandbox

@@ -197,15 +197,14 @@ def check(
         code = result.exit_code
         if tests:
             from pdd.project import open_project
-            from pdd.testrun import run_tests
+            from pdd.testrun import run_tests, test_settings
 
             project = open_project(root)
             from pdd.config import check_test_command
 
             check_test_command(project.config, root)
             files = sorted({t for s in project.specs().values() for t in s.tests if (root / t).is_file()})
-            outcome = run_tests(root, files, command=project.config.test_command, timeout=project.config.test_timeout,
-                                sandbox=project.config.test_sandbox) if files else None
+            outcome = run_tests(root, files, **test_settings(project.config)) if files else None
             payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
             if outcome is not None and not outcome.passed:
                 code = 1

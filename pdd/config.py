@@ -60,6 +60,7 @@ tests:
   command: []
   timeout: 300                # seconds per module's test run
   sandbox: auto               # auto | bwrap | none: confine model-written code (README, "Sandbox")
+  pass_env: []                # variables the tests may see besides PATH, LANG, PYTHON*...; never credentials
 
 openai:
   base_url:                   # e.g. http://127.0.0.1:11434/v1 (Ollama). Env: OPENAI_BASE_URL
@@ -105,7 +106,7 @@ _SCHEMA: dict[str, Any] = {
     "max_tokens": int,
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
-    "tests": {"command": list, "timeout": (int, float), "sandbox": str},
+    "tests": {"command": list, "timeout": (int, float), "sandbox": str, "pass_env": list},
     "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int, "stream": bool},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "command": {"argv": list, "preset": (str, type(None)), "base_url": (str, type(None)), "timeout": (int, float),
@@ -137,6 +138,7 @@ class Config:
     test_command: tuple[str, ...] = ()
     test_timeout: float = 300.0
     test_sandbox: str = "auto"  # auto | bwrap | none (pdd.sandbox)
+    test_pass_env: tuple[str, ...] = ()  # extra variables the tests see (pdd.sandbox.clean_env)
     stale_policy: str = "error"
     trace_required: bool = False
     replay_dir: str = ".pdd/recordings"
@@ -366,6 +368,10 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     command = get("tests", "command", [])
     if not all(isinstance(a, str) for a in command):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.command must be a list of strings")
+    pass_env = get("tests", "pass_env", [])
+    if not all(isinstance(n, str) and n and n.replace("_", "A").rstrip("*").isalnum() for n in pass_env):
+        raise ConfigError(f"{CONFIG_RELPATH}: tests.pass_env must be a list of variable names (a trailing * "
+                          f"matches a prefix), got {pass_env!r}", hint="e.g. pass_env: [DJANGO_SETTINGS_MODULE, MYAPP_*]")
     sandbox = get("tests", "sandbox", "auto")
     if sandbox not in ("auto", "bwrap", "none"):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.sandbox must be auto, bwrap or none, got {sandbox!r}",
@@ -388,6 +394,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_command=tuple(command),
         test_timeout=float(get("tests", "timeout", 300)),
         test_sandbox=sandbox,
+        test_pass_env=tuple(pass_env),
         stale_policy=stale,
         trace_required=trace == "required",
         replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),

@@ -530,11 +530,10 @@ def _module_diff(project: Any, name: str, sides: tuple[Side, Side], specs: tuple
         m.tests.append({"path": t, "status": st})
     present = [t for t in (hspec.tests if hspec else ()) if htests.get(t) is not None]
     if options.run_tests and hcode is not None and present:
-        from pdd.testrun import run_tests
+        from pdd.testrun import run_tests, test_settings
 
         tree = head.tree(scratch)
-        outcome = run_tests(tree, present, output=output, code=hcode, command=cfg.test_command,
-                            timeout=cfg.test_timeout, sandbox=cfg.test_sandbox)
+        outcome = run_tests(tree, present, output=output, code=hcode, **test_settings(cfg))
         lines = [ln.strip() for ln in outcome.output.strip().splitlines() if ln.strip()]
         m.tests_result = {"status": outcome.status, "summary": lines[-1][:300] if lines else outcome.status}
     elif hcode is not None and not present:

@@ -120,8 +120,6 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
     ``tests``: behavior-test source texts and ``texts``: prompt texts, for literals.
     Credential-like environment variables are not passed on. Never raises for bad
     implementations: they are reported in :attr:`Comparison.notes`."""
-    from pdd.redact import SECRET_SUFFIXES
-
     options = options or EngineOptions()
     from pdd.sandbox import scratch_dir
 
@@ -140,7 +138,7 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
                "common_only": options.common_only}
         cfg_path = tmp / "config.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.upper().endswith(SECRET_SUFFIXES)}
+        env = dict(os.environ)  # pdd.sandbox.launch passes on only its allow-list
         pdd_parent = str(Path(pdd.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join([pdd_parent, str(deps_root)] +
                                             ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))

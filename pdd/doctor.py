@@ -46,22 +46,22 @@ class Diagnosis:
 
 
 def _sandbox_setting(project: Project) -> dict[str, Any]:
-    """The ``tests.sandbox`` setting and whether the tests will run confined
-    (``pdd.sandbox``, where present)."""
-    setting = getattr(project.config, "sandbox", None) or "auto"
-    try:
-        from pdd import sandbox  # type: ignore[attr-defined]
-    except ImportError:
-        return {"setting": setting, "confined": False, "detail": "pdd.sandbox is not available: tests run unconfined"}
-    chosen = sandbox.select(setting)  # UsageError (exit 2) if bwrap is required but missing
-    return {"setting": setting, "confined": bool(chosen.confined)}
+    """The ``tests.sandbox`` setting and whether the tests will run confined, with
+    the reason when not. Raises :class:`pdd.errors.UsageError` (exit 2) if bwrap is
+    required but missing."""
+    from pdd.sandbox import select
+
+    setting = project.config.test_sandbox
+    chosen = select(setting)
+    return {"setting": setting, "confined": chosen.confined,
+            **({"detail": chosen.reason} if chosen.reason else {})}
 
 
 def diagnose(project: Project) -> Diagnosis:
     """Run the probe (see the module doc) and judge it. Raises :class:`OSError` if
     the test command cannot be started, :class:`pdd.errors.UsageError` for a
     sandbox that is required but missing."""
-    from pdd.testrun import _PYTEST_OPTS, run_tests
+    from pdd.testrun import _PYTEST_OPTS, run_tests, test_settings
 
     root = project.root
     config = project.config
@@ -76,8 +76,8 @@ def diagnose(project: Project) -> Diagnosis:
     targets = [tests_dir] if (root / tests_dir).is_dir() else []
     if not targets:
         diagnosis.notes.append(f"{tests_dir}/ does not exist: nothing to collect (write behavior tests there)")
-    outcome = run_tests(root, targets, output=PROBE_OUTPUT, code=PROBE_CODE, command=config.test_command,
-                        timeout=config.test_timeout, pytest_args=("--collect-only",))
+    outcome = run_tests(root, targets, output=PROBE_OUTPUT, code=PROBE_CODE, **test_settings(config),
+                        pytest_args=("--collect-only",))
     report = outcome.report or {}
     env = report.get("environment") or {}
     overlay = (env.get("roots") or [None])[0]

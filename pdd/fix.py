@@ -56,7 +56,7 @@ from pdd.project import Project
 from pdd.prompt import PromptSpec, parse_prompt
 from pdd.recovery import FIX_RELPATH, finish_fix, interrupted_fixes, new_fix_folder, repo_lock, save_original, tmp_folder
 from pdd.runs import Spend, now_iso, write_run
-from pdd.testrun import run_tests
+from pdd.testrun import run_tests, test_settings
 
 FIX_TEMPLATE_VERSION = "pdd-fix-1"
 
@@ -284,8 +284,7 @@ class Fixer:
             raise UsageError(f"{spec.name} has no behavior tests to fix against", hint=f"write {spec.tests[0]}")
         # The current file as the candidate: an import error in it is the module's fault, to fix.
         outcome = run_tests(root, tests, output=spec.output, code=code_path.read_text(encoding="utf-8"),
-                            command=self.project.config.test_command, timeout=self.project.config.test_timeout,
-                            sandbox=self.project.config.test_sandbox)
+                            **test_settings(self.project.config))
         if outcome.passed:
             return FixReport(spec.name, "tests", "nothing-to-fix", message=f"{spec.name}: behavior tests pass; nothing to fix")
         if outcome.not_started:  # the project's test set-up, not the prompt: nothing for the model to fix
@@ -468,8 +467,7 @@ def failing_modules(project: Project) -> list[PromptSpec]:
         tests = [t for t in spec.tests if (project.root / t).is_file()]
         if not tests or not (project.root / spec.output).is_file():
             continue
-        if not run_tests(project.root, tests, command=project.config.test_command,
-                         timeout=project.config.test_timeout, sandbox=project.config.test_sandbox).passed:
+        if not run_tests(project.root, tests, **test_settings(project.config)).passed:
             out.append(spec)
     return out
 

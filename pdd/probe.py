@@ -122,7 +122,7 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
     from pdd.extract import NoCodeError, check_compiles, extract_code
     from pdd.generation import initial_messages
     from pdd.sandbox import select
-    from pdd.testrun import run_tests
+    from pdd.testrun import run_tests, test_settings
 
     config = project.config
     root: Path = project.root
@@ -152,8 +152,8 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
         if not tests:
             cand.status = "untested"
             return cand
-        outcome = run_tests(root, tests, output=spec.output, code=cand.code, command=config.test_command,
-                            timeout=config.test_timeout, sandbox=box)
+        outcome = run_tests(root, tests, output=spec.output, code=cand.code,
+                            **{**test_settings(config), "sandbox": box})
         cand.status = "passed" if outcome.passed else ("timeout" if outcome.status == "timeout" else "failed")
         if not outcome.passed:
             lines = [ln.strip() for ln in outcome.output.strip().splitlines() if ln.strip()]

@@ -6,9 +6,15 @@ code is untrusted"). On Linux it runs under **bubblewrap** (``bwrap``, the
 sandbox Flatpak uses; https://github.com/containers/bubblewrap):
 
 * the whole filesystem read-only (``--ro-bind / /``), so the repository, the
-  prompts, ``$HOME`` and the Python installation cannot be changed;
-* a private, empty ``/tmp`` (``--tmpfs /tmp``); the repository and the Python
-  installation are bound back read-only when they live under ``/tmp``;
+  prompts and the Python installation cannot be changed;
+* the places where secrets and other programs' sockets live hidden behind empty
+  folders (:func:`hidden_folders`: ``/tmp``, ``$HOME``, ``/home``, ``/root``,
+  ``/run``, ``/var/run``, ``/mnt``, ``/media``): SSH, cloud and package-index
+  credentials, D-Bus and Docker sockets are out of reach. The repository, the
+  Python installation, ``sys.path``/``PYTHONPATH`` entries and pdd itself are
+  bound back read-only where they live under one of them;
+* every capability dropped (``--cap-drop ALL``): code started by root cannot
+  remount the read-only tree read-write or make device nodes;
 * only the ``writable`` folders (the candidate overlay, the scratch folder) bound
   read-write;
 * no network (``--unshare-net``: only a loopback interface of its own);
@@ -16,8 +22,10 @@ sandbox Flatpak uses; https://github.com/containers/bubblewrap):
   ``/proc/<pid>/environ`` (the API key) is invisible;
 * ``--die-with-parent`` and ``--new-session``: nothing outlives pdd, and the code
   cannot push characters into pdd's terminal (TIOCSTI);
-* ``HOME`` and ``TMPDIR`` pointing into the private ``/tmp``; the caller passes
-  :func:`clean_env` (no credential-like variables, :data:`pdd.redact.SECRET_SUFFIXES`).
+* ``HOME`` and ``TMPDIR`` pointing into the private ``/tmp``; the environment is
+  :func:`clean_env`: an allow-list (:data:`PASSED_ENV`, :data:`PASSED_ENV_PREFIXES`
+  and the project's ``tests.pass_env``), never a credential-like name
+  (:func:`pdd.redact.is_credential_name`).
 
 Settings (``tests.sandbox`` in ``.pdd/config.yaml``): ``auto`` (default) confines
 with bwrap where it is installed and can create namespaces; elsewhere pdd warns
@@ -49,8 +57,14 @@ SETTINGS = ("auto", "bwrap", "none")
 INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu) or `dnf install bubblewrap` (Fedora)"
 SANDBOX_HOME = "/tmp/home"
 
-_NAMESPACE_OPTS = ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
+_NAMESPACE_OPTS = ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                    "--proc", "/proc", "--dev", "/dev")
+#: Variables the code under test sees (besides :data:`PASSED_ENV_PREFIXES` and
+#: ``tests.pass_env``): what a Python test run needs, nothing that identifies a service.
+PASSED_ENV = ("PATH", "HOME", "TMPDIR", "TEMP", "TMP", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ",
+              "TERM", "COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "VIRTUAL_ENV", "CONDA_PREFIX", "CI",
+              "SOURCE_DATE_EPOCH")
+PASSED_ENV_PREFIXES = ("LC_", "PYTHON", "PYTEST_", "HYPOTHESIS_", "COVERAGE_", "PDD_TEST_", "PDD_REQ_")
 _probe_lock = threading.Lock()
 _probed: tuple[str | None, str] | None = None  # (bwrap path or None, reason when unusable)
 _warned = False
@@ -78,8 +92,11 @@ class Sandbox:
         """
         if not self.confined:
             return list(argv)
-        cmd = [self.program or "bwrap", "--ro-bind", "/", "/", *_NAMESPACE_OPTS, "--tmpfs", "/tmp"]
-        for path in _readonly_under_tmp(root):
+        hidden = hidden_folders()
+        cmd = [self.program or "bwrap", "--ro-bind", "/", "/", *_NAMESPACE_OPTS]
+        for folder in hidden:
+            cmd += ["--tmpfs", folder]
+        for path in _rebound(root, hidden):
             cmd += ["--ro-bind", path, path]
         for path in writable:
             p = os.path.realpath(path)
@@ -91,35 +108,62 @@ class Sandbox:
         return {"sandbox": self.name, "confined": self.confined, "reason": self.reason or None}
 
 
-def _readonly_under_tmp(root: Path) -> list[str]:
-    """Folders that must stay visible (read-only) although ``/tmp`` is replaced: the
-    repository, the Python installation and ``sys.path``/``PYTHONPATH`` entries
-    that live under ``/tmp`` (e.g. a virtualenv there). Outermost first, no duplicates."""
+def hidden_folders() -> list[str]:
+    """Folders replaced by empty ones inside the sandbox: ``/tmp`` and the places
+    credentials and sockets live (``$HOME``, ``/home``, ``/root``, ``/run``,
+    ``/var/run``, ``/mnt``, ``/media``), those that exist as real folders (a symbolic
+    link such as Debian's ``/var/run`` -> ``/run`` is covered by its target)."""
+    out: list[str] = ["/tmp"]
+    for folder in (os.path.expanduser("~"), "/home", "/root", "/run", "/var/run", "/mnt", "/media"):
+        if folder and folder != "/" and os.path.isdir(folder) and not os.path.islink(folder) \
+                and os.path.realpath(folder) == folder:
+            out.append(folder)
+    return _outermost(out)
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    """``paths`` without duplicates and without those inside another, outermost first."""
+    out: list[str] = []
+    for p in sorted(set(paths), key=lambda p: (p.count("/"), p)):
+        if not any(p == o or p.startswith(o.rstrip("/") + "/") for o in out):
+            out.append(p)
+    return out
+
+
+def _rebound(root: Path, hidden: list[str]) -> list[str]:
+    """Folders that must stay visible (read-only) although a folder of ``hidden``
+    above them is replaced: the repository, the Python installation, pdd's own
+    package (an editable install), ``sys.path`` and ``PYTHONPATH`` entries.
+    Outermost first, no duplicates."""
+    import pdd
+
     candidates = [str(root), sys.prefix, sys.exec_prefix, sys.base_prefix, os.path.dirname(sys.executable),
+                  os.path.dirname(os.path.dirname(os.path.abspath(pdd.__file__))),
                   *sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     found: list[str] = []
     for c in candidates:
         if not c:
             continue
-        real = os.path.realpath(c)
-        for p in {c, real}:
-            if (p == "/tmp" or p.startswith("/tmp/")) and os.path.exists(p) and p != "/tmp":
+        for p in {os.path.abspath(c), os.path.realpath(c)}:
+            if p not in hidden and any(p.startswith(h.rstrip("/") + "/") for h in hidden) and os.path.exists(p):
                 found.append(p)
-    found = sorted(set(found), key=lambda p: (p.count("/"), p))
-    out: list[str] = []
-    for p in found:
-        if not any(p == o or p.startswith(o + "/") for o in out):
-            out.append(p)
-    return out
+    return _outermost(found)
 
 
-def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """A copy of ``env`` (default ``os.environ``) without credential-like variables
-    (names ending with :data:`pdd.redact.SECRET_SUFFIXES`, case-insensitive)."""
-    from pdd.redact import SECRET_SUFFIXES
+def clean_env(env: Mapping[str, str] | None = None, pass_env: Iterable[str] = ()) -> dict[str, str]:
+    """The variables of ``env`` (default ``os.environ``) that model-written code may
+    see: :data:`PASSED_ENV`, names starting with one of :data:`PASSED_ENV_PREFIXES`,
+    and the names in ``pass_env`` (``tests.pass_env``; a trailing ``*`` matches a
+    prefix) — never a credential-like name (:func:`pdd.redact.is_credential_name`),
+    whatever the lists say. An allow-list, so a secret with an unusual name
+    (``DATABASE_URL``, ``PGPASSWORD``) does not reach the code either."""
+    from pdd.redact import is_credential_name
 
     source = os.environ if env is None else env
-    return {k: v for k, v in source.items() if not k.upper().endswith(SECRET_SUFFIXES)}
+    exact = set(PASSED_ENV) | {n for n in pass_env if not n.endswith("*")}
+    prefixes = PASSED_ENV_PREFIXES + tuple(n[:-1] for n in pass_env if n.endswith("*") and len(n) > 1)
+    return {k: v for k, v in source.items()
+            if (k in exact or k.startswith(prefixes)) and not is_credential_name(k)}
 
 
 SCRATCH_PREFIXES = ("pdd-tests-", "pdd-probe-", "pdd-lint-", "pdd-differential-")
@@ -283,11 +327,12 @@ def popen_kwargs() -> dict[str, Any]:
 
 
 def launch(argv: list[str], *, root: Path, writable: Iterable[Path], sandbox: Sandbox, cwd: Path,
-           env: Mapping[str, str], **kwargs: Any) -> "subprocess.Popen":
+           env: Mapping[str, str], pass_env: Iterable[str] = (), **kwargs: Any) -> "subprocess.Popen":
     """Start model-written code: ``sandbox.command(argv, ...)`` with :func:`clean_env`
-    of ``env`` and :func:`popen_kwargs`. Raises :class:`OSError` if it cannot start."""
-    return subprocess.Popen(sandbox.command(argv, root=root, writable=writable), cwd=cwd, env=clean_env(env),
-                            **popen_kwargs(), **kwargs)
+    of ``env`` (and ``pass_env``) and :func:`popen_kwargs`. Raises :class:`OSError`
+    if it cannot start."""
+    return subprocess.Popen(sandbox.command(argv, root=root, writable=writable), cwd=cwd,
+                            env=clean_env(env, pass_env), **popen_kwargs(), **kwargs)
 
 
 __all__ = ["Sandbox", "select", "clean_env", "popen_kwargs", "launch", "scratch_dir", "remove_stale_scratch",

@@ -13,7 +13,8 @@ from the repository root with the project's own configuration (``pyproject.toml`
 
 The test process does not inherit credential-like variables (``*_API_KEY``,
 ``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
-generated code under test has no business with them. It runs through
+generated code under test has no business with them (it sees an allow-list of
+variables: :func:`pdd.sandbox.clean_env`, plus ``tests.pass_env``). It runs through
 :mod:`pdd.sandbox` (``tests.sandbox``: bubblewrap with the repository read-only,
 only the overlay writable, no network, its own PID namespace); unconfined it still
 dies with pdd (``PR_SET_PDEATHSIG``). The overlay is a ``pdd-tests-<pid>-*`` folder
@@ -39,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pdd.sandbox import Sandbox
@@ -141,9 +142,14 @@ def classify(returncode: int, report: dict | None) -> str:
     load) ``failed`` only if the candidate is to blame — it raised while being
     imported, or every collection error involves it — else ``error``: the run
     could not start. A process killed by a signal (negative or >= 128) is ``failed``:
-    the code under test killed it or crashed it."""
+    the code under test killed it or crashed it. Exit 0 is ``passed`` only when the
+    plugin saw pytest's session end with status 0 (``report["exitstatus"] == 0``):
+    code that calls ``os._exit(0)`` before the tests ran has passed nothing."""
     if returncode == 0:
-        return "passed"
+        # pytest's own exit 0 is seen by the plugin at the end of the session; a
+        # process that exits 0 without it (the code under test called os._exit(0)
+        # while tests were pending) has not passed anything.
+        return "passed" if report is not None and report.get("exitstatus") == 0 else "failed"
     if returncode in (1, 5):
         return "failed"
     if returncode < 0 or returncode >= 128:  # killed by a signal: the code under test killed it or crashed
@@ -153,6 +159,14 @@ def classify(returncode: int, report: dict | None) -> str:
         if report.get("candidate_error") or (errors and all(e.get("candidate") for e in errors)):
             return "failed"
     return "error"
+
+
+def test_settings(config: Any) -> dict[str, Any]:
+    """The keyword arguments of :func:`run_tests` that the project's configuration
+    decides (``tests.command``, ``tests.timeout``, ``tests.sandbox``,
+    ``tests.pass_env``): every caller runs the tests the same way."""
+    return {"command": config.test_command, "timeout": config.test_timeout, "sandbox": config.test_sandbox,
+            "pass_env": config.test_pass_env}
 
 
 def run_tests(
@@ -165,6 +179,7 @@ def run_tests(
     timeout: float = 300.0,
     cancel: "threading.Event | None" = None,
     sandbox: "str | Sandbox" = "auto",
+    pass_env: tuple[str, ...] = (),
     pytest_args: tuple[str, ...] = (),
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
@@ -190,8 +205,8 @@ def run_tests(
         start = time.monotonic()
         env = _scrubbed_env(overlay, root, candidate)
         env[REQ_REPORT_ENV] = str(overlay / _REQ_REPORT)
-        proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=root,
-                      env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=root, env=env, pass_env=pass_env,
+                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             out = _communicate(proc, timeout, cancel)
         except subprocess.TimeoutExpired:
@@ -211,6 +226,9 @@ def run_tests(
         if rc is not None and (rc < 0 or rc >= 128):
             text += f"\n[pdd] the test process was killed (exit {rc}): the code under test killed it or crashed\n"
         report = _read_report(overlay)
+        if rc == 0 and (report is None or report.get("exitstatus") != 0):
+            text += ("\n[pdd] the test process exited 0 before pytest finished (the code under test ended it, "
+                     "e.g. os._exit): no test passed\n")
         return TestResult(classify(rc, report), text, rc, seconds, box.name, report,
                           _read_tests_report(overlay / _REQ_REPORT))
     finally:

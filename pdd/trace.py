@@ -199,12 +199,12 @@ def run_outcomes(project: "Project", spec: "PromptSpec") -> dict[str, str]:
     """Run ``spec``'s behavior tests now; node key -> combined result. A run the
     plugin did not report on (a custom ``tests.command`` without pdd installed)
     gives every test ``error``."""
-    from pdd.testrun import run_tests
+    from pdd.testrun import run_tests, test_settings
 
     files = [t for t in spec.tests if (project.root / t).is_file()]
     if not files:
         return {}
-    outcome = run_tests(project.root, files, command=project.config.test_command, timeout=project.config.test_timeout)
+    outcome = run_tests(project.root, files, **test_settings(project.config))
     if outcome.tests_report is None:
         return {}
     grouped: dict[str, list[str]] = {}

@@ -5,7 +5,12 @@ The model answers with an adversarial module whose import tries seven things:
 ``$HOME``, (d) read the API key from ``/proc/<parent>/environ`` (and every
 ``/proc/*/environ``), (e) open a TCP connection to a loopback server the test
 started, (f) start a ``setsid`` daemon that writes a file 5 s later, (g) kill its
-parent. It reports what worked in the exception it raises at the end.
+parent; and, as a root-run or careless pdd would allow, (h) remount the read-only
+repository read-write and write to it, (i) read a credentials file in ``$HOME``,
+(j) read secrets with unusual names from its environment (``DATABASE_URL``,
+``PGPASSWORD``, ``AWS_SECRET_ACCESS_KEY``), (k) talk to a Unix socket in ``$HOME``
+(an SSH agent, D-Bus or Docker socket). It reports what worked in the exception it
+raises at the end.
 
 With bubblewrap every effect fails, the module's tests fail, pdd survives and
 nothing outside the overlay changed. With ``tests.sandbox: none`` the same module
@@ -79,6 +84,30 @@ def daemon():
                      start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                      stderr=subprocess.DEVNULL)
 attempt("f_daemon", daemon)
+
+def remount():
+    subprocess.run(["mount", "-o", "remount,rw,bind", ROOT], check=True, capture_output=True)
+    write(os.path.join(ROOT, "pwned_remount.txt"), "h")
+attempt("h_remount", remount)
+
+def read_home():
+    done["home_secret"] = open(os.path.join(HOME, ".netrc")).read()
+attempt("i_home_file", read_home)
+
+def read_env():
+    found = [os.environ[k] for k in ("DATABASE_URL", "PGPASSWORD", "AWS_SECRET_ACCESS_KEY") if k in os.environ]
+    if not found:
+        raise LookupError("no secrets")
+    done["env_secrets"] = found
+attempt("j_env", read_env)
+
+def unix_socket():
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(3)
+        s.connect(os.path.join(HOME, "s"))
+        s.sendall(b"pwned-unix")
+attempt("k_unix", unix_socket)
+attempt("report", lambda: write(os.path.join(ROOT, "adversary_report.json"), json.dumps(done)))
 attempt("g_kill", lambda: os.kill(os.getppid(), signal.SIGKILL))
 
 raise RuntimeError("ADVERSARY REPORT " + json.dumps(done, sort_keys=True))
@@ -150,20 +179,63 @@ def _bwrap_usable() -> tuple[bool, str]:
     return program is not None, why
 
 
+HOME_SECRET = "machine example.org login me password home-" + uuid.uuid4().hex
+ENV_SECRETS = {"DATABASE_URL": "postgres://app:db-" + uuid.uuid4().hex + "@db.example/app",
+               "PGPASSWORD": "pg-" + uuid.uuid4().hex, "AWS_SECRET_ACCESS_KEY": "aws-" + uuid.uuid4().hex}
+
+
+class _UnixListener:
+    """A Unix socket server at ``path`` recording what connects to it."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.bind(str(path))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.received.append(conn.recv(4096))
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()
+
+
 @pytest.fixture
 def adversary(git_repo, fake_server, tmp_path):
-    """``(repo, home, listener, token, env)`` with the adversarial module as the model's answer."""
+    """``(repo, home, listener, token, env)`` with the adversarial module as the model's answer;
+    ``home`` holds a credentials file (``.netrc``) and a Unix socket (``s``, its listener
+    is ``listener.unix``)."""
     home = tmp_path / "home"
     home.mkdir()
+    (home / ".netrc").write_text(HOME_SECRET)
     listener = _Listener()
+    listener.unix = _UnixListener(home / "s")
     token = "pdd-daemon-" + uuid.uuid4().hex
     write_prompt(git_repo, "evil/payload", "# Goal\nA module.\n", tests=["behavior_tests/test_payload.py"])
     write_test(git_repo, "test_payload.py", TEST)
     fake_server.responder = lambda request: fence(PAYLOAD.format(root=str(git_repo), home=str(home),
                                                                   port=listener.port, token=token))
-    env = pdd_environment(fake_server, {**FAST_BEHAVIOR_TESTS, "HOME": str(home), "OPENAI_API_KEY": SECRET})
+    env = pdd_environment(fake_server, {**FAST_BEHAVIOR_TESTS, "HOME": str(home), "OPENAI_API_KEY": SECRET,
+                                        **ENV_SECRETS})
     yield git_repo, home, listener, token, env
     listener.close()
+    listener.unix.close()
     for pid in _daemons(token):
         subprocess.run(["kill", "-9", pid], capture_output=True)
 
@@ -173,7 +245,7 @@ def _build(repo: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-MARKERS = ("pwned_root.txt", "stolen_key.txt", "pwned_daemon.txt")
+MARKERS = ("pwned_root.txt", "stolen_key.txt", "pwned_daemon.txt", "pwned_remount.txt")
 
 
 def test_the_sandbox_contains_every_payload(adversary):
@@ -191,8 +263,11 @@ def test_the_sandbox_contains_every_payload(adversary):
     import json
 
     done = json.loads(report)
-    assert all(done[k].startswith("no") for k in ("a_root", "b_prompt", "c_home", "d_key", "e_net")), done
-    assert SECRET.encode().hex() not in proc.stdout + proc.stderr
+    assert all(done[k].startswith("no") for k in ("a_root", "b_prompt", "c_home", "d_key", "e_net", "h_remount",
+                                                  "i_home_file", "j_env", "k_unix")), done
+    for secret in (SECRET.encode().hex(), HOME_SECRET, *ENV_SECRETS.values()):
+        assert secret not in proc.stdout + proc.stderr
+    assert listener.unix.received == []
     runs = sorted((repo / ".pdd/runs").glob("*-build-*.json")) or sorted((repo / ".pdd/runs").glob("*.json"))
     record = json.loads(runs[-1].read_text())
     assert record["modules"]["evil/payload"]["sandbox"] == "bwrap"
@@ -203,7 +278,7 @@ def test_the_sandbox_contains_every_payload(adversary):
     # nothing outside the overlay changed: (a), (b), (d) leave no file; (c) none in $HOME
     assert _outside_overlay(repo) == before
     assert not (repo / "generated/evil/payload.py").exists()
-    assert list(home.iterdir()) == []
+    assert sorted(p.name for p in home.iterdir()) == [".netrc", "s"]  # the fixture's own
     # (e): nothing reached the loopback server
     assert listener.received == []
     time.sleep(6)  # the daemon, had it survived, would have written by now
@@ -222,6 +297,14 @@ def test_unsandboxed_the_same_payloads_have_their_effects(adversary):
     assert (repo / "prompts/evil/payload.prompt").read_text() != prompt_before  # (b)
     assert (home / "pwned_home.txt").exists()  # (c)
     assert (repo / "stolen_key.txt").read_text() == SECRET.encode().hex()  # (d)
+    import json
+
+    done = json.loads((repo / "adversary_report.json").read_text())  # written just before (g)
+    assert done["home_secret"] == HOME_SECRET  # (i)
+    # (j): the environment is an allow-list confined or not (pdd.sandbox.clean_env; its own
+    # protection-off test is test_environment_is_an_allow_list)
+    assert done["j_env"].startswith("no"), done
+    assert done["k_unix"] == "yes" and listener.unix.received == [b"pwned-unix"]  # (k)
     deadline = time.monotonic() + 5
     while not listener.received and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -370,3 +453,72 @@ def test_select_rejects_an_unknown_setting_and_none_is_unconfined():
         select("docker")
     box = select("none")
     assert not box.confined and box.command(["x"], root=Path("/"), writable=[]) == ["x"] and "opt-out" in box.reason
+
+
+def test_dropping_capabilities_stops_a_root_remount(tmp_path):
+    """(h) in isolation: started by root, bwrap keeps every capability unless told to drop
+    them, and the code inside can remount the read-only repository read-write. The
+    protection off (the same command without ``--cap-drop ALL``) shows the attack works."""
+    from pdd.sandbox import select
+
+    usable, why = _bwrap_usable()
+    if not usable:
+        pytest.skip(f"bubblewrap is not usable on this machine: {why}")
+    if os.geteuid() != 0:
+        pytest.skip("only root keeps capabilities in bwrap: nothing to drop for this user")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    attack = ["sh", "-c", f"mount -o remount,rw,bind {repo} && echo pwned > {repo}/pwned.txt"]
+    cmd = select("bwrap").command(attack, root=repo, writable=[])
+    assert cmd[cmd.index("--cap-drop") + 1] == "ALL"
+    confined = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert confined.returncode != 0 and not (repo / "pwned.txt").exists(), confined.stderr
+    at = cmd.index("--cap-drop")
+    unprotected = subprocess.run(cmd[:at] + cmd[at + 2:], capture_output=True, text=True, timeout=60)
+    assert unprotected.returncode == 0 and (repo / "pwned.txt").read_text() == "pwned\n", unprotected.stderr
+
+
+def test_environment_is_an_allow_list():
+    """(j) in isolation: a secret with an unusual name is in pdd's environment but not in the
+    one model-written code gets; ``tests.pass_env`` is the opt-in (the filter is what stops
+    it), and never lets a credential-like name through."""
+    from pdd.redact import redact
+    from pdd.sandbox import clean_env
+
+    env = {**os.environ, **ENV_SECRETS, "PATH": "/usr/bin", "PYTHONHASHSEED": "0", "MYAPP_MODE": "test"}
+    out = clean_env(env)
+    assert not set(ENV_SECRETS) & set(out) and "MYAPP_MODE" not in out
+    assert out["PATH"] == "/usr/bin" and out["PYTHONHASHSEED"] == "0"
+    opted = clean_env(env, pass_env=("DATABASE_URL", "PGPASSWORD", "MYAPP_*"))
+    assert opted["DATABASE_URL"] == ENV_SECRETS["DATABASE_URL"] and opted["MYAPP_MODE"] == "test"
+    assert "PGPASSWORD" not in opted  # a credential-like name is never passed
+    # and every one of them is redacted from what pdd prints or stores
+    text = " ".join(ENV_SECRETS.values())
+    cleaned = redact(text, env)
+    assert "pg-" not in cleaned and "aws-" not in cleaned
+    assert ENV_SECRETS["DATABASE_URL"].split(":")[2].split("@")[0] not in cleaned  # the URL's password
+
+
+EXIT_EARLY = """\
+import os
+REPORT = {"x": 1}
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_a_module_that_exits_0_at_import_passes_nothing(git_repo, fake_server, sandbox):
+    """A candidate that ends the test process with status 0 before any test ran must not
+    count as passing (nothing passes vacuously): the build fails, nothing is written."""
+    if sandbox == "bwrap" and not _bwrap_usable()[0]:
+        pytest.skip("bubblewrap is not usable on this machine")
+    write_prompt(git_repo, "evil/early", "# Goal\nA module.\n", tests=["behavior_tests/test_early.py"])
+    write_test(git_repo, "test_early.py", "import generated.evil.early as m\n\ndef test_report():\n"
+                                          "    assert m.REPORT == {}\n")
+    _set_sandbox(git_repo, sandbox)
+    fake_server.responder = lambda request: fence(EXIT_EARLY)
+    env = pdd_environment(fake_server, FAST_BEHAVIOR_TESTS)
+    proc = _build(git_repo, env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED" in proc.stdout + proc.stderr and "tests passed" not in proc.stdout + proc.stderr
+    assert not (git_repo / "generated/evil/early.py").exists()

@@ -140,7 +140,12 @@ def test_the_hook_ignores_other_names(name):
 # --- classification ------------------------------------------------------------------
 
 @pytest.mark.parametrize("rc, report, status", [
-    (0, None, "passed"),
+    (0, {"exitstatus": 0, "tests_started": 3}, "passed"),
+    (0, {"exitstatus": 0, "tests_started": 0, "collected": 4}, "passed"),  # --collect-only (pdd doctor)
+    (0, None, "failed"),  # exit 0 with no report: the code under test ended the process (os._exit)
+    (0, {"exitstatus": None, "tests_started": 1}, "failed"),  # ended before pytest's session did
+    (-9, None, "failed"),  # killed by a signal: the code under test killed it
+    (137, None, "failed"),
     (1, None, "failed"),
     (5, None, "failed"),
     (4, None, "error"),  # a conftest failed to load: no report
