@@ -342,11 +342,19 @@ def test_doctor_shows_the_test_run_and_verifies_the_overlay(repo, run_pdd, answe
     assert data["import_order"][0].startswith("<overlay>/generated") and data["import_order"][1] == f"{repo}/generated"
     assert str(repo) in data["sys_path"]  # setup.cfg's pythonpath = .
     assert data["command"][-5:-1] == ["-p", "pdd", "--rootdir", str(repo)]
-    assert data["sandbox"]["setting"] in ("auto", "bwrap", "none")
+    from pdd.sandbox import _probe_bwrap
+
+    bwrap_usable = _probe_bwrap()[0] is not None
+    assert data["sandbox"]["setting"] == "auto" and data["sandbox"]["confined"] is bwrap_usable
     assert data["collected"] == 1
     text = run_pdd(repo, "doctor")
     assert text.returncode == 0 and "inifile:     " + str(repo / "setup.cfg") in text.stdout
     assert "ok: generated.* resolves to the candidate" in text.stdout
+    # the setting doctor shows is the configured one
+    cfg = repo / ".pdd" / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("  sandbox: auto", "  sandbox: none"))
+    data = json.loads(run_pdd(repo, "doctor", "--json").stdout)
+    assert data["sandbox"]["setting"] == "none" and data["sandbox"]["confined"] is False
 
 
 @pytest.mark.parametrize("rel, text, needles", [
