@@ -99,9 +99,10 @@ _reported: set[tuple[str, int, str]] = set()
 def parse_note(text: str, where: str = "a note in refs/notes/pdd") -> list[dict[str, Any]]:
     """The valid records of a note body (one JSON object per line).
 
-    A line that is not JSON is skipped silently (a foreign note); a line that is
-    JSON but not a valid record (see :func:`record_problem`) is skipped and reported
-    once on stderr, naming ``where`` and the 1-based line. Never raises."""
+    A line that is not JSON, or is JSON but not a valid record (see
+    :func:`record_problem`), is skipped and reported once on stderr, naming
+    ``where`` and the 1-based line (product contract: "a malformed line is
+    reported and skipped, never a crash"). Never raises."""
     records = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
@@ -110,11 +111,12 @@ def parse_note(text: str, where: str = "a note in refs/notes/pdd") -> list[dict[
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError):
+            _warn_bad_line(where, number, "not a JSON object (malformed)")
             continue
         why = record_problem(obj)
         if why is None:
             records.append(obj)
-        elif isinstance(obj, (dict, list)):
+        else:
             _warn_bad_line(where, number, why)
     return records
 

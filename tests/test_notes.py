@@ -71,9 +71,14 @@ def test_format_record_is_compact_sorted_json():
     assert "\n" not in format_record({"x": "multi\nline"})
 
 
-def test_parse_note_skips_non_objects():
+def test_parse_note_skips_non_objects(capsys):
     text = '{"a":1}\n\nnot json\n[1,2]\n"str"\n  {"b":2}  \n'
-    assert parse_note(text) == [{"a": 1}, {"b": 2}]
+    assert parse_note(text, where="note of blob t1") == [{"a": 1}, {"b": 2}]
+    err = capsys.readouterr().err
+    # each malformed line is reported with its line number (the blank line 2 is not)
+    assert "note of blob t1, line 3: not a JSON object (malformed)" in err
+    assert "line 4: not a JSON object but list" in err and "line 5: not a JSON object but str" in err
+    assert "line 2" not in err and "line 1" not in err and "line 6" not in err
     assert parse_note("") == []
 
 
