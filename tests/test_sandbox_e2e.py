@@ -122,14 +122,15 @@ def test_payload_imports():
 
 
 class _Listener:
-    """A loopback TCP server recording what connects to it."""
+    """A server recording what connects to it: TCP on a free loopback port, or a Unix
+    socket at ``unix_path``."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, unix_path: "Path | None" = None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX if unix_path else socket.AF_INET)
+        self.sock.bind(str(unix_path) if unix_path else ("127.0.0.1", 0))
         self.sock.listen(8)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        self.port = None if unix_path else self.sock.getsockname()[1]
         self.received: list[bytes] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
@@ -184,38 +185,6 @@ ENV_SECRETS = {"DATABASE_URL": "postgres://app:db-" + uuid.uuid4().hex + "@db.ex
                "PGPASSWORD": "pg-" + uuid.uuid4().hex, "AWS_SECRET_ACCESS_KEY": "aws-" + uuid.uuid4().hex}
 
 
-class _UnixListener:
-    """A Unix socket server at ``path`` recording what connects to it."""
-
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.bind(str(path))
-        self.sock.listen(4)
-        self.sock.settimeout(0.2)
-        self.received: list[bytes] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(2)
-                try:
-                    self.received.append(conn.recv(4096))
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self.sock.close()
-
-
 @pytest.fixture
 def adversary(git_repo, fake_server, tmp_path):
     """``(repo, home, listener, token, env)`` with the adversarial module as the model's answer;
@@ -225,7 +194,7 @@ def adversary(git_repo, fake_server, tmp_path):
     home.mkdir()
     (home / ".netrc").write_text(HOME_SECRET)
     listener = _Listener()
-    listener.unix = _UnixListener(home / "s")
+    listener.unix = _Listener(home / "s")
     token = "pdd-daemon-" + uuid.uuid4().hex
     write_prompt(git_repo, "evil/payload", "# Goal\nA module.\n", tests=["behavior_tests/test_payload.py"])
     write_test(git_repo, "test_payload.py", TEST)
