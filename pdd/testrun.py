@@ -62,17 +62,21 @@ class TestResult:
         return self.status == "passed"
 
 
-def _scrubbed_env(overlay: Path) -> dict[str, str]:
+def _scrubbed_env(overlay: Path, root: Path | None = None) -> dict[str, str]:
     from pdd.sandbox import clean_env
 
     env = clean_env()
-    env["PYTHONPATH"] = str(overlay) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    # The overlay first; then the repository root, so tests import the project's own
+    # modules (e.g. an adopted module's re-export shim) as under `python -m pytest` there.
+    first = [str(overlay)] + ([str(root)] if root is not None else [])
+    env["PYTHONPATH"] = os.pathsep.join(first + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
-def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
-    """Write the candidate and its package shims; return the dotted package chain."""
+def _write_overlay(overlay: Path, root: Path, output: str, code: str, preload: str = "") -> str:
+    """Write the candidate and its package shims; return the dotted package chain.
+    ``preload``: Python source appended to the overlay plugin (runs before collection)."""
     rel = PurePosixPath(output)
     packages = rel.parts[:-1]  # ('generated', 'billing')
     for depth in range(1, len(packages) + 1):
@@ -90,7 +94,7 @@ def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
     (overlay / "pdd_overlay.py").write_text(
         "# pdd test overlay plugin: bind the overlay packages before collection.\n"
         f"import importlib\nfor _name in {[('.'.join(packages[:i + 1])) for i in range(len(packages))]!r}:\n"
-        "    importlib.import_module(_name)\n",
+        "    importlib.import_module(_name)\n" + preload,
         encoding="utf-8",
     )
     return chain
@@ -106,6 +110,7 @@ def run_tests(
     timeout: float = 300.0,
     cancel: "threading.Event | None" = None,
     sandbox: "str | Sandbox" = "auto",
+    preload: str = "",
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
@@ -113,7 +118,9 @@ def run_tests(
     ``output`` (an overlay; ``generated/`` is not touched). ``command`` replaces
     ``python -m pytest`` (it must accept pytest's options). ``sandbox``: a
     ``tests.sandbox`` setting or a :class:`pdd.sandbox.Sandbox`. Never raises for
-    test failures; raises :class:`OSError` only if the command cannot be started,
+    test failures; ``preload``: Python source the overlay plugin runs before collection
+    (with ``code``; :mod:`pdd.adopt` binds the original module's name to its shim there);
+    raises :class:`OSError` only if the command cannot be started,
     :class:`pdd.errors.UsageError` if ``sandbox`` is ``bwrap`` and bwrap is unusable.
     """
     from pdd.sandbox import launch, scratch_dir, select
@@ -123,13 +130,13 @@ def run_tests(
     overlay = scratch_dir("pdd-tests-")
     try:
         if output is not None and code is not None:
-            _write_overlay(overlay, root, output, code)
+            _write_overlay(overlay, root, output, code, preload)
             opts = list(_PYTEST_OPTS)
         else:
             opts = ["-q", "-p", "no:cacheprovider"]
         argv = [*base, *opts, "--rootdir", str(root), *[str(root / t) for t in test_files]]
         start = time.monotonic()
-        env = _scrubbed_env(overlay)
+        env = _scrubbed_env(overlay, root)
         report_path = overlay / "pdd-req-report.json"
         env[REQ_REPORT_ENV] = str(report_path)
         proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=overlay if output else root,
