@@ -210,8 +210,9 @@ def shim_target(source: str) -> str | None:
     if not first or not first[0].startswith(SHIM_MARK):
         return None
     for line in source.splitlines():
-        if line.startswith("from generated") and line.endswith(" import *"):
-            return line.split()[1]
+        words = line.split("#", 1)[0].split()
+        if words[:1] == ["from"] and words[1:2] and words[1].startswith("generated.") and words[2:] == ["import", "*"]:
+            return words[1]
     return None
 
 
@@ -802,15 +803,19 @@ class Adopter:
                         if t.get("status") in ("error", "nondeterministic", "flaky") and t.get("target"):
                             evidence.append(f"{t['target']}: {t['status']}: {t.get('reason', '')}".rstrip(": "))
                     for note in comparison.notes:
-                        if note.get("kind") == "interface":
-                            evidence.append(f"interface: {note.get('reason', note)}")
+                        if note.get("kind") in ("interface", "import"):
+                            evidence.append(f"{note['kind']}: {note.get('reason', note)}")
+                    skipped = [f"{t['target']} ({t.get('reason', '')})" for t in comparison.targets
+                               if t.get("status") == "skipped" and not str(t.get("target", "")).split(".")[-1].startswith("__")]
+                    if skipped:
+                        evidence.append("not compared: " + "; ".join(skipped))
                     if comparison.problem:
                         attempt.problem = comparison.problem
                         evidence.append(f"the comparison could not finish: {comparison.problem}")
                     elif not agreed and not attempt.disagreements:
                         evidence.append("no function could be compared on generated inputs (nothing agreed)")
                     if outcome.passed and not attempt.disagreements and not comparison.problem and agreed and \
-                            not any(e.startswith("interface:") for e in evidence):
+                            not any(e.startswith(("interface:", "import:")) for e in evidence):
                         report.examples_agreed = agreed
                         success = (spec, code, shim)
                         break

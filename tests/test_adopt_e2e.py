@@ -170,9 +170,12 @@ def test_a_adopted_on_first_attempt(repo: Path) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     # the run record counts the requests (draft + regeneration)
     cost = run(repo, script, "log", "--json")
-    runs = json.loads(cost.stdout)
+    runs = json.loads(cost.stdout)["runs"]
     adopt_runs = [r for r in runs if r.get("command") == "adopt"]
     assert adopt_runs and adopt_runs[0]["totals"]["requests"] == 2, runs
+    assert any(r.get("command") == "adopt-build" for r in runs)
+    by_module = json.loads(run(repo, script, "cost", "--by", "module", "--json").stdout)
+    assert "textutil" in json.dumps(by_module)
 
 
 def test_b_revision_fixes_a_disagreement(repo: Path) -> None:
@@ -202,7 +205,7 @@ def test_c_attempts_exhausted_changes_nothing(repo: Path) -> None:
     (folder,) = list((repo / ".pdd/adopt").iterdir())
     assert (folder / "draft.prompt").read_text().startswith("---\ndepends: []")
     assert "disagree" in (folder / "evidence.txt").read_text()
-    runs = json.loads(run(repo, script, "log", "--json").stdout)
+    runs = json.loads(run(repo, script, "log", "--json").stdout)["runs"]
     assert any(r.get("command") == "adopt" and r.get("exit_code") == 1 for r in runs)
 
 
