@@ -31,8 +31,9 @@ def adopt(
     from pdd.project import open_project
 
     def show(text: str) -> None:
-        sys.stdout.write(text.rstrip("\n") + "\n")
-        sys.stdout.flush()
+        out = sys.stderr if as_json else sys.stdout  # --json: stdout holds only the JSON
+        out.write(text.rstrip("\n") + "\n")
+        out.flush()
 
     def confirm(question: str) -> bool:
         if not sys.stdin.isatty():
