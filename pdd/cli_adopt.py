@@ -17,7 +17,7 @@ from pdd.errors import PddError, UsageError
 def adopt(
     path: Optional[str] = typer.Argument(None, help="A hand-written .py file, or a package folder (its modules in dependency order)."),
     name: Optional[str] = typer.Option(None, "--name", help="Module name (default: the path without .py), e.g. billing/money."),
-    tests: Optional[List[str]] = typer.Option(None, "--tests", help="Test file that exercises it (repeat; default: the test files that import it)."),
+    tests: Optional[List[str]] = typer.Option(None, "--tests", help="Test files that exercise it (repeat, or comma-separated; default: the test files that import it)."),
     attempts: int = typer.Option(3, "--attempts", min=1, help="Prompt drafts/revisions to try."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Draft, regenerate and compare; change nothing."),
@@ -53,7 +53,7 @@ def adopt(
             raise typer.Exit(0)
         if path is None:
             raise UsageError("give the file or package folder to adopt", hint="e.g. pdd adopt mylib/slug.py")
-        adopter = Adopter(project, make_reporter(), AdoptOptions(name=name, tests=list(tests or []), attempts=attempts,
+        adopter = Adopter(project, make_reporter(), AdoptOptions(name=name, tests=[t.strip() for v in tests or [] for t in v.split(",") if t.strip()], attempts=attempts,
                                                                  yes=yes, dry_run=dry_run, max_examples=max_examples),
                           show=show, confirm=confirm)
         for rel in adopter.targets(path):
