@@ -317,6 +317,9 @@ def _hook(event, args):
 sys.addaudithook(_hook)
 cfg = json.loads(sys.argv[1])
 sys.path.insert(0, cfg["root"])
+import io
+_real, _buf = (sys.stdout, sys.stderr), io.StringIO()
+sys.stdout = sys.stderr = _buf
 _on[0] = True
 try:
     importlib.import_module(cfg["module"])
@@ -324,23 +327,24 @@ try:
 except BaseException as exc:
     error = f"{type(exc).__name__}: {exc}"
 _on[0] = False
+sys.stdout, sys.stderr = _real
 with open(cfg["out"], "w", encoding="utf-8") as fh:
-    json.dump({"events": events, "error": error}, fh)
+    json.dump({"events": events, "error": error, "printed": _buf.getvalue()}, fh)
 '''
 
 
 def probe_import(root: Path, dotted: str, sandbox: str, timeout: float = 60.0) -> list[str]:
     """Import module ``dotted`` from ``root`` in a subprocess through
-    :func:`pdd.sandbox.launch` (the one place adopt runs the project's code itself),
+    :func:`pdd.differential.launch` (confined by :mod:`pdd.sandbox`; the one place
+    adopt runs the project's code itself; tests and comparisons go through
+    :func:`pdd.testrun.run_tests` and :func:`pdd.differential.compare`),
     with a scratch working folder and ``HOME``, and return what the import did
     besides defining names: files opened for writing, sockets, processes (audit
     events, PEP 578), output printed, files left in the working folder or ``HOME``,
     an exception. Empty: no side effect observed. Raises :class:`UsageError` when
     ``sandbox`` is ``bwrap`` and bwrap is unusable."""
-    import subprocess
-
-    from pdd.sandbox import launch, scratch_dir, select
-    from pdd.testrun import kill_group
+    from pdd.differential import launch
+    from pdd.sandbox import scratch_dir
 
     tmp = scratch_dir("pdd-adopt-import-")
     try:
@@ -350,26 +354,22 @@ def probe_import(root: Path, dotted: str, sandbox: str, timeout: float = 60.0) -
         env = {k: v for k, v in os.environ.items()}
         env.update({"HOME": str(home), "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(work)})
         argv = [sys.executable, "-I", "-c", _PROBE, json.dumps({"root": str(root), "module": dotted, "out": str(out)})]
-        proc = launch(argv, root=root, writable=[tmp], sandbox=select(sandbox), cwd=work, env=env,
-                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            stdout, stderr = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            proc.communicate()
+        code, stderr = launch(argv, cwd=work, env=env, timeout=timeout, root=root, writable=[tmp], sandbox=sandbox)
+        if code is None:
             return [f"importing {dotted} did not finish within {timeout:g} s"]
         found: list[str] = []
         try:
             data = json.loads(out.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             tail = " | ".join([ln for ln in stderr.strip().splitlines() if ln.strip()][-3:])
-            return [f"importing {dotted} exited with {proc.returncode}: {tail}"]
+            return [f"importing {dotted} exited with {code}: {tail}"]
         out.unlink()
         found += [f"importing {dotted} {e}" for e in dict.fromkeys(data["events"])]
         if data["error"]:
             found.append(f"importing {dotted} raised {data['error']}")
-        if stdout.strip() or stderr.strip():
-            found.append(f"importing {dotted} printed: {(stdout + stderr).strip().splitlines()[0][:120]!r}")
+        printed = (data["printed"] + stderr).strip()
+        if printed:
+            found.append(f"importing {dotted} printed: {printed.splitlines()[0][:120]!r}")
         left = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*") if p.is_file())
         if left:
             found.append(f"importing {dotted} wrote {', '.join(left[:5])}")
