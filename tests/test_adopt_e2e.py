@@ -330,3 +330,18 @@ def test_e_package_adopted_in_dependency_order(git_repo: Path) -> None:
     assert tests.returncode == 0, tests.stdout
     again = run(git_repo, script, "adopt", "pkg", "--yes")
     assert again.returncode == 0 and "already adopted" in again.stderr, again.stderr
+
+
+def test_dry_run_and_declined_change_nothing(repo: Path) -> None:
+    before = state(repo)
+    script = AdoptScript([prompt_file(["tests/test_textutil.py"], extra=PRECISE)],
+                         lambda text, _m: RIGHT if "runs of whitespace" in text else WRONG)
+    dry = run(repo, script, "adopt", "textutil.py", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    (report,) = json.loads(dry.stdout)
+    assert report["outcome"] == "dry-run" and report["examples_agreed"] > 0
+    assert "--- prompts/textutil.prompt" in dry.stderr  # the prompt and the evidence are shown
+    assert state(repo) == before and not (repo / ".pdd/adopt").exists()
+    declined = run(repo, script, "adopt", "textutil.py")  # no terminal, no --yes: not applied
+    assert declined.returncode == 1 and "pass --yes" in declined.stderr and "declined" in declined.stderr
+    assert state(repo) == before
