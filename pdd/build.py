@@ -136,6 +136,7 @@ class BuildOptions:
     budget: float | None = None  # USD; see pdd.spend
     write_notes: bool = True
     command: str = "build"
+    note_extra: dict[str, Any] | None = None  # extra note fields, e.g. pdd adopt's {"adopted": {...}}
 
 
 @dataclass
@@ -689,6 +690,7 @@ class Builder:
                 "pdd": __version__,
                 "inputs": inputs.to_note(),
                 **({"requirements": result.requirements} if result.requirements else {}),
+                **(self.options.note_extra or {}),
             })
             self.notes.flush()
         ensure_packages(self.project.root, spec.output)

@@ -166,6 +166,10 @@ def status(
             print(f"leftover {rel}: a temporary file of an interrupted pdd; the next `pdd build` removes it")
         for f in fixes:
             print(f"interrupted fix: {f.advice()}")
+        from pdd.adopt import interrupted_adoptions
+
+        for a in interrupted_adoptions(project.root):
+            print(f"interrupted adoption: {a.advice()}")
     broken = [s for s in states if s.state == "broken"]
     if broken:
         for s in broken:
@@ -407,3 +411,4 @@ from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)
 from pdd import cli_trace  # noqa: E402,F401  (registers trace)
 from pdd import cli_diff  # noqa: E402,F401  (registers diff)
 from pdd import cli_doctor  # noqa: E402,F401  (registers doctor)
+from pdd import cli_adopt  # noqa: E402,F401  (registers adopt)

@@ -140,7 +140,8 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
         env = dict(os.environ)  # pdd.sandbox.launch passes on only its allow-list
         pdd_parent = str(Path(pdd.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join([pdd_parent, str(deps_root)] +
+        # deps_root first: its generated/ must win over one next to pdd itself (a source checkout of pdd has one)
+        env["PYTHONPATH"] = os.pathsep.join([str(deps_root), pdd_parent] +
                                             ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         workdir = tmp / "work"

@@ -13,6 +13,10 @@ activates it through the environment:
     dotted name of the candidate module (``generated.mylib.greet``), optional.
 ``PDD_TEST_REPORT``
     a JSON file the plugin writes (see :func:`write_report`), optional.
+``PDD_TEST_PRELOAD``
+    a Python file run right after the import hook is installed, before any
+    ``conftest.py`` (``pdd adopt`` binds the original module's name to its shim
+    there), optional.
 
 Import hook: at plugin import, before pytest reads ``pythonpath``, ``rootdir`` or
 ``--import-mode`` and before any ``conftest.py`` is imported, a
@@ -59,6 +63,7 @@ from typing import Any
 REQ_REPORT_ENV = "PDD_REQ_REPORT"
 _REQ_RESULTS = "_pdd_req_results"
 ROOTS_VAR = "PDD_TEST_ROOTS"
+PRELOAD_VAR = "PDD_TEST_PRELOAD"
 CANDIDATE_VAR = "PDD_TEST_CANDIDATE"
 REPORT_VAR = "PDD_TEST_REPORT"
 PACKAGE = "generated"
@@ -140,6 +145,9 @@ def active_finder() -> GeneratedFinder | None:
 
 if os.environ.get(ROOTS_VAR) and active_finder() is None:
     install([r for r in os.environ[ROOTS_VAR].split(os.pathsep) if r], os.environ.get(CANDIDATE_VAR) or None)
+    if os.environ.get(PRELOAD_VAR):  # e.g. pdd adopt: the original module's name bound to its shim
+        with open(os.environ[PRELOAD_VAR], encoding="utf-8") as _fh:
+            exec(compile(_fh.read(), os.environ[PRELOAD_VAR], "exec"), {"importlib": importlib, "__name__": "pdd_preload"})
 
 
 def _involves_candidate(text: str) -> bool:

@@ -52,6 +52,7 @@ from pdd.pytest_plugin import REQ_REPORT_ENV
 _PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd")
 _REPORT = "pdd-test-report.json"
 _REQ_REPORT = "pdd-req-report.json"
+_PRELOAD = "pdd_preload.py"
 _START_LINES = 12  # lines of pytest's error quoted by start_problem()
 
 
@@ -93,10 +94,15 @@ def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None
     """The test process's environment: no credential-like variables, no bytecode
     files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
     ``overlay`` first, then ``root``; the plugin's report written into ``overlay``."""
-    from pdd.pytest_plugin import CANDIDATE_VAR, REPORT_VAR, ROOTS_VAR
+    from pdd.pytest_plugin import CANDIDATE_VAR, PRELOAD_VAR, REPORT_VAR, ROOTS_VAR
     from pdd.sandbox import clean_env
 
-    env = {k: v for k, v in clean_env().items() if k not in (ROOTS_VAR, CANDIDATE_VAR, REPORT_VAR, REQ_REPORT_ENV)}
+    env = {k: v for k, v in clean_env().items()
+           if k not in (ROOTS_VAR, CANDIDATE_VAR, REPORT_VAR, REQ_REPORT_ENV, PRELOAD_VAR)}
+    if root is not None:
+        # The repository root on the path, as under `python -m pytest` there (also for a
+        # custom tests.command such as `pytest`): tests import the project's own modules.
+        env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     if root is not None:
         env[ROOTS_VAR] = os.pathsep.join([str(overlay), str(root)] if candidate else [str(root)])
@@ -181,6 +187,7 @@ def run_tests(
     sandbox: "str | Sandbox" = "auto",
     pass_env: tuple[str, ...] = (),
     pytest_args: tuple[str, ...] = (),
+    preload: str = "",
 ) -> TestResult:
     """Run ``test_files`` (repo-relative) with pytest from ``root``.
 
@@ -188,7 +195,9 @@ def run_tests(
     ``output`` (an overlay; ``generated/`` is not touched). ``command`` replaces
     ``python -m pytest`` (it must accept pytest's options). ``sandbox``: a
     ``tests.sandbox`` setting or a :class:`pdd.sandbox.Sandbox`. Never raises for
-    test failures; raises :class:`OSError` only if the command cannot be started,
+    test failures; ``preload``: Python source the overlay plugin runs before collection
+    (with ``code``; :mod:`pdd.adopt` binds the original module's name to its shim there);
+    raises :class:`OSError` only if the command cannot be started,
     :class:`pdd.errors.UsageError` if ``sandbox`` is ``bwrap`` and bwrap is unusable.
     ``pytest_args`` are extra pytest options (e.g. ``--collect-only``). The plugin's
     report (see :mod:`pdd.pytest_plugin`) is in ``TestResult.report``.
@@ -205,6 +214,9 @@ def run_tests(
         start = time.monotonic()
         env = _scrubbed_env(overlay, root, candidate)
         env[REQ_REPORT_ENV] = str(overlay / _REQ_REPORT)
+        if preload:
+            (overlay / _PRELOAD).write_text(preload, encoding="utf-8")
+            env[PRELOAD_VAR] = str(overlay / _PRELOAD)
         proc = launch(argv, root=root, writable=[overlay], sandbox=box, cwd=root, env=env, pass_env=pass_env,
                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
