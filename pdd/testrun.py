@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pdd.sandbox import Sandbox
 
-from pdd.pytest_plugin import REQ_REPORT_ENV
+from pdd.pytest_plugin import PRELOAD_VAR, REQ_REPORT_ENV
 
 # ``-p pdd`` names pdd's pytest11 entry point (pdd.pytest_plugin): it loads even when
 # plugin autoloading is disabled, and is not loaded twice when it is enabled.
