@@ -20,7 +20,10 @@ and a head (default: the working tree; or a revision), :func:`diff_modules` repo
    head (pytest through :func:`pdd.testrun.run_tests`, the head code in the overlay);
 5. **provenance**: fingerprint, model, backend, tokens and cost of the base and head
    generated blobs, from their notes in ``refs/notes/pdd``;
-6. **requirements**: reserved for the requirement diff (not computed yet: ``null``).
+6. **requirements**: the requirement ids added, removed and reworded between the
+   two prompts (:func:`pdd.requirements.diff`), each with the behavior tests that
+   cite it (head's, or base's for a removed one); a requirement reworded while none
+   of the test files citing it changed is flagged ``tests_unchanged``.
 
 No model is called. Dependencies of the compared module are imported from the
 head's ``generated/`` (the working tree, or a scratch export of the head revision).
@@ -306,8 +309,7 @@ class ModuleDiff:
     tests: list[dict[str, Any]] = field(default_factory=list)
     tests_result: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
-    # The requirement diff (which requirements of the prompt changed) is the trace
-    # module's; it fills this in. Until then it stays None and is shown as not computed.
+    # {added, removed, reworded}: see requirement_changes(); None when neither prompt exists
     requirements: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -539,9 +541,69 @@ def _module_diff(project: Any, name: str, sides: tuple[Side, Side], specs: tuple
     elif hcode is not None and not present:
         m.tests_result = {"status": "none", "summary": "no behavior-test file on head"}
 
+    m.requirements = requirement_changes(bprompt, hprompt, btests, htests)
     m.provenance = {"base": _provenance(base, bspec.output, project, notes_reader) if bspec else None,
                     "head": _provenance(head, hspec.output, project, notes_reader) if hspec else None}
     return m
+
+
+def _citing_tests(tests: dict[str, str | None]) -> dict[str, list[tuple[str, str]]]:
+    """Requirement id -> ``(test file, node id)`` of the tests citing it, from
+    ``tests`` (path -> source or None); files that do not parse cite nothing."""
+    from pdd.requirements import scan_tests
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    for path, source in sorted(tests.items()):
+        if source is None:
+            continue
+        try:
+            citations = scan_tests(source, path)
+        except SyntaxError:
+            continue
+        for c in citations:
+            for rid in c.cites:
+                out.setdefault(rid, []).append((path, c.test))
+    return out
+
+
+def requirement_changes(bprompt: str | None, hprompt: str | None, btests: dict[str, str | None],
+                        htests: dict[str, str | None]) -> dict[str, Any] | None:
+    """The requirement diff of one module: ``{"added", "removed", "reworded"}``, each
+    a list of ``{"id", "text", "line", "tests"}`` (``reworded`` entries also
+    ``base_text`` and ``tests_unchanged``: true when no test file citing the id
+    changed between base and head — a promise reworded with nothing re-checked).
+    ``None`` when neither side has a prompt. No model call: ids are parsed
+    (:mod:`pdd.requirements`), citations read with ``ast``."""
+    from pdd.requirements import diff as requirements_diff
+
+    if bprompt is None and hprompt is None:
+        return None
+    changes = requirements_diff(bprompt, hprompt)
+    head_cites, base_cites = _citing_tests(htests), _citing_tests(btests)
+
+    def entry(r: Any, cites: dict[str, list[tuple[str, str]]]) -> dict[str, Any]:
+        return {"id": r.id, "text": r.text, "line": r.line, "tests": [n for _, n in cites.get(r.id, [])]}
+
+    reworded = []
+    for b, h in changes.reworded:
+        files = {p for p, _ in head_cites.get(h.id, []) + base_cites.get(h.id, [])}
+        reworded.append({**entry(h, head_cites), "base_text": b.text,
+                         "tests_unchanged": all(btests.get(p) == htests.get(p) for p in files)})
+    return {"added": [entry(r, head_cites) for r in changes.added],
+            "removed": [entry(r, base_cites) for r in changes.removed], "reworded": reworded}
+
+
+def _requirement_lines(m: ModuleDiff) -> list[str]:
+    r = m.requirements
+    if not r or not (r["added"] or r["removed"] or r["reworded"]):
+        return []
+    out = []
+    for kind in ("added", "removed", "reworded"):
+        for e in r[kind]:
+            tests = ", ".join(e["tests"]) or "no test cites it"
+            flag = "  (REWORDED, BUT NONE OF ITS TESTS CHANGED)" if e.get("tests_unchanged") else ""
+            out.append(f"{kind} [{e['id']}] (line {e['line']}): {e['text'][:120]}{flag}; tests: {tests}")
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -636,6 +698,9 @@ def format_text(report: DiffReport) -> str:
         iface = _interface_lines(m)
         lines.append("interface:" + ("" if iface else " unchanged"))
         lines += ["  " + ln for ln in iface]
+        reqs = _requirement_lines(m)
+        lines.append("requirements:" + ("" if reqs else " unchanged"))
+        lines += ["  " + ln for ln in reqs]
         lines.append("behavior:")
         lines += ["  " + ln for ln in _target_lines(m)]
         lines.append("tests:")
@@ -670,6 +735,8 @@ def format_markdown(report: DiffReport) -> str:
             out += ["```", ""]
         out += ["#### Interface", ""]
         out += [f"- `{_md_escape(ln)}`" for ln in _interface_lines(m)] or ["unchanged"]
+        out += ["", "#### Requirements", ""]
+        out += [f"- {_md_escape(ln)}" for ln in _requirement_lines(m)] or ["unchanged"]
         out += ["", "#### Behavior", ""]
         out += [f"- {_md_escape(ln)}" for ln in _target_lines(m)]
         out += ["", "#### Tests", ""]
@@ -699,6 +766,10 @@ def format_github(report: DiffReport) -> str:
         for t in m.differences:
             out.append(f"::warning file={f},line={first},title=pdd diff: behavior changed::"
                        + _gh_escape_data(f"{m.name}: {difference_text(t)}"))
+        for e in (m.requirements or {}).get("reworded", []):
+            if e["tests_unchanged"]:
+                out.append(f"::warning file={f},line={e['line']},title=pdd diff: requirement reworded, tests unchanged::"
+                           + _gh_escape_data(f"{m.name}: [{e['id']}] was reworded but none of its tests changed"))
         for n in m.breaking:
             out.append(f"::error file={f},line={first},title=pdd diff: breaking interface change::"
                        + _gh_escape_data(f"{m.name}: {n} removed or changed{_dependents_text(m, n)}"))

@@ -264,3 +264,52 @@ def test_interface_diff_flags_removals_and_signature_changes_as_breaking():
                              "head": "def m(self, a: str, b: int=0) -> str"}]
     assert d["breaking"] == ["C.m", "g"]
     assert interface_diff(base, base)["breaking"] == []  # a body change is not an interface change
+
+
+# --- requirement changes in pdd diff ------------------------------------------------
+
+BASE_PROMPT = """---
+tests: [behavior_tests/test_rate.py]
+---
+# Rate
+## Acceptance
+- [A1] The 61st request within 60 s is refused.
+- [A2] Limits are per user.
+"""
+
+HEAD_PROMPT = BASE_PROMPT.replace("The 61st request within 60 s", "The 101st request within 60 s").replace(
+    "- [A2] Limits are per user.\n", "- [A3] A zero limit is a ValueError.\n")
+
+CITING_TESTS = """import pytest
+
+@pytest.mark.req("A1")
+def test_refuses_over_limit():
+    pass
+
+@pytest.mark.req("A2")
+def test_per_user():
+    pass
+"""
+
+
+def test_requirement_changes_flag_a_reworded_promise_whose_tests_did_not_change():
+    from pdd.diff import ModuleDiff, _requirement_lines, requirement_changes
+
+    same = {"behavior_tests/test_rate.py": CITING_TESTS}
+    r = requirement_changes(BASE_PROMPT, HEAD_PROMPT, same, same)
+    assert [e["id"] for e in r["added"]] == ["A3"] and r["added"][0]["tests"] == []
+    assert [e["id"] for e in r["removed"]] == ["A2"]
+    assert r["removed"][0]["tests"] == ["behavior_tests/test_rate.py::test_per_user"]
+    (reworded,) = r["reworded"]
+    assert reworded["id"] == "A1" and "61st" in reworded["base_text"] and "101st" in reworded["text"]
+    assert reworded["tests"] == ["behavior_tests/test_rate.py::test_refuses_over_limit"]
+    assert reworded["tests_unchanged"] is True
+    m = ModuleDiff("rate", "changed", "prompts/rate.prompt", "generated/rate.py", requirements=r)
+    text = "\n".join(_requirement_lines(m))
+    assert "reworded [A1]" in text and "NONE OF ITS TESTS CHANGED" in text and "added [A3]" in text
+    # the test citing A1 changed too: reworded, but not flagged
+    changed = {"behavior_tests/test_rate.py": CITING_TESTS.replace("pass", "assert True", 1)}
+    assert requirement_changes(BASE_PROMPT, HEAD_PROMPT, same, changed)["reworded"][0]["tests_unchanged"] is False
+    # nothing changed: nothing listed; no prompt on either side: None
+    assert requirement_changes(BASE_PROMPT, BASE_PROMPT, same, same) == {"added": [], "removed": [], "reworded": []}
+    assert requirement_changes(None, None, {}, {}) is None
