@@ -7,6 +7,8 @@ A fingerprint is the SHA-256 (64 hex digits) of the canonical JSON
      "module": "billing/invoice", "output": "generated/billing/invoice.py",
      "prompt": <rendered prompt text>,
      "generator": {"backend", "model", "temperature", "max_tokens", "template"},
+     # "model" is the list of rungs for a ladder (pdd.policy), so the rung that
+     # produced the file is not part of it
      "deps": {<dependency name>: <SHA-256 of its interface text>, ...}}
 
 Behavior tests are deliberately not part of it: changing a test re-runs tests, it
@@ -37,20 +39,24 @@ class Generator:
     temperature: float
     max_tokens: int
     template: str = TEMPLATE_VERSION
+    ladder: tuple[str, ...] = ()  # every rung when ``model`` is a ladder; ``model`` is rung 1
 
     def to_json(self) -> dict[str, object]:
-        return {"backend": self.backend, "model": self.model, "temperature": self.temperature,
+        return {"backend": self.backend, "model": list(self.ladder) if self.ladder else self.model,
+                "temperature": self.temperature,
                 "max_tokens": self.max_tokens, "template": self.template}
 
 
 def generator_for(spec: PromptSpec, config: Config) -> Generator:
     """The generator identity of ``spec`` under ``config`` (front matter ``model`` and
     ``temperature`` override the configured ones, environment overrides included)."""
+    ladder = spec.ladder if spec.model else config.ladder
     return Generator(
         backend=config.backend,
         model=spec.model or config.model,
         temperature=spec.temperature if spec.temperature is not None else config.temperature,
         max_tokens=config.max_tokens,
+        ladder=ladder,
     )
 
 

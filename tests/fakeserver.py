@@ -102,6 +102,7 @@ class Reply:
     * ``malformed``: send a 200 ``application/json`` body that is not valid
       JSON.
     * ``error_type``: override the error ``type`` in the error body.
+    * ``model`` / ``system_fingerprint``: what the success body says was served.
     * ``body``: a JSON value sent (``json.dumps``) as the 200 body instead of the
       API's success body, e.g. one whose content is an int or whose usage is garbage.
     """
@@ -115,6 +116,8 @@ class Reply:
     malformed: bool = False
     error_type: Optional[str] = None
     body: Any = None
+    model: Optional[str] = None  # the model the success body names (default: the requested one)
+    system_fingerprint: Optional[str] = None  # Chat Completions ``system_fingerprint``
 
     @property
     def is_error(self) -> bool:
@@ -412,7 +415,7 @@ def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("model") or "fake-model",
+        "model": reply.model or body.get("model") or "fake-model",
         "choices": [
             {
                 "index": 0,
@@ -426,7 +429,7 @@ def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         },
-        "system_fingerprint": None,
+        "system_fingerprint": reply.system_fingerprint,
     }
 
 
@@ -440,7 +443,7 @@ def _anthropic_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, 
         "id": "msg_" + uuid.uuid4().hex[:24],
         "type": "message",
         "role": "assistant",
-        "model": body.get("model") or "fake-model",
+        "model": reply.model or body.get("model") or "fake-model",
         "content": [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
         "stop_sequence": None,

@@ -73,7 +73,9 @@ class OpenAIBackend:
         text = checked_answer(f"openai backend: {request.module or 'request'}", response.choices[0].message.content,
                               (tokens_in, tokens_out))
         model = response.model if isinstance(response.model, str) and response.model else request.model
-        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, model=model)
+        fingerprint = getattr(response, "system_fingerprint", None)  # the served configuration, where given
+        return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out, model=model,
+                          extra={"system_fingerprint": fingerprint} if isinstance(fingerprint, str) and fingerprint else {})
 
 
 def _error_message(exc: Any) -> str:
