@@ -151,6 +151,7 @@ class BuildReport:
     exit_code: int
     notes_missing_before: bool = False
     budget_stopped: bool = False
+    budget_usd: float | None = None  # the limit applied (pdd.policy.effective_budget)
 
 
 class BuildCancelled(PddError):
@@ -500,7 +501,8 @@ class Builder:
         if fatal is not None:
             raise fatal
         return BuildReport(ordered, run_path, code, notes_missing_before=not self.have_notes,
-                           budget_stopped=bool(self.caller.budget and self.caller.budget.stopped))
+                           budget_stopped=bool(self.caller.budget and self.caller.budget.stopped),
+                           budget_usd=self.budget)
 
     @staticmethod
     def _exit_code(results: list[ModuleResult]) -> int:
