@@ -134,7 +134,9 @@ def estimate_build(project: Any, options: Any) -> Estimate:
     from pdd.backends import Request
     from pdd.build import Builder
     from pdd.cache import GenerationCache, cache_key
+    from pdd.fingerprint import generator_for
     from pdd.freshness import DependencyUnavailable, module_inputs
+    from pdd.render import render_prompt
     from pdd.generation import initial_messages
     from pdd.policy import ladder_of, review_items, review_messages
     from pdd.runs import load_runs
@@ -158,19 +160,20 @@ def estimate_build(project: Any, options: Any) -> Estimate:
         if name in builder.known_fresh and name not in forced:
             out.modules.append(ModuleEstimate(name, "fresh"))
             continue
+        current, records = builder._current_records(spec)
+        pending = None
         try:
             inputs = module_inputs(project, spec)
-        except DependencyUnavailable as exc:
-            out.modules.append(ModuleEstimate(name, "error", cost_usd=None, worst_cost_usd=None,
-                                              note=f"dependency unavailable: {exc}"))
-            continue
-        current, records = builder._current_records(spec)
-        if name not in forced and current is not None and any(r.get("fingerprint") == inputs.fingerprint for r in records):
-            out.modules.append(ModuleEstimate(name, "fresh"))
-            continue
-        gen = inputs.generator
+            rendered, contexts, gen = inputs.rendered, list(inputs.dep_contexts), inputs.generator
+            if name not in forced and current is not None and any(r.get("fingerprint") == inputs.fingerprint
+                                                                  for r in records):
+                out.modules.append(ModuleEstimate(name, "fresh"))
+                continue
+        except DependencyUnavailable:  # a dependency this build makes first: estimated without its interface
+            rendered, contexts, gen = render_prompt(spec, project.root, config.prompts_dir).text, [], generator_for(spec, config)
+            pending = "a dependency is not built yet: estimated without its interface"
         ladder = ladder_of(gen)
-        messages = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
+        messages = initial_messages(spec.module, spec.output, rendered, contexts)
         request = Request(messages=tuple(messages), model=ladder[0], temperature=gen.temperature,
                           max_tokens=gen.max_tokens, module=name)
         if cache.get(cache_key(config.backend, request)) is not None:
@@ -184,7 +187,7 @@ def estimate_build(project: Any, options: Any) -> Estimate:
         else:
             tout, source = gen.max_tokens, "max_tokens"
         e = ModuleEstimate(name, "estimate", model=ladder[0], tokens_in=tin, tokens_out=tout, requests=1,
-                           method=method, output_from=source)
+                           method=method, output_from=source, note=pending)
         e.cost_usd = _cost(prices, ladder[0], tin, tout)
         worst: float | None = 0.0
         k = 0
@@ -195,7 +198,7 @@ def estimate_build(project: Any, options: Any) -> Estimate:
         e.worst_requests = k
         if builder.reviewer is not None:
             items = review_items(spec.body)
-            rmsgs = review_messages(spec.module, inputs.rendered, "", items)
+            rmsgs = review_messages(spec.module, rendered, "", items)
             rin = count_tokens(rmsgs, builder.reviewer.model)[0] + tout
             rout = round(rev_hist.get(name, REVIEW_TOKENS_PER_REQUIREMENT * max(1, len(items))))
             rcost = _cost(prices, builder.reviewer.model, rin, rout)
@@ -208,7 +211,7 @@ def estimate_build(project: Any, options: Any) -> Estimate:
             e.worst_requests += k
         e.worst_cost_usd = None if worst is None else round(worst, 10)
         if e.cost_usd is None:
-            e.note = "no price for " + ", ".join(m for m in (*ladder, builder.reviewer.model if builder.reviewer else None)
+            e.note = (f"{pending}; " if pending else "") + "no price for " + ", ".join(m for m in (*ladder, builder.reviewer.model if builder.reviewer else None)
                                                  if m and price_for(prices, m) is None)
         out.modules.append(e)
     return out

@@ -80,12 +80,17 @@ def cli(repo: Path, server: FakeModelServer, *args: str, env: Dict[str, Any] | N
                                                         **(env or {})})
 
 
-def set_config(repo: Path, **sections: str) -> None:
-    """Append YAML to .pdd/config.yaml after dropping its `model:` and `prices:` lines."""
+MARK = "# -- set by test_policy_e2e --"
+
+
+def set_config(repo: Path, extra: str) -> None:
+    """Replace what an earlier call appended to .pdd/config.yaml (its own `model:` and
+    `prices:` lines dropped) by the prices table and ``extra`` YAML."""
     path = repo / ".pdd/config.yaml"
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(("model:", "prices:"))]
-    extra = ["prices:"] + [f"  {m}: {{input: {i}, output: {o}, date: 2026-01-01}}" for m, (i, o) in PRICES.items()]
-    path.write_text("\n".join(lines + extra + [v for v in sections.values()]) + "\n")
+    base = path.read_text().split(MARK)[0]
+    lines = [ln for ln in base.splitlines() if not ln.startswith(("model:", "prices:"))]
+    table = ["prices:"] + [f"  {m}: {{input: {i}, output: {o}, date: 2026-01-01}}" for m, (i, o) in PRICES.items()]
+    path.write_text("\n".join(lines + [MARK] + table + [extra]) + "\n")
 
 
 def project(tmp_path: Path, server: FakeModelServer, config: str) -> Path:
@@ -163,10 +168,18 @@ def test_ladder_escalates_only_on_failure_and_rung_2_gets_rung_1s_failure(tmp_pa
 def test_ladder_in_front_matter_and_a_malformed_ladder_is_exit_2(tmp_path, routed):
     responder, server = routed
     repo = project(tmp_path, server, f"model: {SMALL}")
+    responder.routes[(SMALL, "calc/neg")] = [fence(GOOD_NEG)]
     write_prompt(repo, "calc/add", ADD_PROMPT, front=f"model: [{SMALL}, {SMALL}]")
-    proc = cli(repo, server, "build")
-    assert proc.returncode == 2 and "prompts/calc/add.prompt" in proc.stderr and "twice" in proc.stderr
-    assert "Traceback" not in proc.stderr and server.requests == []
+    proc = cli(repo, server, "build")  # the broken prompt is exit 2; the other module is still built
+    assert proc.returncode == 2 and "prompts/calc/add.prompt:2" in proc.stderr and "twice" in proc.stderr
+    assert "Traceback" not in proc.stderr and gen_requests(server, SMALL, "calc/add") == []
+    write_prompt(repo, "calc/add", ADD_PROMPT, front=f"model: [{LARGE}, {SMALL}]")
+    responder.routes[(LARGE, "calc/add")] = [fence(BAD_ADD)]
+    responder.routes[(SMALL, "calc/add")] = [fence(GOOD_ADD)]
+    proc = cli(repo, server, "build", "calc/add")  # the front matter's ladder, in its order
+    assert proc.returncode == 0, proc.stderr
+    assert note_records(repo, "generated/calc/add.py")[-1]["ladder"] == [LARGE, SMALL]
+    assert len(gen_requests(server, LARGE, "calc/add")) == 2 and len(gen_requests(server, SMALL, "calc/add")) == 1
     set_config(repo, extra="model: [small-model, 3]")
     proc = cli(repo, server, "build")
     assert proc.returncode == 2 and ".pdd/config.yaml" in proc.stderr and "model name" in proc.stderr
@@ -217,9 +230,14 @@ def test_reviewer_records_verdicts_without_block_and_blocks_with_it(tmp_path, ro
     assert '"Sum."' in (repo / "generated/calc/add.py").read_text()
 
     # a reviewer that always finds a violation, with block: the module fails within the attempts
-    responder.routes[(REVIEWER, "calc/add")] = [verdicts(R1="violated:wrong", R2="kept:ok", R3="kept:ok")]
-    proc = cli(repo, server, "build", "--force", "calc/add")
-    assert proc.returncode == 1 and "wrong" in proc.stderr
+    # (a --force rebuild would answer from the cache, reviews included: change the prompt)
+    write_prompt(repo, "calc/add", ADD_PROMPT + "- [R3] add is documented.\n- [R4] add is pure.\n")
+    responder.routes[(REVIEWER, "calc/add")] = [verdicts(R1="violated:wrong sign", R2="kept:ok", R3="kept:ok")]
+    responder.served.pop((REVIEWER, "calc/add"), None)
+    before = (repo / "generated/calc/add.py").read_text()
+    proc = cli(repo, server, "build", "calc/add")
+    assert proc.returncode == 1 and "wrong sign" in proc.stderr
+    assert (repo / "generated/calc/add.py").read_text() == before
 
 
 def test_reviewer_equal_to_the_generator_is_refused(tmp_path, routed):
@@ -311,7 +329,8 @@ def test_estimate_predicts_a_real_builds_spend_on_the_example_project(tmp_path, 
     assert proc.returncode == 0, proc.stderr
     assert server.requests == []
     first = json.loads(proc.stdout)
-    assert set(first["modules"]) == set(modules) and all(m["output_from"] == "max_tokens" for m in first["modules"].values())
+    assert set(first["modules"]) == set(modules), first
+    assert all(m["output_from"] == "max_tokens" for m in first["modules"].values()), first
     assert cli(repo, server, "build").returncode == 0
     first_run = last_run(repo)
     # everything fresh: the estimate is 0
