@@ -132,9 +132,10 @@ def build(
             print("next: fix the broken prompt(s) named above (file:line); the others were built. Then `pdd build` again",
                   file=sys.stderr)
         elif report.exit_code == 3 and report.budget_stopped:
-            limit = report.budget_usd if report.budget_usd is not None else budget
-            print(f"stopped at the budget of ${limit:g} (--budget or budget.max_usd_per_build): finished modules were "
-                  "kept (pdd cost shows the spend); raise it and run `pdd build` again", file=sys.stderr)
+            where = ("--budget" if budget is not None and report.budget_usd == budget
+                     else "budget.max_usd_per_build (.pdd/config.yaml)")
+            print(f"stopped at the {where} of ${report.budget_usd:g}: finished modules were kept (pdd cost shows "
+                  "the spend); raise it and run `pdd build` again", file=sys.stderr)
         elif report.exit_code == 3:
             print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
         elif report.notes_missing_before and counts.get("built"):

@@ -82,7 +82,7 @@ def output_history(runs: list[dict[str, Any]]) -> tuple[dict[str, float], dict[s
 
 @dataclass
 class ModuleEstimate:
-    """One module's predicted spend. ``status``: fresh | cached | untested | estimate | error."""
+    """One module's predicted spend. ``status``: fresh | cached | untested | estimate."""
 
     name: str
     status: str
