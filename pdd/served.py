@@ -22,17 +22,19 @@ from pdd.notes import NotesIndex, records_for_path
 
 
 def _current_notes(project: Any) -> dict[str, dict[str, Any]]:
-    """Newest note record of each module's current file in the working tree, by output path."""
-    from pdd.freshness import worktree_blob_id
-
+    """Newest note record of each module's file in git's index, by output path. The blob ids
+    come from the index, so nothing in the working tree is read or hashed."""
     index = NotesIndex(project.repo)
     out: dict[str, dict[str, Any]] = {}
     if not index.exists:
         return out
+    staged = project.repo.index
     for spec in project.usable_specs()[0].values():
-        if not (project.root / spec.output).is_file():
+        try:
+            blob = str(staged[spec.output].id)
+        except KeyError:
             continue
-        records = records_for_path(index.records(worktree_blob_id(project, spec.output)), spec.output)
+        records = records_for_path(index.records(blob), spec.output)
         if records:
             out[spec.output] = records[-1]
     return out
