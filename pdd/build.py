@@ -44,6 +44,7 @@ from pdd.freshness import (DependencyUnavailable, ModuleInputs, built_by_other_g
 from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
+from pdd.policy import add_rung_usage, ladder_of, new_spend_entry, schedule
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
@@ -100,6 +101,15 @@ class ModuleResult:
         for e in entries or [{"outcome": "ok"}]:
             self.request_log.append({**context, **e})
             self.requests += 1
+    # Model policy (pdd.policy): the rung (from 1) that made the last answer, the ladder when
+    # there is one, what the provider served, spend per rung and the reviewer's verdict and spend.
+    rung: int | None = None
+    ladder: list[str] | None = None
+    served_model: str | None = None
+    system_fingerprint: str | None = None
+    by_rung: dict[str, dict[str, Any]] = field(default_factory=dict)
+    review: dict[str, Any] | None = None
+    review_spend: dict[str, Any] = field(default_factory=new_spend_entry)
 
     def add_usage(self, c: Completion) -> None:
         for attr in ("tokens_in", "tokens_out"):
@@ -120,6 +130,13 @@ class ModuleResult:
         data["test_runs"] = self.test_runs
         if self.cost_unknown:
             data["cost_usd"] = None
+        for key in ("rung", "ladder", "served_model", "system_fingerprint", "review"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        if self.by_rung:
+            data["by_rung"] = list(self.by_rung.values())
+        if self.review_spend["requests"] or self.review_spend["cache_hits"]:
+            data["review_spend"] = self.review_spend
         return data
 
 
@@ -148,6 +165,7 @@ class BuildReport:
     exit_code: int
     notes_missing_before: bool = False
     budget_stopped: bool = False
+    budget_usd: float | None = None  # the limit applied (pdd.policy.effective_budget)
 
 
 class BuildCancelled(PddError):
@@ -283,7 +301,11 @@ class Builder:
         self.config = project.config
         self.jobs = options.jobs or self.config.jobs
         self.attempts = options.attempts or self.config.attempts
-        self.caller = ModelCaller(project, options.record, options.budget)
+        from pdd.policy import effective_budget
+
+        self.budget = effective_budget(options.budget, self.config.max_usd_per_build)
+        self.caller = ModelCaller(project, options.record, self.budget)
+        self.reviewer: Any = None  # pdd.policy.Reviewer when `review:` is configured (see plan)
         self.notes = NotesWriter(project.repo)
         self.cancel = threading.Event()
         self._accept_lock = threading.Lock()
@@ -330,11 +352,20 @@ class Builder:
                     self.known_fresh.add(name)
                     continue
             render_prompt(spec, self.project.root, self.config.prompts_dir)
-        if self.options.budget is not None and self.config.backend != "replay":
-            from pdd.fingerprint import generator_for
+        from pdd.fingerprint import generator_for
+        from pdd.policy import check_ladder_reviewer
+
+        generators = [generator_for(specs[n], self.config) for n in wanted]
+        check_ladder_reviewer(self.config, generators)  # a reviewer equal to a front-matter model: exit 2
+        if self.budget is not None and self.config.backend != "replay":
             from pdd.spend import require_prices
 
-            require_prices({generator_for(specs[n], self.config).model for n in wanted}, self.caller.prices)
+            require_prices({m for g in generators for m in ladder_of(g)} | {self.config.review_model} - {None},
+                           self.caller.prices)
+        if self.config.review_model and self.reviewer is None:
+            from pdd.policy import Reviewer
+
+            self.reviewer = Reviewer(self.project, self.caller, self.options.record)
         return specs, order, forced
 
     def _current_records(self, spec: PromptSpec) -> tuple[bytes | None, list[dict[str, Any]]]:
@@ -498,7 +529,9 @@ class Builder:
                 "started": started, "ended": now_iso(), "pdd": __version__,
                 "backend": self.config.backend, "model": self.config.model, "exit_code": code,
                 "sandbox": self._sandbox.to_json() if self._sandbox is not None else None,
-                "interrupted": interrupted, "budget_usd": self.options.budget,
+                "interrupted": interrupted, "budget_usd": self.budget,
+                **({"review": {"model": self.reviewer.model, "backend": self.reviewer.backend,
+                               "block": self.reviewer.block}} if self.reviewer is not None else {}),
                 "modules": {r.name: r.to_json() for r in ordered},
             })
         for b in self.backups:
@@ -508,7 +541,8 @@ class Builder:
         if fatal is not None:
             raise fatal
         return BuildReport(ordered, run_path, code, notes_missing_before=not self.have_notes,
-                           budget_stopped=bool(self.caller.budget and self.caller.budget.stopped))
+                           budget_stopped=bool(self.caller.budget and self.caller.budget.stopped),
+                           budget_usd=self.budget)
 
     @staticmethod
     def _exit_code(results: list[ModuleResult]) -> int:
@@ -576,14 +610,16 @@ class Builder:
         last_problem = ""
         failed: dict[str, str] = {}  # sha256 of failing code -> its concise feedback
         progress = self._progress_callback(spec.name)
-        for attempt in range(1, self.attempts + 1):
-            result.attempts = attempt
+        ladder = ladder_of(gen)
+        result.ladder = list(ladder) if len(ladder) > 1 else None
+        for rung, model, attempt in schedule(ladder, self.attempts):  # rung 2 continues rung 1's conversation
+            result.attempts, result.rung, result.model = attempt, rung, model
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
             temperature, seed = retry_sampling(gen.temperature, result.repeated_answers, spec.name, attempt)
-            request = Request(messages=tuple(messages), model=gen.model, temperature=temperature,
+            request = Request(messages=tuple(messages), model=model, temperature=temperature,
                               max_tokens=gen.max_tokens, module=spec.name, seed=seed)
-            context = {"attempt": attempt, "temperature": temperature, "seed": seed}
+            context = {"attempt": attempt, "rung": rung, "model": model, "temperature": temperature, "seed": seed}
             try:
                 completion, hit = self.caller(request, progress=progress)
             except BackendError as exc:
@@ -594,6 +630,7 @@ class Builder:
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
             result.cache_hits += 1 if hit else 0
+            add_rung_usage(result, rung, model, completion, hit)
             if not hit:
                 result.add_requests(completion.extra.get("http_requests") or [
                     {"outcome": "ok", "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out}],
@@ -628,6 +665,8 @@ class Builder:
             elif problem is None:
                 result.tests = "none" if self.options.run_tests else "skipped"
                 result.requirements = requirement_results(req_ids, None, [])
+            if problem is None and self.reviewer is not None:  # after the tests pass; None unless blocking
+                problem = self._review(spec, inputs, code, result)
             if problem is None:
                 self._accept(spec, inputs, code, completion, current, genuine, result)
                 return
@@ -636,7 +675,9 @@ class Builder:
             messages = bounded_retry_messages(initial, code, failed[code_hash])
         result.status = "failed"
         first_line = next((ln for ln in reversed(last_problem.strip().splitlines()) if ln.strip()), last_problem)
-        result.error = (f"gave up after {self.attempts} attempt(s): {first_line.strip()[:300]}; "
+        result.error = (f"gave up after {result.attempts} attempt(s)"
+                        + (f" on {len(ladder)} rungs ({', '.join(ladder)})" if len(ladder) > 1 else "")
+                        + f": {first_line.strip()[:300]}; "
                         f"{spec.output} was left as it was")
         if result.repeated_answers:
             result.error += f" ({result.repeated_answers} answer(s) repeated a failing one and were not re-tested)"
@@ -648,6 +689,15 @@ class Builder:
         if report is None:
             return None
         return lambda tokens: report(name, tokens)
+
+    def _review(self, spec: PromptSpec, inputs: ModuleInputs, code: str, result: ModuleResult) -> str | None:
+        """The reviewer's verdict on a candidate that passed its tests (pdd.policy); its
+        spend counts in the module's. Returns feedback when a blocking review fails it."""
+        try:
+            return self.reviewer.review(spec, inputs.rendered, code, result)
+        except BackendError:
+            result.backend_failed = True
+            raise
 
     def _accept(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
                 current: bytes | None, genuine: bool, result: ModuleResult) -> None:
@@ -678,7 +728,14 @@ class Builder:
                 "prompt_blob": inputs.prompt_blob,
                 "fingerprint": inputs.fingerprint,
                 "backend": inputs.generator.backend,
-                "model": inputs.generator.model,
+                "model": result.model,
+                "rung": result.rung,
+                **({"ladder": result.ladder} if result.ladder else {}),
+                "served_model": completion.model,
+                **({"system_fingerprint": result.system_fingerprint} if result.system_fingerprint else {}),
+                **({"review": result.review} if result.review else {}),
+                "spend": {"requests": result.requests, "tokens_in": result.tokens_in, "tokens_out": result.tokens_out,
+                          "cost_usd": None if result.cost_unknown else result.cost_usd},
                 "tokens_in": completion.tokens_in,
                 "tokens_out": completion.tokens_out,
                 "cost_usd": completion.cost_usd,

@@ -39,9 +39,11 @@ class GenerationCache:
             data: dict[str, Any] = json.loads(self._path(key).read_text(encoding="utf-8"))
             text = data["text"]
             info = data.get("backend_info")
+            extra: dict[str, Any] = {"backend_info": info} if isinstance(info, dict) else {}
+            if isinstance(data.get("system_fingerprint"), str):
+                extra["system_fingerprint"] = data["system_fingerprint"]
             return Completion(text=text, tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
-                              cost_usd=data.get("cost_usd"), model=data.get("model"),
-                              extra={"backend_info": info} if isinstance(info, dict) else {})
+                              cost_usd=data.get("cost_usd"), model=data.get("model"), extra=extra)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

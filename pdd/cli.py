@@ -87,6 +87,7 @@ def build(
     record: bool = typer.Option(False, "--record", help="Store every model answer as a recorded response for the replay backend."),
     budget: Optional[float] = typer.Option(None, "--budget", min=0, help="Stop before a request whose estimated cost (USD, from the prices table) would exceed what is left of this amount; exit 3."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on standard output."),
+    estimate: bool = typer.Option(False, "--estimate", help="Predict the spend per module and in total (with the worst case) without calling a model."),
 ) -> None:
     """Rebuild what is stale or missing, dependencies first; run the behavior tests; write provenance notes."""
     from pdd.build import BuildOptions
@@ -96,6 +97,13 @@ def build(
 
     try:
         project = open_project()
+        if estimate:
+            from pdd.estimate import estimate_build, format_estimate
+
+            est = estimate_build(project, BuildOptions(names=list(names or []), force=force, attempts=attempts,
+                                                       run_tests=not no_tests, budget=budget))
+            print(json.dumps(est.to_json(), indent=2) if as_json else "\n".join(format_estimate(est)))
+            raise typer.Exit(0)
         report = run_build(project, BuildOptions(names=list(names or []), force=force, jobs=jobs, attempts=attempts,
                                                  run_tests=not no_tests, record=record, budget=budget), make_reporter())
     except PddError as exc:
@@ -124,8 +132,10 @@ def build(
             print("next: fix the broken prompt(s) named above (file:line); the others were built. Then `pdd build` again",
                   file=sys.stderr)
         elif report.exit_code == 3 and report.budget_stopped:
-            print(f"stopped at the --budget of ${budget:g}: finished modules were kept (pdd cost shows the spend); "
-                  "raise --budget and run `pdd build` again", file=sys.stderr)
+            where = ("--budget" if budget is not None and report.budget_usd == budget
+                     else "budget.max_usd_per_build (.pdd/config.yaml)")
+            print(f"stopped at the {where} of ${report.budget_usd:g}: finished modules were kept (pdd cost shows "
+                  "the spend); raise it and run `pdd build` again", file=sys.stderr)
         elif report.exit_code == 3:
             print("next: check the backend settings (pdd status shows what is pending), then `pdd build` again", file=sys.stderr)
         elif report.notes_missing_before and counts.get("built"):
@@ -151,9 +161,12 @@ def status(
     except PddError as exc:
         _fail(exc)
     strays, fixes = stray_temp_files(project.root), interrupted_fixes(project.root)
+    from pdd.served import served_changes
+
+    served = served_changes(project)
     if as_json:
         print(json.dumps({"modules": [s.to_json() for s in states], "leftovers": strays,
-                          "interrupted_fixes": [f.to_json() for f in fixes]}, indent=2))
+                          "interrupted_fixes": [f.to_json() for f in fixes], "served_changes": served}, indent=2))
     else:
         if not states:
             print("no modules: write prompts/NAME.prompt (pdd new NAME)")
@@ -166,6 +179,8 @@ def status(
             print(f"leftover {rel}: a temporary file of an interrupted pdd; the next `pdd build` removes it")
         for f in fixes:
             print(f"interrupted fix: {f.advice()}")
+        for c in served:
+            print(f"info: {c['message']}")
         from pdd.adopt import interrupted_adoptions
 
         for a in interrupted_adoptions(project.root):
@@ -186,6 +201,7 @@ def check(
     regenerate: bool = typer.Option(False, "--regenerate", help="Rebuild every module from its prompt alone in a scratch worktree; require its tests to pass."),
     fmt: str = typer.Option("text", "--format", help="text | json | github (workflow annotations)."),
     trace: bool = typer.Option(False, "--trace", help="Also require every prompt requirement ([R1] items) to be cited by a test, and every citation to name one."),
+    spend: bool = typer.Option(False, "--spend", help="Also report the spend of the builds that produced the checked commit (default HEAD), from the notes."),
 ) -> None:
     """The CI gate: every generated file genuine and fresh, nothing missing or orphaned."""
     from pdd.check import format_github, format_text, run_check
@@ -199,6 +215,17 @@ def check(
         result = run_check(root, staged=staged, rev=rev, trace=trace)
         payload = result.to_json()
         code = result.exit_code
+        info: list[str] = []
+        if not staged:  # information only: the served models and the spend recorded in the notes
+            from pdd.project import open_project
+            from pdd.served import format_tree_spend, served_changes, tree_spend
+
+            info_project = open_project(root)
+            payload["served_changes"] = served_changes(info_project) if rev is None else []
+            info += [c["message"] for c in payload["served_changes"]]
+            if spend:
+                payload["spend"] = tree_spend(info_project, rev or "HEAD")
+                info.append(format_tree_spend(payload["spend"]))
         if tests:
             from pdd.project import open_project
             from pdd.testrun import run_tests, test_settings
@@ -237,6 +264,8 @@ def check(
         print(json.dumps(payload, indent=2))
     else:
         sys.stdout.write(format_github(result) if fmt == "github" else format_text(result))
+        for line in info:
+            print(f"info: {line}")
         if tests and "tests" in payload:
             print(f"behavior tests: {payload['tests']['status']}")
         if regenerate:

@@ -71,7 +71,7 @@ def explain(
 
 @app.command(epilog=examples("cost"))
 def cost(
-    by: str = typer.Option("model", "--by", help="Group by: model, module or day."),
+    by: str = typer.Option("model", "--by", help="Group by: model, module, day, rung (of a model ladder) or reviewer."),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this day (YYYY-MM-DD, UTC)."),
     as_json: bool = typer.Option(False, "--json", help="Print the spend as JSON."),
 ) -> None:
@@ -100,6 +100,15 @@ def cost(
               + " (run records in .pdd/runs/ with model requests)")
         return
     _print_cost_table(report)
+    saving = report.get("ladder_saving")
+    if saving:
+        from pdd.spend import format_usd
+
+        print(f"\nladder (estimate): the {saving['modules']} laddered module build(s) cost {format_usd(saving['actual_usd'])}"
+              f" for generation; every request on the last rung would have cost about "
+              f"{format_usd(saving['all_last_rung_usd'])} (saving {format_usd(saving['saving_usd'])}; same tokens at the "
+              "last rung's prices)" + (f"; {saving['unpriced_rungs']} rung(s) without a price left out"
+                                       if saving["unpriced_rungs"] else ""))
 
 
 def _print_cost_table(report: dict[str, Any]) -> None:

@@ -101,7 +101,7 @@ prices: {}
 
 _SCHEMA: dict[str, Any] = {
     "backend": str,
-    "model": str,
+    "model": (str, list),
     "temperature": (int, float),
     "max_tokens": int,
     "paths": {"prompts": str, "tests": str},
@@ -116,6 +116,8 @@ _SCHEMA: dict[str, Any] = {
     "lint": {"max_prompt_chars": int},
     "trace": str,
     "prices": dict,
+    "review": {"model": str, "backend": (str, type(None)), "block": bool},
+    "budget": {"max_usd_per_build": (int, float)},
 }
 
 
@@ -143,6 +145,11 @@ class Config:
     trace_required: bool = False
     replay_dir: str = ".pdd/recordings"
     prices: dict[str, Any] = field(default_factory=dict)
+    ladder: tuple[str, ...] = ()  # `model: [cheap, strong]` (pdd.policy); () for one model
+    review_model: str | None = None  # `review.model` (pdd.policy)
+    review_backend: str | None = None  # `review.backend`; None: the generator's
+    review_block: bool = False  # `review.block`: a violated verdict fails the module
+    max_usd_per_build: float | None = None  # `budget.max_usd_per_build` (pdd.spend)
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -379,12 +386,15 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     for dotted, value in (("tests.timeout", get("tests", "timeout", None)),
                           *((f"{b}.timeout", get(b, "timeout", None)) for b in ("openai", "anthropic", "command"))):
         _check_seconds(data, dotted, value)
+    from pdd.policy import parse_policy
+
+    policy = parse_policy(plain, data, env, backend)
     sections = {k: v for k, v in plain.items() if isinstance(v, dict)}
     if cache is not None and key is not None and cached is None:
         cache.put(key, plain)  # only a configuration that passed every check
     return Config(
         backend=backend,
-        model=env.get("PDD_MODEL") or plain.get("model") or "recorded",
+        model=policy["model"],
         temperature=float(plain.get("temperature") if plain.get("temperature") is not None else 0.0),
         max_tokens=int(max_tokens if max_tokens is not None else 8192),
         prompts_dir=_repo_folder("paths.prompts", get("paths", "prompts", "prompts")),
@@ -400,4 +410,5 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),
         prices=dict(plain.get("prices") or {}),
         sections=sections,
+        **{k: v for k, v in policy.items() if k != "model"},
     )

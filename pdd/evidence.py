@@ -24,7 +24,7 @@ from pdd.errors import UsageError
 from pdd.runs import module_cost
 from pdd.spend import format_usd
 
-COST_GROUPS = ("model", "module", "day")
+COST_GROUPS = ("model", "module", "day", "rung", "reviewer")
 
 
 # -- log ------------------------------------------------------------------------------------------------------------
@@ -217,6 +217,15 @@ def format_explain(e: dict[str, Any]) -> list[str]:
         gen = (note.get("inputs") or {}).get("generator") or {}
         params = ", ".join(f"{k} {gen[k]}" for k in ("temperature", "max_tokens", "template") if k in gen)
         row("generator", f"{note.get('backend')} / {note.get('model')}" + (f" ({params})" if params else ""))
+        if note.get("served_model") and note.get("served_model") != note.get("model"):
+            row("served", f"{note['served_model']} (the provider's answer named this model)"
+                + (f", system_fingerprint {note['system_fingerprint']}" if note.get("system_fingerprint") else ""))
+        if note.get("ladder"):
+            row("ladder", f"rung {note.get('rung')} of {', '.join(map(str, note['ladder']))}")
+        if isinstance(note.get("review"), dict):
+            from pdd.policy import format_review
+
+            row("review", format_review(note["review"]))
         ti, to = note.get("tokens_in"), note.get("tokens_out")
         row("tokens", f"{ti if ti is not None else 'unknown'} in / {to if to is not None else 'unknown'} out")
         row("cost", format_usd(note.get("cost_usd")))
@@ -260,6 +269,13 @@ def cost_report(runs: list[dict[str, Any]], by: str = "model", since: str | None
     if by not in COST_GROUPS:
         raise UsageError(f"--by must be one of {', '.join(COST_GROUPS)}, got {by!r}")
     since = _valid_day(since) if since else None
+    from pdd.spend import parse_prices
+
+    try:
+        prices = parse_prices(prices)
+    except UsageError:
+        prices = {}
+    saving = LadderSaving()
     groups: dict[str, dict[str, Any]] = {}
     total = {"key": "total", "runs": set(), "requests": 0, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0,
              "known": 0.0, "unknown": 0}
@@ -271,22 +287,25 @@ def cost_report(runs: list[dict[str, Any]], by: str = "model", since: str | None
         for name, entry in modules.items():
             if not isinstance(entry, dict):
                 continue
-            requests = entry.get("requests") or 0
-            hits = entry.get("cache_hits") or 0
-            if not requests and not hits:
+            if not (entry.get("requests") or 0) and not (entry.get("cache_hits") or 0):
                 continue
-            key = {"model": entry.get("model") or run.get("model") or "?", "module": name, "day": day or "?"}[by]
-            g = groups.setdefault(key, {"key": key, "runs": set(), "requests": 0, "cache_hits": 0, "tokens_in": 0,
-                                        "tokens_out": 0, "known": 0.0, "unknown": 0})
-            cost, known = module_cost(entry)
-            for acc in (g, total):
-                acc["runs"].add(run.get("file"))
-                acc["requests"] += requests
-                acc["cache_hits"] += hits
-                acc["tokens_in"] += entry.get("tokens_in") or 0
-                acc["tokens_out"] += entry.get("tokens_out") or 0
-                acc["known"] += cost
-                acc["unknown"] += 0 if known else 1
+            if by == "model":
+                saving.add(entry, prices)
+            for key, part in spend_parts(entry, by, name, day, run):
+                requests, hits = part.get("requests") or 0, part.get("cache_hits") or 0
+                if not requests and not hits:
+                    continue
+                g = groups.setdefault(key, {"key": key, "runs": set(), "requests": 0, "cache_hits": 0, "tokens_in": 0,
+                                              "tokens_out": 0, "known": 0.0, "unknown": 0})
+                cost, known = module_cost(part)
+                for acc in (g, total):
+                    acc["runs"].add(run.get("file"))
+                    acc["requests"] += requests
+                    acc["cache_hits"] += hits
+                    acc["tokens_in"] += part.get("tokens_in") or 0
+                    acc["tokens_out"] += part.get("tokens_out") or 0
+                    acc["known"] += cost
+                    acc["unknown"] += 0 if known else 1
 
     def finish(acc: dict[str, Any]) -> dict[str, Any]:
         out = {k: v for k, v in acc.items() if k not in ("known", "runs")}
@@ -296,12 +315,73 @@ def cost_report(runs: list[dict[str, Any]], by: str = "model", since: str | None
         return out
 
     rows = [finish(groups[k]) for k in sorted(groups)]
+    report: dict[str, Any] = {"by": by, "since": since, "rows": rows, "total": finish(total)}
     if by == "model":
         for r in rows:
-            entry = (prices or {}).get(r["key"])
-            date = entry.get("date") if isinstance(entry, dict) else None
-            r["price_date"] = str(date) if date is not None else None
-    return {"by": by, "since": since, "rows": rows, "total": finish(total)}
+            price = prices.get(r["key"])
+            r["price_date"] = price.date if price is not None else None
+        report["ladder_saving"] = saving.to_json()
+    return report
+
+
+def spend_parts(entry: dict[str, Any], by: str, name: str, day: str, run: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The ``(group key, spend entry)`` parts of one run-record module entry for ``pdd cost --by``:
+    by ``model`` and ``rung`` a laddered/reviewed module splits into its rungs (``by_rung``) and its
+    reviews (``review_spend``); by ``reviewer`` only the reviews count."""
+    rungs = entry.get("by_rung") if isinstance(entry.get("by_rung"), list) else None
+    review = entry.get("review_spend") if isinstance(entry.get("review_spend"), dict) else None
+    reviewer = (entry.get("review") or {}).get("model") if isinstance(entry.get("review"), dict) else None
+    if by in ("module", "day"):
+        return [(name if by == "module" else day or "?", entry)]
+    if by == "reviewer":
+        return [(reviewer or review.get("model") or "?", review)] if review else []
+    parts: list[tuple[str, dict[str, Any]]] = []
+    if rungs:
+        parts += [((r.get("model") or "?") if by == "model" else f"rung {r.get('rung')}", r) for r in rungs
+                  if isinstance(r, dict)]
+    else:
+        parts.append(((entry.get("model") or run.get("model") or "?") if by == "model" else "rung 1", entry))
+    if review:
+        parts.append(((reviewer or "?") if by == "model" else "review", review))
+    return parts
+
+
+class LadderSaving:
+    """What the laddered modules' generation cost against "every request on the last rung":
+    each rung's recorded tokens priced at the last rung's prices (an estimate: the last rung
+    would have answered differently, in fewer or more attempts)."""
+
+    def __init__(self) -> None:
+        self.modules = 0
+        self.actual = 0.0
+        self.last_rung = 0.0
+        self.unknown = 0
+
+    def add(self, entry: dict[str, Any], prices: dict[str, Any]) -> None:
+        from pdd.spend import compute_cost
+
+        ladder, rungs = entry.get("ladder"), entry.get("by_rung")
+        if not (isinstance(ladder, list) and len(ladder) > 1 and isinstance(rungs, list)):
+            return
+        last = prices.get(ladder[-1])
+        for r in rungs:
+            if not isinstance(r, dict) or not r.get("requests"):
+                continue
+            cost = r.get("cost_usd")
+            alt = compute_cost(last, r.get("tokens_in"), r.get("tokens_out"))
+            if not isinstance(cost, (int, float)) or alt is None:
+                self.unknown += 1
+                continue
+            self.actual += cost
+            self.last_rung += alt
+        self.modules += 1
+
+    def to_json(self) -> dict[str, Any] | None:
+        if not self.modules:
+            return None
+        return {"estimate": True, "modules": self.modules, "actual_usd": round(self.actual, 10),
+                "all_last_rung_usd": round(self.last_rung, 10), "saving_usd": round(self.last_rung - self.actual, 10),
+                "unpriced_rungs": self.unknown}
 
 
 def cost_text(row: dict[str, Any]) -> str:

@@ -7,6 +7,8 @@ A fingerprint is the SHA-256 (64 hex digits) of the canonical JSON
      "module": "billing/invoice", "output": "generated/billing/invoice.py",
      "prompt": <rendered prompt text>,
      "generator": {"backend", "model", "temperature", "max_tokens", "template"},
+     # "model" is the list of rungs for a ladder (pdd.policy), so the rung that
+     # produced the file is not part of it
      "deps": {<dependency name>: <SHA-256 of its interface text>, ...},
      "uses": {<project file>: <SHA-256 of its interface text>, ...}}   # only if any
 
@@ -41,20 +43,24 @@ class Generator:
     temperature: float
     max_tokens: int
     template: str = TEMPLATE_VERSION
+    ladder: tuple[str, ...] = ()  # every rung when ``model`` is a ladder; ``model`` is rung 1
 
     def to_json(self) -> dict[str, object]:
-        return {"backend": self.backend, "model": self.model, "temperature": self.temperature,
+        return {"backend": self.backend, "model": list(self.ladder) if self.ladder else self.model,
+                "temperature": self.temperature,
                 "max_tokens": self.max_tokens, "template": self.template}
 
 
 def generator_for(spec: PromptSpec, config: Config) -> Generator:
     """The generator identity of ``spec`` under ``config`` (front matter ``model`` and
     ``temperature`` override the configured ones, environment overrides included)."""
+    ladder = spec.ladder if spec.model else config.ladder
     return Generator(
         backend=config.backend,
         model=spec.model or config.model,
         temperature=spec.temperature if spec.temperature is not None else config.temperature,
         max_tokens=config.max_tokens,
+        ladder=ladder,
     )
 
 
@@ -92,9 +98,15 @@ def generator_from_json(data: object) -> Generator | None:
     if not isinstance(data, dict):
         return None
     try:
-        return Generator(backend=str(data["backend"]), model=str(data["model"]),
+        model = data["model"]
+        ladder = tuple(str(m) for m in model) if isinstance(model, list) else ()
+        if isinstance(model, list):  # a ladder (pdd.policy): rung 1 is the model
+            if not model:
+                return None
+            model = model[0]
+        return Generator(backend=str(data["backend"]), model=str(model),
                          temperature=data["temperature"], max_tokens=data["max_tokens"],
-                         template=str(data["template"]))
+                         template=str(data["template"]), ladder=ladder)
     except (KeyError, TypeError):
         return None
 

@@ -81,6 +81,7 @@ class PromptSpec:
     lint_disable: tuple[str, ...] = ()
     untested_reason: str | None = None  # the opt-out: ``tests: []`` and why
     uses: tuple[str, ...] = ()  # project files (repo-relative) whose interfaces the model sees: pdd.uses
+    ladder: tuple[str, ...] = ()  # front matter ``model: [cheap, strong]`` (``model`` is its first rung)
 
     @property
     def module(self) -> str:
@@ -267,8 +268,19 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         raise InputError(path, keys_line.get("output"), f"'output' must be a path string, got {output!r}")
     output = _check_module_path(path, keys_line.get("output", 1) if "output" in data else 1, output)
     model = data.get("model")
+    ladder: tuple[str, ...] = ()
+    if isinstance(model, list):
+        from pdd.policy import parse_ladder
+
+        try:
+            ladder = parse_ladder(model)
+        except ValueError as exc:
+            raise InputError(path, keys_line.get("model"), f"'model': {exc}",
+                             hint="e.g. model: [small-model, large-model]") from None
+        model = ladder[0]
+        ladder = ladder if len(ladder) > 1 else ()
     if model is not None and (not isinstance(model, str) or not model):
-        raise InputError(path, keys_line.get("model"), f"'model' must be a model name, got {model!r}")
+        raise InputError(path, keys_line.get("model"), f"'model' must be a model name or a ladder [cheap, strong], got {model!r}")
     temperature = data.get("temperature")
     if temperature is not None:
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
@@ -297,6 +309,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
         lint_disable=_lint_disable(path, keys_line.get("lint"), data.get("lint")),
         untested_reason=reason.strip() if isinstance(reason, str) else None,
         uses=uses,
+        ladder=ladder,
     )
 
 

@@ -110,6 +110,7 @@ class Reply:
     * ``malformed``: send a 200 ``application/json`` body that is not valid
       JSON.
     * ``error_type``: override the error ``type`` in the error body.
+    * ``model`` / ``system_fingerprint``: what the success body says was served.
     * ``body``: a JSON value sent (``json.dumps``) as the 200 body instead of the
       API's success body, e.g. one whose content is an int or whose usage is garbage.
     * ``chunk_delay``: seconds between streamed chunks (``"stream": true`` only).
@@ -128,6 +129,8 @@ class Reply:
     body: Any = None
     chunk_delay: float = 0.0
     stall_after: Optional[int] = None
+    model: Optional[str] = None  # the model the success body names (default: the requested one)
+    system_fingerprint: Optional[str] = None  # Chat Completions ``system_fingerprint``
 
     @property
     def is_error(self) -> bool:
@@ -425,7 +428,7 @@ def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any
         "id": "chatcmpl-" + uuid.uuid4().hex[:24],
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": body.get("model") or "fake-model",
+        "model": reply.model or body.get("model") or "fake-model",
         "choices": [
             {
                 "index": 0,
@@ -439,7 +442,7 @@ def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
         },
-        "system_fingerprint": None,
+        "system_fingerprint": reply.system_fingerprint,
     }
 
 
@@ -453,7 +456,7 @@ def _anthropic_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, 
         "id": "msg_" + uuid.uuid4().hex[:24],
         "type": "message",
         "role": "assistant",
-        "model": body.get("model") or "fake-model",
+        "model": reply.model or body.get("model") or "fake-model",
         "content": [{"type": "text", "text": reply.text}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
@@ -788,7 +791,7 @@ class _Handler(BaseHTTPRequestHandler):
         size = max(1, int(fake.stream_chunk_chars))
         pieces = [reply.text[i:i + size] for i in range(0, len(reply.text), size)] or [""]
         base = {"id": full["id"], "object": "chat.completion.chunk", "created": full["created"],
-                "model": full["model"]}
+                "model": full["model"], "system_fingerprint": full.get("system_fingerprint")}
         events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": p} if i == 0
                                         else {"content": p}, "finish_reason": None, "logprobs": None}]}
                   for i, p in enumerate(pieces)]

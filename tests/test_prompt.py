@@ -284,7 +284,7 @@ def test_bad_temperature(value):
     assert "temperature" in err.message
 
 
-@pytest.mark.parametrize("value", ["''", "123", "[a]", "{a: 1}", "true"])
+@pytest.mark.parametrize("value", ["''", "123", "[]", "[a, a]", "[a, 1]", "{a: 1}", "true"])  # [a, b]: a ladder
 def test_bad_model(value):
     err = parse_error(f"---\nmodel: {value}\n---\n")
     assert err.line == 2

@@ -57,6 +57,8 @@ class Request:
 class Completion:
     """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown).
 
+    ``model`` is the model the provider says it served (the response's ``model``), else the
+    requested one; ``extra["system_fingerprint"]`` the OpenAI-style configuration id where given.
     ``extra["backend_info"]``, when a backend sets it, is a small JSON-ready dict saying how the
     answer was obtained (e.g. the ``command`` backend's preset and program); it is kept in the
     generation cache and recorded in the provenance note as ``backend_info``.
@@ -75,6 +77,8 @@ class Completion:
                 "cost_usd": self.cost_usd, "model": self.model}
         if isinstance(self.extra.get("backend_info"), dict):
             data["backend_info"] = self.extra["backend_info"]
+        if isinstance(self.extra.get("system_fingerprint"), str):
+            data["system_fingerprint"] = self.extra["system_fingerprint"]
         return data
 
 

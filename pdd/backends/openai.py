@@ -138,7 +138,7 @@ class OpenAIBackend:
         text = checked_answer(f"openai backend: {what}", response.choices[0].message.content,
                               (entry["tokens_in"], entry["tokens_out"]))
         return Completion(text=text, tokens_in=entry["tokens_in"], tokens_out=entry["tokens_out"],
-                          model=_served_model(response, request))
+                          model=_served_model(response, request), extra=_fingerprint_extra(response))
 
     def _streamed(self, request: Request, progress: Callable[[int], None] | None, entry: dict[str, Any],
                   extra: dict[str, Any]) -> Completion:
@@ -157,9 +157,11 @@ class OpenAIBackend:
         chunks = 0
         model = None
         usage = None
+        served_config = None
         try:
             for chunk in stream:
                 model = getattr(chunk, "model", None) or model
+                served_config = served_config or _fingerprint_extra(chunk)
                 usage = getattr(chunk, "usage", None) or usage
                 choices = getattr(chunk, "choices", None) or []
                 piece = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
@@ -186,7 +188,15 @@ class OpenAIBackend:
         if entry["tokens_out"] is None:
             entry["tokens_out"] = chunks  # no usage chunk: about one token a chunk
         return Completion(text=text, tokens_in=entry["tokens_in"], tokens_out=entry["tokens_out"],
-                          model=model if isinstance(model, str) and model else request.model)
+                          model=model if isinstance(model, str) and model else request.model,
+                          extra=served_config or {})
+
+
+def _fingerprint_extra(response: Any) -> dict[str, Any]:
+    """``{"system_fingerprint": ...}`` when the response (or a streamed chunk) gives the
+    served configuration's fingerprint, else ``{}``."""
+    fingerprint = getattr(response, "system_fingerprint", None)
+    return {"system_fingerprint": fingerprint} if isinstance(fingerprint, str) and fingerprint else {}
 
 
 def _served_model(response: Any, request: Request) -> str:
