@@ -337,8 +337,12 @@ def test_estimate_predicts_a_real_builds_spend_on_the_example_project(tmp_path, 
     # everything fresh: the estimate is 0
     fresh = json.loads(cli(repo, server, "build", "--estimate", "--json").stdout)
     assert fresh["total"]["cost_usd"] == 0 and {m["status"] for m in fresh["modules"].values()} == {"fresh"}
-    # switching to the other model makes everything stale; history predicts the answers
+    # another model and a prompt change make everything stale (a model change alone is only
+    # generator-changed, which `pdd build` keeps); history predicts the answers
     set_config(repo, extra=f"model: {LARGE}")
+    for m in modules:
+        prompt = repo / "prompts" / f"{m}.prompt"
+        prompt.write_text(prompt.read_text() + "\nWrite clear code.\n")
     n = len(server.requests)
     proc = cli(repo, server, "build", "--estimate")
     assert proc.returncode == 0 and len(server.requests) == n and "worst case" in proc.stdout
