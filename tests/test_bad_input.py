@@ -176,7 +176,13 @@ def test_build_with_an_int_answer_exits_3_and_writes_nothing(git_repo, fake_serv
     from fakeserver import Reply
 
     write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front=UNTESTED)
-    fake_server.answers["calc/add"] = Reply(body=_openai_body(7))
+    fake_server.answers["calc/add"] = Reply(body=_openai_body(7))  # a whole JSON body, not a stream
+    # streaming on (the default): the whole body is named for what it is, with the setting that fixes it
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    _no_traceback(proc)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "non-stream" in proc.stderr and "openai.stream: false" in proc.stderr and not (git_repo / OUT).exists()
+    _config_with(git_repo, "  max_retries: 4\n\nanthropic:", "  max_retries: 4\n  stream: false\n\nanthropic:")
     proc = run_pdd(git_repo, "build", "--no-tests")
     _no_traceback(proc)
     assert proc.returncode == 3, proc.stdout + proc.stderr
