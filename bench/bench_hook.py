@@ -100,7 +100,9 @@ def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
         name = f"{pkg}/m{i:05d}"
         names.append(name)
         (path / "prompts" / pkg).mkdir(parents=True, exist_ok=True)
-        front = f"---\ndepends: [{pkg}/m{i - 1:05d}]\n---\n" if depends and i % PER_PACKAGE else ""
+        dep = f"depends: [{pkg}/m{i - 1:05d}]\n" if depends and i % PER_PACKAGE else ""
+        # no behavior tests, said so: an untested module is a check failure (issue 10)
+        front = f"---\n{dep}tests: []\nuntested_reason: a benchmark module, timed not tested\n---\n"
         (path / "prompts" / f"{name}.prompt").write_text(f"{front}# Goal\nA function value_{i}() returning {i}.\n",
                                                           encoding="utf-8")
         gen = path / "generated" / pkg

@@ -170,7 +170,7 @@ def require_pdd_project(root: Path) -> None:
     repository that is not a pdd project."""
     from pdd.config import CONFIG_RELPATH
 
-    if not (root / CONFIG_RELPATH).is_file():
+    if not (root / CONFIG_RELPATH).exists():  # a folder there is reported by load_config ("is a folder")
         raise UsageError(f"not a pdd project: {root} has no {CONFIG_RELPATH}",
                          hint="run `pdd init` at the top of the repository to set it up (nothing was written)")
 

@@ -20,10 +20,11 @@ from conftest import NOTES_REF, blob_id, commit_all, git, write_file, write_prom
 CODE = "def add(a: int, b: int) -> int:\n    return a + b\n"
 ENV = {"PDD_BACKEND": "openai", "PDD_MODEL": "fake-model"}
 OUT = "generated/calc/add.py"
+UNTESTED = "untested_reason: these tests are about bad input, not behavior"
 
 
 def _built(git_repo, answers, run_pdd, body="# Adder\n## Goal\nadd(a, b).\n"):
-    write_prompt(git_repo, "calc/add", body, tests=[])
+    write_prompt(git_repo, "calc/add", body, tests=[], front=UNTESTED)
     answers["calc/add"] = CODE
     proc = run_pdd(git_repo, "build", "--no-tests")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -174,8 +175,14 @@ def test_command_backend_garbage_json_is_a_backend_error_or_unknown_usage(tmp_pa
 def test_build_with_an_int_answer_exits_3_and_writes_nothing(git_repo, fake_server, run_pdd):
     from fakeserver import Reply
 
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
-    fake_server.answers["calc/add"] = Reply(body=_openai_body(7))
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front=UNTESTED)
+    fake_server.answers["calc/add"] = Reply(body=_openai_body(7))  # a whole JSON body, not a stream
+    # streaming on (the default): the whole body is named for what it is, with the setting that fixes it
+    proc = run_pdd(git_repo, "build", "--no-tests")
+    _no_traceback(proc)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "non-stream" in proc.stderr and "openai.stream: false" in proc.stderr and not (git_repo / OUT).exists()
+    _config_with(git_repo, "  max_retries: 4\n\nanthropic:", "  max_retries: 4\n  stream: false\n\nanthropic:")
     proc = run_pdd(git_repo, "build", "--no-tests")
     _no_traceback(proc)
     assert proc.returncode == 3, proc.stdout + proc.stderr
@@ -202,23 +209,23 @@ def test_jinja_runtime_errors_are_file_line_errors(expr, words, tmp_path):
     from pdd.render import render_prompt
 
     (tmp_path / "prompts").mkdir()
-    spec = parse_prompt(f"---\ntests: []\n---\n# Goal\nline\n{expr}\n", path="prompts/m.prompt", name="m")
+    spec = parse_prompt(f"---\ntests: []\n{UNTESTED}\n---\n# Goal\nline\n{expr}\n", path="prompts/m.prompt", name="m")
     with pytest.raises(InputError) as info:
         render_prompt(spec, tmp_path, "prompts")
     assert info.value.exit_code == 2 and words in str(info.value)
-    assert info.value.path == "prompts/m.prompt" and (info.value.line == 6 or "rendered prompt" in str(info.value))
+    assert info.value.path == "prompts/m.prompt" and (info.value.line == 7 or "rendered prompt" in str(info.value))
 
 
 def test_jinja_errors_exit_2_in_build_status_lint_and_check(git_repo, answers, run_pdd):
     _built(git_repo, answers, run_pdd)
     for expr in ("{{ 1/0 }}", "{{ 'x' * 10**10 }}"):
-        write_prompt(git_repo, "calc/add", f"# Adder\n## Goal\nadd(a, b).\n{expr}\n", tests=[])
+        write_prompt(git_repo, "calc/add", f"# Adder\n## Goal\nadd(a, b).\n{expr}\n", tests=[], front=UNTESTED)
         git(git_repo, "add", "-A")
         for cmd in (("build", "--no-tests"), ("status",), ("lint",), ("check", "--staged")):
             proc = run_pdd(git_repo, *cmd, timeout=60)
             _no_traceback(proc)
             assert proc.returncode == 2, (cmd, proc.stdout, proc.stderr)
-            assert "prompts/calc/add.prompt:7" in proc.stdout + proc.stderr, (cmd, proc.stdout, proc.stderr)
+            assert "prompts/calc/add.prompt:8" in proc.stdout + proc.stderr, (cmd, proc.stdout, proc.stderr)
     assert (git_repo / OUT).read_text() == CODE  # nothing was written
 
 
@@ -241,7 +248,7 @@ def _config_with(repo: Path, old: str, new: str) -> None:
     ("NUL", ".pdd/config.yaml:2: malformed YAML"),
 ])
 def test_bad_configs_are_exit_2_naming_file_and_key(git_repo, answers, run_pdd, case, words):
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front=UNTESTED)
     answers["calc/add"] = CODE
     cfg = git_repo / ".pdd/config.yaml"
     if case == "deep":
@@ -274,9 +281,9 @@ def test_bad_configs_are_exit_2_naming_file_and_key(git_repo, answers, run_pdd, 
 def test_a_bom_before_the_front_matter_is_ignored():
     from pdd.prompt import parse_prompt
 
-    text = "\ufeff---\ntests: []\noutput: generated/x/y.py\n---\n# Goal\n"
+    text = f"\ufeff---\ntests: []\n{UNTESTED}\noutput: generated/x/y.py\n---\n# Goal\n"
     spec = parse_prompt(text, path="prompts/m.prompt", name="m")
-    assert spec.output == "generated/x/y.py" and spec.tests == () and spec.body.startswith("\n" * 4 + "# Goal")
+    assert spec.output == "generated/x/y.py" and spec.tests == () and spec.body.startswith("\n" * 5 + "# Goal")
 
 
 def test_a_bom_prompt_builds_like_the_same_prompt_without_it(git_repo, answers, run_pdd):
@@ -311,7 +318,7 @@ def test_a_prompt_or_fragment_symlinked_outside_the_repository_is_refused(git_re
     (git_repo / "prompts/leak.prompt").unlink()
     write_file(git_repo, "prompts/_shared/inside.md", "inside\n")
     os.symlink(secret, git_repo / "prompts/_shared/style.md")
-    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "_shared/style.md" %}\n', tests=[])
+    write_prompt(git_repo, "calc/add", '# Adder\n## Goal\nadd.\n{% include "_shared/style.md" %}\n', tests=[], front=UNTESTED)
     answers["calc/add"] = CODE
     for cmd in (("build", "--no-tests"), ("lint",), ("status",)):
         proc = run_pdd(git_repo, *cmd)
@@ -328,7 +335,7 @@ def test_a_prompt_or_fragment_symlinked_outside_the_repository_is_refused(git_re
 def test_record_and_run_folders_leading_outside_are_refused_before_writing(git_repo, answers, run_pdd, tmp_path, where):
     outside = tmp_path / "outside"
     outside.mkdir()
-    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front=UNTESTED)
     answers["calc/add"] = CODE
     if where == "replay.dir absolute":
         _config_with(git_repo, "dir: .pdd/recordings", f"dir: {outside}")
@@ -393,7 +400,7 @@ def built_repo(tmp_path_factory):
     repo = init_git_repo(tmp_path_factory.mktemp("props") / "repo")
     with FakeModelServer(lambda r: "```python\n" + CODE + "```\n") as server:
         assert run_pdd_cli(repo, "init", server=server).returncode == 0
-        write_prompt(repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[])
+        write_prompt(repo, "calc/add", "# Adder\n## Goal\nadd(a, b).\n", tests=[], front=UNTESTED)
         proc = run_pdd_cli(repo, "build", "--no-tests", server=server)
         assert proc.returncode == 0, proc.stderr
     commit_all(repo, "add", env=ENV)

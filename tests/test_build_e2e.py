@@ -392,7 +392,7 @@ BAD_PROMPTS = {
     ),
     "missing_include": (
         {"bad": "---\ntests: []\nuntested_reason: not about behavior\n---\n# Goal\nx\n\n{% include \"_shared/nope.md\" %}\n"},
-        r"prompts/bad\.prompt:7: included file '_shared/nope\.md' not found",
+        r"prompts/bad\.prompt:8: included file '_shared/nope\.md' not found",
     ),
     "cycle": (
         {
@@ -404,7 +404,7 @@ BAD_PROMPTS = {
     ),
     "output_outside_generated": (
         {"bad": "---\ntests: []\nuntested_reason: not about behavior\noutput: src/bad.py\n---\n# Goal\nx\n"},
-        r"prompts/bad\.prompt:3: output path 'src/bad\.py' is outside generated/",
+        r"prompts/bad\.prompt:4: output path 'src/bad\.py' is outside generated/",
     ),
 }
 
@@ -437,6 +437,7 @@ def test_bad_prompt_files_exit_2_naming_file_and_line_and_write_nothing(case, gi
 
 def test_hand_edited_module_is_not_overwritten_until_forced(git_repo, answers, run_pdd, fake_server):
     write_prompt(git_repo, SLUG, SLUG_PROMPT)
+    write_test(git_repo, "slug", SLUG_TEST)  # a module without behavior tests is `untested`, not fresh
     answers[SLUG] = SLUG_CODE
     ok(run_pdd(git_repo, "build", "--no-tests"))
     edited = SLUG_CODE.replace('"-".join', '"_".join')
@@ -495,7 +496,7 @@ def test_status_json_reports_fresh_stale_missing_orphan_edited(git_repo, answers
 
 
 def test_record_then_replay_in_a_fresh_clone_rebuilds_identical_bytes(git_repo, answers, run_pdd, fake_server, tmp_path):
-    make_project(git_repo, answers, tests=False)
+    make_project(git_repo, answers)  # with behavior tests: a module without them is `untested`
     ok(run_pdd(git_repo, "build", "--no-tests", "--record"))
     recordings = sorted((git_repo / ".pdd/recordings").glob("*.json"))
     assert len(recordings) == 3

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import git, pdd_environment, requests_for, write_prompt
+from conftest import git, pdd_environment, requests_for, write_prompt, write_test
 
 MODULE = "alpha"
 PY = "generated/alpha.py"
 CODE = '"""Module alpha."""\n\n\ndef alpha() -> int:\n    """The number 1."""\n    return 1\n'
 LOCAL = {"PDD_MODEL": "qwen2.5-coder-local"}  # one person's environment override
+TEST = "from generated.alpha import alpha\n\n\ndef test_alpha():\n    assert alpha() == 1\n"
 
 
 def ok(proc: subprocess.CompletedProcess, code: int = 0) -> subprocess.CompletedProcess:
@@ -34,6 +35,7 @@ def commit(repo, fake_server, message: str) -> subprocess.CompletedProcess:
 def test_module_built_with_an_env_override_commits_for_a_teammate_with_a_warning(git_repo, answers, run_pdd,
                                                                                   fake_server):
     write_prompt(git_repo, MODULE, "# Goal\nalpha() returns 1.")
+    write_test(git_repo, MODULE, TEST)  # a module without behavior tests is `untested` (issue 10)
     answers[MODULE] = CODE
     ok(run_pdd(git_repo, "build", "--no-tests", env=LOCAL))
 
@@ -63,6 +65,7 @@ def test_module_built_with_an_env_override_commits_for_a_teammate_with_a_warning
 def test_a_prompt_change_is_still_stale_and_refused_by_the_hook(git_repo, answers, run_pdd, fake_server):
     """The counterfactual: only the generator part is relaxed; prompt inputs decide stale."""
     write_prompt(git_repo, MODULE, "# Goal\nalpha() returns 1.")
+    write_test(git_repo, MODULE, TEST)  # a module without behavior tests is `untested` (issue 10)
     answers[MODULE] = CODE
     ok(run_pdd(git_repo, "build", "--no-tests", env=LOCAL))
     ok(commit(git_repo, fake_server, "built with a local model"))

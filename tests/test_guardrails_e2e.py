@@ -334,6 +334,8 @@ def test_stale_fragment_and_generator_change(git_repo, run_pdd, answers, pdd_env
     answers["beta"] = BETA_CODE
     write_prompt(repo, "alpha", '# Goal\nalpha() returns 1.\n{% include "_shared/python_style.md" %}')
     write_prompt(repo, "beta", "# Goal\nbeta() returns 2.")
+    write_test(repo, "alpha", ALPHA_TEST)  # behavior tests: a module without them is `untested` (issue 10)
+    write_test(repo, "beta", "from generated.beta import beta\n\n\ndef test_beta():\n    assert beta() == 2\n")
     ok(run_pdd(repo, "build", "--no-tests"))
     commit_all(repo)
     assert run_pdd(repo, "check").returncode == 0
@@ -720,12 +722,12 @@ def test_check_tests_and_regenerate(project, run_pdd, answers, fake_server):
 
     # The prompts no longer produce working code (e.g. the model changed): exit 1.
     answers["alpha"] = code_for("alpha", 2)
-    answers["beta"] = code_for("beta", 3)
+    answers["beta"] = code_for("beta", 2, " Reworded.")  # differs from committed, still passes its test
     proc = run_pdd(repo, "check", "--regenerate")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "regenerate alpha: failed, tests failed, differs from committed" in proc.stdout
     assert "regenerate beta: built" in proc.stdout
-    assert "pdd check (HEAD): ok" in proc.stdout  # the committed files themselves are fine
+    assert "pdd check (working tree): ok" in proc.stdout  # the committed files themselves are fine
 
     # The working tree, the notes and the worktree list are untouched.
     assert snapshot_files(repo, skip=(".git", "__pycache__", "runs", "cache")) == tree_before

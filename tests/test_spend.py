@@ -227,7 +227,8 @@ def test_cost_report_rejects_bad_options():
 def test_redact_replaces_credential_like_environment_values():
     env = {"OPENAI_API_KEY": "sk-test-SECRET-abc123", "GITHUB_TOKEN": "ghp_0123456789", "SHORT_API_KEY": "abc",
            "HOME": "/home/someone-long"}
-    text = "key sk-test-SECRET-abc123 and ghp_0123456789 in /home/someone-long, abc"
-    assert redact(text, env) == "key [redacted] and [redacted] in /home/someone-long, abc"
+    text = "key sk-test-SECRET-abc123 and ghp_0123456789 in /home/someone-long, abc, cabin"
+    # every credential value is redacted whatever its length (issue 10); a short one only as a whole word
+    assert redact(text, env) == "key [redacted] and [redacted] in /home/someone-long, [redacted], cabin"
     obj = redact_obj({"a": ["x sk-test-SECRET-abc123"], "n": 1}, env)
     assert obj == {"a": ["x [redacted]"], "n": 1}

@@ -181,6 +181,10 @@ class OpenAIBackend:
             if close is not None:
                 close()
         if not parts and usage is None:
+            headers = getattr(getattr(stream, "response", None), "headers", None) or {}
+            if "text/event-stream" not in str(headers.get("content-type", "")):
+                raise BackendError(f"openai backend: {what}: the server answered a streamed request with a whole "
+                                   "(non-stream) body", hint="set `openai.stream: false` in .pdd/config.yaml")
             raise BackendError(f"openai backend: {what}: the answer has no text")
         entry["tokens_in"] = getattr(usage, "prompt_tokens", None)
         entry["tokens_out"] = getattr(usage, "completion_tokens", None)
