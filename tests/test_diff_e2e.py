@@ -158,7 +158,7 @@ def test_behavior_change_is_reported_with_a_concrete_input(git_repo, run_pdd, an
     assert prov["base"]["genuine"] and prov["head"]["genuine"]
     assert prov["base"]["model"] == prov["head"]["model"] == "fake-model"
     assert prov["base"]["fingerprint"] != prov["head"]["fingerprint"]
-    assert mod["requirements"] is None
+    assert mod["requirements"] == {"added": [], "removed": [], "reworded": []}  # the prompt has no ids
 
     # the gate: behavior differences fail --fail-on behavior, not --fail-on breaking
     assert run_pdd(git_repo, "diff", "--fail-on", "breaking", "--max-examples", "30", "--no-tests").returncode == 0
