@@ -328,7 +328,8 @@ class Builder:
         forced = set(targets) if self.options.force else set()
         if self.options.run_tests:  # untested modules fail (exit 1) without a request; see build_one
             for name in wanted:
-                why = untested_problem(specs[name], lambda t: (self.project.root / t).is_file())
+                why = untested_problem(specs[name], lambda t: (self.project.root / t).is_file()) \
+                    or self._placeholder_problem(specs[name])
                 if why is not None:
                     self.untested[name] = why
         for name in wanted:
@@ -367,6 +368,24 @@ class Builder:
 
             self.reviewer = Reviewer(self.project, self.caller, self.options.record)
         return specs, order, forced
+
+    def _placeholder_problem(self, spec: PromptSpec) -> str | None:
+        """Why ``spec`` cannot pass yet: its behavior-test files still hold only the
+        placeholder test ``pdd new`` wrote (it fails on purpose), so every request
+        would be paid for nothing; else None."""
+        from pdd.lint import PLACEHOLDER_MARKER
+
+        waiting = []
+        for t in spec.tests:
+            try:
+                text = (self.project.root / t).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                return None
+            if PLACEHOLDER_MARKER not in text:
+                return None
+            waiting.append(t)
+        return (f"its behavior tests are still the placeholder `pdd new` wrote: write the acceptance tests in "
+                f"{', '.join(waiting)} and delete the placeholder test, then `pdd build`") if waiting else None
 
     def _current_records(self, spec: PromptSpec) -> tuple[bytes | None, list[dict[str, Any]]]:
         """(current file bytes or None, note records naming its path) from the notes snapshot."""

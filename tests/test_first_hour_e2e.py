@@ -170,6 +170,7 @@ def test_7_replay_without_a_recording_says_none_exists(git_repo, run_pdd):
     config = git_repo / ".pdd/config.yaml"
     config.write_text(config.read_text().replace("backend: openai", "backend: replay"))
     assert run_pdd(git_repo, "new", "money").returncode == 0
+    (git_repo / "behavior_tests/test_money.py").write_text("def test_money():\n    import generated.money\n")
     proc = run_pdd(git_repo, "build", env={"PDD_BACKEND": None})
     assert proc.returncode == 3
     assert "no recording exists for money" in proc.stderr
@@ -387,3 +388,20 @@ def test_9_a_broken_prompt_is_reported_and_the_others_still_build(git_repo, run_
     assert "fresh" in status.stdout and "generated/money.py" in status.stdout
     assert "broken" in status.stdout and "prompts/broken.prompt:" in status.stderr
     assert "Traceback" not in status.stderr + build.stderr
+
+
+def test_7_build_right_after_pdd_new_spends_nothing_on_the_placeholder(git_repo, run_pdd, fake_server):
+    """The placeholder test of `pdd new` fails on purpose: building before writing the tests
+    would pay for attempts that cannot pass. The build refuses the module (exit 1), makes no
+    request, and says what to write; once the tests are written it builds."""
+    assert run_pdd(git_repo, "new", "money").returncode == 0
+    proc = run_pdd(git_repo, "build")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "still the placeholder `pdd new` wrote" in proc.stderr and "behavior_tests/test_money.py" in proc.stderr
+    assert fake_server.requests == []
+    fake_server.answers["money"] = "```python\nVALUE = 1\n```\n"
+    (git_repo / "behavior_tests/test_money.py").write_text(
+        "from generated.money import VALUE\n\ndef test_value():\n    assert VALUE == 1\n")
+    proc = run_pdd(git_repo, "build")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(fake_server.requests) == 1
