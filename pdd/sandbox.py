@@ -58,7 +58,8 @@ INSTALL_HINT = "install bubblewrap: `apt-get install bubblewrap` (Debian/Ubuntu)
 SANDBOX_HOME = "/tmp/home"
 
 _NAMESPACE_OPTS = ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-                   "--proc", "/proc", "--dev", "/dev")
+                   "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
+                   "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev")
 #: Variables the code under test sees (besides :data:`PASSED_ENV_PREFIXES` and
 #: ``tests.pass_env``): what a Python test run needs, nothing that identifies a service.
 PASSED_ENV = ("PATH", "HOME", "TMPDIR", "TEMP", "TMP", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ",
@@ -96,11 +97,14 @@ class Sandbox:
         cmd = [self.program or "bwrap", "--ro-bind", "/", "/", *_NAMESPACE_OPTS]
         for folder in hidden:
             cmd += ["--tmpfs", folder]
-        for path in _rebound(root, hidden):
+        for path in _rebound(root, hidden, argv[0] if argv else ""):
             cmd += ["--ro-bind", path, path]
         for path in writable:
             p = os.path.realpath(path)
             cmd += ["--bind", p, p]
+        for folder in hidden:  # the empty stand-ins are read-only too (only the private /tmp is writable)
+            if folder != "/tmp":
+                cmd += ["--remount-ro", folder]
         cmd += ["--dir", SANDBOX_HOME, "--setenv", "HOME", SANDBOX_HOME, "--setenv", "TMPDIR", "/tmp", "--", *argv]
         return cmd
 
@@ -115,9 +119,9 @@ def hidden_folders() -> list[str]:
     link such as Debian's ``/var/run`` -> ``/run`` is covered by its target)."""
     out: list[str] = ["/tmp"]
     for folder in (os.path.expanduser("~"), "/home", "/root", "/run", "/var/run", "/mnt", "/media"):
-        if folder and folder != "/" and os.path.isdir(folder) and not os.path.islink(folder) \
-                and os.path.realpath(folder) == folder:
-            out.append(folder)
+        real = os.path.realpath(folder) if folder else ""
+        if real and real != "/" and os.path.isdir(real):  # a symlinked home is hidden at its target
+            out.append(real)
     return _outermost(out)
 
 
@@ -130,14 +134,18 @@ def _outermost(paths: Iterable[str]) -> list[str]:
     return out
 
 
-def _rebound(root: Path, hidden: list[str]) -> list[str]:
+def _rebound(root: Path, hidden: list[str], argv0: str = "") -> list[str]:
     """Folders that must stay visible (read-only) although a folder of ``hidden``
     above them is replaced: the repository, the Python installation, pdd's own
-    package (an editable install), ``sys.path`` and ``PYTHONPATH`` entries.
+    package (an editable install), the program ``argv0`` and its installation (the
+    folder above its ``bin/``: a ``tests.command`` in a virtualenv under ``$HOME``),
+    ``sys.path`` and ``PYTHONPATH`` entries.
     Outermost first, no duplicates."""
     import pdd
 
+    tool = shutil.which(argv0) if argv0 else None  # e.g. tests.command: [~/.local/bin/uv, ...] or a venv's python
     candidates = [str(root), sys.prefix, sys.exec_prefix, sys.base_prefix, os.path.dirname(sys.executable),
+                  *((os.path.dirname(os.path.dirname(os.path.realpath(tool))), os.path.dirname(tool)) if tool else ()),
                   os.path.dirname(os.path.dirname(os.path.abspath(pdd.__file__))),
                   *sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     found: list[str] = []

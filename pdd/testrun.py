@@ -143,7 +143,8 @@ def _read_report(overlay: Path) -> dict | None:
 def classify(returncode: int, report: dict | None) -> str:
     """``passed``/``failed``/``error`` from pytest's exit code and the plugin's report.
 
-    0 passed; 1 (tests failed) and 5 (nothing collected) failed; otherwise (2
+    0 passed; 1 (tests failed) and 5 (nothing collected) failed — ``error`` when the
+    plugin wrote no report at all (pytest never started); otherwise (2
     interrupted, 3 internal error, 4 usage error, or a conftest that failed to
     load) ``failed`` only if the candidate is to blame — it raised while being
     imported, or every collection error involves it — else ``error``: the run
@@ -157,7 +158,9 @@ def classify(returncode: int, report: dict | None) -> str:
         # while tests were pending) has not passed anything.
         return "passed" if report is not None and report.get("exitstatus") == 0 else "failed"
     if returncode in (1, 5):
-        return "failed"
+        # pdd's plugin (always loaded, -p pdd) reports every session that started; no
+        # report means pytest never ran (the sandbox could not start the test command)
+        return "failed" if report is not None else "error"
     if returncode < 0 or returncode >= 128:  # killed by a signal: the code under test killed it or crashed
         return "failed"
     if report is not None:

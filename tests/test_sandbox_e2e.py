@@ -101,6 +101,11 @@ def read_env():
     done["env_secrets"] = found
 attempt("j_env", read_env)
 
+def sysctl():
+    with open("/proc/sys/kernel/core_pattern", "r+") as fh:  # only opened: never written
+        pass
+attempt("l_sysctl", sysctl)
+
 def unix_socket():
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(3)
@@ -190,8 +195,11 @@ def adversary(git_repo, fake_server, tmp_path):
     """``(repo, home, listener, token, env)`` with the adversarial module as the model's answer;
     ``home`` holds a credentials file (``.netrc``) and a Unix socket (``s``, its listener
     is ``listener.unix``)."""
-    home = tmp_path / "home"
-    home.mkdir()
+    # $HOME outside /tmp (which the sandbox hides anyway), so (c), (i) and (k) test the
+    # hiding of $HOME itself
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="pdd-e2e-home-", dir="/var/tmp"))
     (home / ".netrc").write_text(HOME_SECRET)
     listener = _Listener()
     listener.unix = _Listener(home / "s")
@@ -205,6 +213,7 @@ def adversary(git_repo, fake_server, tmp_path):
     yield git_repo, home, listener, token, env
     listener.close()
     listener.unix.close()
+    shutil.rmtree(home, ignore_errors=True)
     for pid in _daemons(token):
         subprocess.run(["kill", "-9", pid], capture_output=True)
 
@@ -233,7 +242,7 @@ def test_the_sandbox_contains_every_payload(adversary):
 
     done = json.loads(report)
     assert all(done[k].startswith("no") for k in ("a_root", "b_prompt", "c_home", "d_key", "e_net", "h_remount",
-                                                  "i_home_file", "j_env", "k_unix")), done
+                                                  "i_home_file", "j_env", "k_unix", "l_sysctl")), done
     for secret in (SECRET.encode().hex(), HOME_SECRET, *ENV_SECRETS.values()):
         assert secret not in proc.stdout + proc.stderr
     assert listener.unix.received == []

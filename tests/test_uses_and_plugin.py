@@ -146,8 +146,9 @@ def test_the_hook_ignores_other_names(name):
     (0, {"exitstatus": None, "tests_started": 1}, "failed"),  # ended before pytest's session did
     (-9, None, "failed"),  # killed by a signal: the code under test killed it
     (137, None, "failed"),
-    (1, None, "failed"),
-    (5, None, "failed"),
+    (1, {"exitstatus": 1, "tests_started": 2}, "failed"),
+    (5, {"exitstatus": 5, "tests_started": 0}, "failed"),
+    (1, None, "error"),  # no report: pytest never started (e.g. bwrap could not exec the test command)
     (4, None, "error"),  # a conftest failed to load: no report
     (3, None, "error"),
     (2, {"collect_errors": [{"candidate": False}], "candidate_error": None}, "error"),
