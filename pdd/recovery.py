@@ -224,6 +224,10 @@ class InterruptedFix:
     folder: str
 
     def advice(self) -> str:
+        if self.module == "?":
+            return (f"an interrupted `pdd fix` left an unreadable {self.folder}/{PENDING}: the original prompt is "
+                    f"under {self.saved}/; copy it back over the revised prompt, `pdd build`, then "
+                    f"`rm {self.folder}/{PENDING}`")
         return (f"an interrupted `pdd fix` of {self.module} left {self.prompt} revised: restore it with "
                 f"`cp {self.saved} {self.prompt} && pdd build {self.module}`; to keep the revision instead, "
                 f"`rm {self.folder}/{PENDING}`")
@@ -248,7 +252,9 @@ def interrupted_fixes(root: Path) -> list[InterruptedFix]:
         try:
             info = json.loads(pending.read_text(encoding="utf-8"))
             module, prompt, pid = str(info["module"]), str(info["prompt"]), int(info["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError):  # named, never skipped: the copy is what remains
+            rel = folder.relative_to(root).as_posix()
+            out.append(InterruptedFix("?", "?", f"{rel}/original", rel))
             continue
         if pid == os.getpid() or _alive(pid) and _lock_busy(root):
             continue  # this very fix, or one still running

@@ -11,10 +11,10 @@ from the repository root with the project's own configuration (``pyproject.toml`
 ``pytest.ini``, ``setup.cfg``, ``tox.ini``, conftest fixtures), as the user's own
 ``python -m pytest`` would.
 
-The test process does not inherit credential-like variables (``*_API_KEY``,
-``*_TOKEN``, ``*_SECRET``, ``*_PASSWORD``...; :data:`pdd.redact.SECRET_SUFFIXES`):
-generated code under test has no business with them (it sees an allow-list of
-variables: :func:`pdd.sandbox.clean_env`, plus ``tests.pass_env``). It runs through
+The test process sees only an allow-list of variables (:func:`pdd.sandbox.clean_env`,
+plus ``tests.pass_env``), never a credential-like one
+(:func:`pdd.redact.is_credential_name`): generated code under test has no
+business with them. It runs through
 :mod:`pdd.sandbox` (``tests.sandbox``: bubblewrap with the repository read-only,
 only the overlay writable, no network, its own PID namespace); unconfined it still
 dies with pdd (``PR_SET_PDEATHSIG``). The overlay is a ``pdd-tests-<pid>-*`` folder
@@ -91,13 +91,14 @@ class TestResult:
 
 
 def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None = None) -> dict[str, str]:
-    """The test process's environment: no credential-like variables, no bytecode
-    files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
-    ``overlay`` first, then ``root``; the plugin's report written into ``overlay``."""
+    """The test process's variables before :func:`pdd.sandbox.launch` applies its
+    allow-list (the one place that decides what model-written code sees): no
+    bytecode files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
+    ``overlay`` first, then ``root``; the plugin's report written into ``overlay``.
+    pdd's own plugin variables inherited from a caller are dropped first."""
     from pdd.pytest_plugin import CANDIDATE_VAR, PRELOAD_VAR, REPORT_VAR, ROOTS_VAR
-    from pdd.sandbox import clean_env
 
-    env = {k: v for k, v in clean_env().items()
+    env = {k: v for k, v in os.environ.items()
            if k not in (ROOTS_VAR, CANDIDATE_VAR, REPORT_VAR, REQ_REPORT_ENV, PRELOAD_VAR)}
     if root is not None:
         # The repository root on the path, as under `python -m pytest` there (also for a

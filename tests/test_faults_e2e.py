@@ -390,3 +390,18 @@ def test_sigkill_of_pdd_takes_its_test_process_along(git_repo, fake_server, sett
     from pdd.sandbox import remove_stale_scratch
 
     assert set(scratch) <= set(remove_stale_scratch(Path("/tmp")))
+
+
+def test_an_unreadable_pending_record_is_named_not_skipped(tmp_path):
+    """A truncated ``pending.json`` (pdd killed while writing it) still points the user at the
+    saved original prompt: ``pdd status`` names it instead of dropping it."""
+    from pdd.recovery import FIX_RELPATH, PENDING, interrupted_fixes
+
+    folder = tmp_path / FIX_RELPATH / "20261202T000000000000Z-1-0"
+    (folder / "original" / "prompts").mkdir(parents=True)
+    (folder / "original" / "prompts" / "m.prompt").write_text("# Goal\n")
+    (folder / PENDING).write_text('{"module": "m", "pro')  # cut off mid-write
+    (found,) = interrupted_fixes(tmp_path)
+    rel = folder.relative_to(tmp_path).as_posix()
+    assert found.module == "?" and found.folder == rel
+    assert f"{rel}/original/" in found.advice() and f"rm {rel}/{PENDING}" in found.advice()
