@@ -545,7 +545,8 @@ def interrupted_adoptions(root: Path) -> list[InterruptedAdoption]:
 def rollback(root: Path, folder: Path) -> list[str]:
     """Undo an unfinished adoption recorded in ``folder/pending.json``: the original
     file restored, the prompt and the generated file removed (only the ones the
-    adoption created). Returns what was done. Raises :class:`UsageError` if there is
+    adoption created; a prompt edited since it was written is moved to ``edited/`` in the
+    folder, not deleted; the original gets its recorded file mode back). Returns what was done. Raises :class:`UsageError` if there is
     nothing pending there."""
     pending = folder / "pending.json"
     try:
@@ -556,9 +557,18 @@ def rollback(root: Path, folder: Path) -> list[str]:
     done = []
     original = (folder / "original" / data["original"]).read_bytes()
     target = root / data["original"]
+    from pdd.freshness import git_blob_id
+
+    mode = data.get("mode") if isinstance(data.get("mode"), int) else 0o644
     if not target.is_file() or target.read_bytes() != original:
-        write_atomic(target, original)
+        write_atomic(target, original, mode=mode)
         done.append(f"restored {data['original']}")
+    prompt = root / data["prompt"]
+    if prompt.is_file() and data.get("prompt_blob") and git_blob_id(prompt.read_bytes()) != data["prompt_blob"]:
+        kept = folder / "edited" / data["prompt"]  # edited since the adoption wrote it: kept, not deleted
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(prompt, kept)
+        done.append(f"moved the edited {data['prompt']} to {kept.relative_to(root)}")
     for rel in (data["prompt"], data["output"]):
         if (root / rel).is_file():
             (root / rel).unlink()
@@ -879,9 +889,10 @@ class Adopter:
         folder = new_adopt_folder(root)
         frel = folder.relative_to(root).as_posix()
         report.folder = frel
-        write_atomic(folder / "original" / rel, original)
+        write_atomic(folder / "original" / rel, original, mode=mode)
         record = {"original": rel, "prompt": spec.path, "output": spec.output, "module": spec.name,
-                  "original_blob": git_blob_id(original), "started": now_iso()}
+                  "original_blob": git_blob_id(original), "mode": mode,
+                  "prompt_blob": git_blob_id(report.prompt.encode("utf-8")), "started": now_iso()}
         write_atomic(folder / "pending.json", json.dumps(record, indent=2) + "\n")
         done = False
         try:

@@ -151,3 +151,27 @@ def test_bad_usage_is_exit_2(git_repo: Path, run_pdd, args, says) -> None:
     (git_repo / "generated").mkdir(exist_ok=True)
     proc = run_pdd(git_repo, "adopt", *args)
     assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_rollback_keeps_an_edited_prompt_and_the_original_mode(tmp_path: Path) -> None:
+    """Rollback restores the original with its file mode, and a prompt edited since the
+    adoption wrote it is moved into the adopt folder, never deleted."""
+    from pdd.adopt import new_adopt_folder, rollback
+    from pdd.freshness import git_blob_id
+
+    written = "# Goal\nx\n"
+    folder = new_adopt_folder(tmp_path)
+    (folder / "original").mkdir()
+    (folder / "original" / "tool.py").write_text("print('hi')\n")
+    (folder / "pending.json").write_text(json.dumps({
+        "original": "tool.py", "prompt": "prompts/tool.prompt", "output": "generated/tool.py", "mode": 0o755,
+        "prompt_blob": git_blob_id(written.encode())}))
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts/tool.prompt").write_text(written + "my own edit\n")  # edited after the crash
+    (tmp_path / "tool.py").write_text("# shim\n")
+    done = rollback(tmp_path, folder)
+    assert (tmp_path / "tool.py").read_text() == "print('hi')\n"
+    assert (tmp_path / "tool.py").stat().st_mode & 0o777 == 0o755
+    assert not (tmp_path / "prompts/tool.prompt").exists()
+    assert (folder / "edited/prompts/tool.prompt").read_text() == written + "my own edit\n"
+    assert any("moved the edited prompts/tool.prompt" in d for d in done)
