@@ -16,82 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdd.errors import UsageError
+from pdd.git import BlobReader, git, rev_exists  # noqa: F401  (re-exported)
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 GITLINK_PREFIX = "gitlink:"  # snapshot value of a submodule entry (not a blob id)
 NOTES_REF = "refs/notes/pdd"
-
-
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    """Run ``git ARGS`` in ``root``; return stdout. Raises :class:`UsageError` on failure if ``check``."""
-    proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True)
-    if check and proc.returncode != 0:
-        raise UsageError(f"git {' '.join(args[:3])} failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
-    return proc.stdout
-
-
-def rev_exists(root: Path, rev: str) -> bool:
-    """True if ``rev`` names an object."""
-    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev], cwd=root, capture_output=True).returncode == 0
-
-
-class BlobReader:
-    """Reads objects through one ``git cat-file --batch`` process. Not thread-safe."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def _start(self) -> subprocess.Popen[bytes]:
-        if self._proc is None:
-            self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.root, stdin=subprocess.PIPE,
-                                          stdout=subprocess.PIPE)
-        return self._proc
-
-    def read(self, spec: str) -> bytes | None:
-        """Contents of object ``spec`` (an id or ``rev:path``), or ``None`` if missing."""
-        proc = self._start()
-        assert proc.stdin is not None and proc.stdout is not None
-        proc.stdin.write(spec.encode("utf-8") + b"\n")
-        proc.stdin.flush()
-        header = proc.stdout.readline().decode("utf-8", "replace").split()
-        if len(header) < 3 or header[-1] == "missing":
-            return None
-        size = int(header[2])
-        data = proc.stdout.read(size)
-        proc.stdout.read(1)  # the newline after the contents
-        return data
-
-    def read_many(self, specs: "list[str]") -> dict[str, bytes]:
-        """Contents of many objects (ids or ``rev:path``) in one pipelined
-        ``git cat-file --batch`` run; missing ones are left out. Round trips through
-        :meth:`read` cost one flush and one wait each, which dominates over thousands
-        of objects."""
-        wanted = list(dict.fromkeys(specs))
-        if len(wanted) < 16:
-            return {s: d for s in wanted if (d := self.read(s)) is not None}
-        proc = subprocess.run(["git", "cat-file", "--batch"], cwd=self.root, capture_output=True,
-                              input="".join(s + "\n" for s in wanted).encode("utf-8"))
-        if proc.returncode != 0:
-            raise UsageError(f"git cat-file --batch failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
-        out, pos, found = proc.stdout, 0, {}
-        for spec in wanted:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].split()
-            pos = end + 1
-            if len(header) != 3 or header[-1] in (b"missing", b"ambiguous"):
-                continue
-            size = int(header[2])
-            found[spec] = out[pos:pos + size]
-            pos += size + 1  # the contents, then a newline
-        return found
-
-    def close(self) -> None:
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            self._proc.wait()
-            self._proc = None
 
 
 @dataclass
