@@ -72,6 +72,12 @@ CMAKE_FLAGS = [
     "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", "-DLLAMA_USE_PREBUILT_UI=OFF",
     "-DLLAMA_BUILD_UI=OFF", "-DLLAMA_OPENSSL=OFF", "-DLLAMA_BUILD_TESTS=OFF",
     "-DLLAMA_BUILD_EXAMPLES=OFF", "-DBUILD_SHARED_LIBS=OFF",
+    # Not -march=native: on CPUs that report AMX (Sapphire Rapids and later) the native
+    # build takes ggml's AMX matrix kernels, and in a VM that does not grant the AMX tile
+    # state they crash the server (SIGSEGV in ggml_backend_amx_mul_mat, seen here on the
+    # first decode). AVX2/FMA/F16C is what every x86-64 machine of this workplace has.
+    "-DGGML_NATIVE=OFF", "-DGGML_AVX=ON", "-DGGML_AVX2=ON", "-DGGML_FMA=ON", "-DGGML_F16C=ON",
+    "-DGGML_BMI2=ON", "-DGGML_AMX_TILE=OFF", "-DGGML_AMX_INT8=OFF", "-DGGML_AMX_BF16=OFF",
 ]
 
 
@@ -113,9 +119,13 @@ def server_binary() -> Path:
 def build_server() -> Path:
     """Download the sdist and build ``llama-server`` once; returns its path."""
     binary = server_binary()
-    if binary.exists():
+    stamp = cache_dir() / "llama-build" / "pdd-cmake-flags.json"
+    wanted = json.dumps(CMAKE_FLAGS)
+    if binary.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == wanted:
         log(f"llama-server already built: {binary}")
         return binary
+    if binary.exists():
+        log("llama-server was built with other CMake flags; rebuilding (only what the flags change)")
     root = cache_dir()
     dl = root / "downloads"
     pip_download([LLAMA_SDIST], dl, sdist=True)
@@ -140,6 +150,7 @@ def build_server() -> Path:
     run(nice + ["cmake", "--build", str(build), "--target", "llama-server", "-j2"])
     if not binary.exists():
         raise Failure(f"build finished but {binary} is missing")
+    stamp.write_text(wanted, encoding="utf-8")
     return binary
 
 
