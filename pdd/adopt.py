@@ -60,6 +60,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from pdd.atomicfile import write_atomic
+from pdd import targets
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, UsageError
 from pdd.runs import Spend, now_iso
 
@@ -67,9 +68,9 @@ ADOPT_RELPATH = ".pdd/adopt"
 ADOPT_TEMPLATE_VERSION = "pdd-adopt-1"
 SKIP_DIRS = {".git", ".pdd", "generated", "node_modules", "__pycache__", ".venv", "venv", ".tox", "build", "dist"}
 
-SYSTEM_PROMPT = """\
+SYSTEM_PROMPT = f"""\
 You write the prompt files of pdd, a prompt-driven development toolchain. A prompt file is the
-specification from which a language model generates one Python module; the module is regenerated from
+specification from which a language model generates one {targets.get().MODULE_KIND}; the module is regenerated from
 the prompt ALONE (the generator never sees the existing code), and it must then pass the existing tests
 and behave exactly like the existing code on generated inputs.
 
@@ -464,6 +465,7 @@ def draft_messages(rel: str, name: str, source: str, tests: dict[str, str], depe
                    dep_contexts: list[Any]) -> list[dict[str, str]]:
     """The request for the first draft: the original code, its tests, the required
     front matter and the interfaces of its dependencies."""
+    tag = targets.get().FENCE_TAG
     front = "---\n" + f"depends: {json.dumps(depends)}\n" + f"tests: {json.dumps(sorted(tests))}\n---"
     parts = [f"Adopting the hand-written module: {rel}", f"Prompt file to write: prompts/{name}.prompt",
              f"Generated module: generated.{name.replace('/', '.')}", "",
@@ -471,11 +473,11 @@ def draft_messages(rel: str, name: str, source: str, tests: dict[str, str], depe
     if dep_contexts:
         parts.append("## Dependencies (public interfaces of modules it imports; the regeneration imports these)")
         for dep in dep_contexts:
-            parts += ["", f"### {dep.module}", "```python", dep.interface.rstrip("\n"), "```"]
+            parts += ["", f"### {dep.module}", f"```{tag}", dep.interface.rstrip("\n"), "```"]
         parts.append("")
-    parts += ["## The existing code", "```python", source.rstrip("\n"), "```", ""]
+    parts += ["## The existing code", f"```{tag}", source.rstrip("\n"), "```", ""]
     for path, text in sorted(tests.items()):
-        parts += [f"## Existing test {path}", "```python", text.rstrip("\n"), "```", ""]
+        parts += [f"## Existing test {path}", f"```{tag}", text.rstrip("\n"), "```", ""]
     parts.append("Write the prompt file. Answer with it in one ````prompt block (four backticks).")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts) + "\n"}]
 
