@@ -107,8 +107,9 @@ def check_compiles(code: str, filename: str) -> str | None:
     """``None`` if ``code`` compiles, else a one-line ``SyntaxError`` description with its line."""
     try:
         compile(code, filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return f"{filename}:{exc.lineno}: SyntaxError: {exc.msg}"
+    except SyntaxError as exc:  # Python 3.11+ reports NUL bytes as a SyntaxError without a line
+        where = f"{filename}:{exc.lineno}" if exc.lineno else filename
+        return f"{where}: SyntaxError: {exc.msg}"
     except ValueError as exc:  # e.g. source contains NUL bytes
         return f"{filename}: {exc}"
     return None
