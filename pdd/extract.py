@@ -4,8 +4,7 @@ Models wrap code in prose and Markdown fences, sometimes several, with or withou
 a language tag, and sometimes stop mid-fence. :func:`fenced_blocks` collects them
 (CommonMark fences of three or more backticks or tildes; a fence left open runs to
 the end of the answer). Which block is the module, and whether it compiles, is the
-output language's rule (:mod:`pdd.targets`; for Python,
-:func:`pdd.targets.python.extract_code`): :func:`extract_code` and
+output language's rule (:meth:`pdd.targets.Target.extract_code`): :func:`extract_code` and
 :func:`check_compiles` here ask the selected target. :func:`extract_code` raises
 :class:`NoCodeError` when there is no code block, its message quoting the first
 lines of the answer (:func:`answer_opening`).

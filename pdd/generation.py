@@ -4,8 +4,9 @@
 changing the wording below regenerates every module. Bump it with any change.
 
 The language-specific words (the kind of module, the code-fence tag, the library
-rule) come from the output language, :data:`TARGET` (:mod:`pdd.targets`); for
-``python`` they render exactly the text this template always had.
+rule) come from the output language, :data:`TARGET` (:mod:`pdd.targets`); the default
+target renders exactly the text this template always had (the recorded requests
+of the example project are keyed by it).
 
 Message shapes follow the OpenAI Chat Completions convention: a list of
 ``{"role": "system"|"user"|"assistant", "content": str}``; other backends

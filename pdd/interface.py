@@ -4,8 +4,8 @@ A dependency's interface, not its whole source, is what its dependents' prompts
 see and what their fingerprints cover, so a change inside a function body does not
 rebuild the dependents (early cutoff, as in ninja's ``restat`` or Bazel's
 interface jars). The interface text is the output language's
-(:meth:`pdd.targets.Target.extract_interface`; for Python a stub module made with
-:mod:`ast`, :mod:`pdd.targets.pyast`); its digest is SHA-256 of that text.
+(:meth:`pdd.targets.Target.extract_interface`; for the default target a stub module
+made with :mod:`ast`, :mod:`pdd.targets.pyast`); its digest is SHA-256 of that text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import hashlib
 def extract_interface(source: str, filename: str = "<module>") -> str:
     """The public interface of module ``source`` as text, by the selected target.
     Raises :class:`SyntaxError` if ``source`` does not parse. Deterministic for a
-    given source (and, for Python, interpreter version)."""
+    given source and interpreter version."""
     from pdd import targets
 
     return targets.get().extract_interface(source, filename)
