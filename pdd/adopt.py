@@ -62,14 +62,15 @@ from typing import Any, Callable
 from pdd.atomicfile import write_atomic
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, UsageError
 from pdd.runs import Spend, now_iso
+from pdd.targets import get as get_target
 
 ADOPT_RELPATH = ".pdd/adopt"
 ADOPT_TEMPLATE_VERSION = "pdd-adopt-1"
 SKIP_DIRS = {".git", ".pdd", "generated", "node_modules", "__pycache__", ".venv", "venv", ".tox", "build", "dist"}
 
-SYSTEM_PROMPT = """\
+SYSTEM_PROMPT = f"""\
 You write the prompt files of pdd, a prompt-driven development toolchain. A prompt file is the
-specification from which a language model generates one Python module; the module is regenerated from
+specification from which a language model generates one {get_target().MODULE_KIND}; the module is regenerated from
 the prompt ALONE (the generator never sees the existing code), and it must then pass the existing tests
 and behave exactly like the existing code on generated inputs.
 
@@ -464,6 +465,7 @@ def draft_messages(rel: str, name: str, source: str, tests: dict[str, str], depe
                    dep_contexts: list[Any]) -> list[dict[str, str]]:
     """The request for the first draft: the original code, its tests, the required
     front matter and the interfaces of its dependencies."""
+    tag = get_target().FENCE_TAG
     front = "---\n" + f"depends: {json.dumps(depends)}\n" + f"tests: {json.dumps(sorted(tests))}\n---"
     parts = [f"Adopting the hand-written module: {rel}", f"Prompt file to write: prompts/{name}.prompt",
              f"Generated module: generated.{name.replace('/', '.')}", "",
@@ -471,11 +473,11 @@ def draft_messages(rel: str, name: str, source: str, tests: dict[str, str], depe
     if dep_contexts:
         parts.append("## Dependencies (public interfaces of modules it imports; the regeneration imports these)")
         for dep in dep_contexts:
-            parts += ["", f"### {dep.module}", "```python", dep.interface.rstrip("\n"), "```"]
+            parts += ["", f"### {dep.module}", f"```{tag}", dep.interface.rstrip("\n"), "```"]
         parts.append("")
-    parts += ["## The existing code", "```python", source.rstrip("\n"), "```", ""]
+    parts += ["## The existing code", f"```{tag}", source.rstrip("\n"), "```", ""]
     for path, text in sorted(tests.items()):
-        parts += [f"## Existing test {path}", "```python", text.rstrip("\n"), "```", ""]
+        parts += [f"## Existing test {path}", f"```{tag}", text.rstrip("\n"), "```", ""]
     parts.append("Write the prompt file. Answer with it in one ````prompt block (four backticks).")
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts) + "\n"}]
 
@@ -606,7 +608,7 @@ class Adopter:
     def targets(self, path: str) -> list[str]:
         """Repository-relative ``.py`` files to adopt, in dependency order (leaves
         first) for a folder. Raises :class:`UsageError` for a path outside the
-        repository, under ``generated/``, or not Python."""
+        repository, under ``generated/``, or not in the target language."""
         root = self.project.root
         p = (Path.cwd() / path).resolve()
         try:
@@ -618,7 +620,7 @@ class Adopter:
                              hint="adopt a hand-written .py file or package folder")
         if p.is_file():
             if not rel.endswith(".py"):
-                raise UsageError(f"{rel} is not a Python file", hint="adopt a .py file or a package folder")
+                raise UsageError(f"{rel} is not a {get_target().LANGUAGE} file", hint="adopt a .py file or a package folder")
             return [rel]
         if not p.is_dir():
             raise UsageError(f"{path} does not exist", hint="give a .py file or a package folder")
@@ -628,7 +630,7 @@ class Adopter:
         files = sorted(f.relative_to(root).as_posix() for f in _walk_py(p)
                        if f.name != "__init__.py" and not f.name.startswith("test_") and not f.name.endswith("_test.py"))
         if not files:
-            raise UsageError(f"{rel} holds no Python modules to adopt", hint="give a package folder with .py files")
+            raise UsageError(f"{rel} holds no {get_target().LANGUAGE} modules to adopt", hint="give a package folder with .py files")
         return package_order(root, files)
 
     # -- one module -----------------------------------------------------------------

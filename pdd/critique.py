@@ -16,11 +16,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pdd import targets
 CRITIQUE_VERSION = "pdd-critique-1"
 
-SYSTEM_PROMPT = """\
+SYSTEM_PROMPT = f"""\
 You are the specification reviewer of pdd, a prompt-driven development toolchain.
-A specification (a prompt) is compiled into one Python module by a code generator
+A specification (a prompt) is compiled into one {targets.get().MODULE_KIND} by a code generator
 that follows it literally. You do not write code.
 
 List the decisions this specification leaves open that would change the
@@ -68,7 +69,7 @@ def critique_messages(module: str, prompt_path: str, prompt_text: str, deps: lis
         parts.append("## Dependencies (public interfaces it may use)")
         for dep, iface in deps:
             parts += ["", f"### {dep}"]
-            parts += ["```python", iface.rstrip("\n"), "```"] if iface else ["(not built yet)"]
+            parts += [f"```{targets.get().FENCE_TAG}", iface.rstrip("\n"), "```"] if iface else ["(not built yet)"]
         parts.append("")
     parts += ["## Specification", "", prompt_text.rstrip("\n"), "",
               "List the open decisions as a numbered list (no code)."]

@@ -462,7 +462,7 @@ def _module_diff(project: Any, name: str, sides: tuple[Side, Side], specs: tuple
                  explicit: bool) -> ModuleDiff | None:
     """One module's review, or ``None`` if nothing of it changed (and it was not named)."""
     from pdd.differential import EngineOptions, Implementation, compare
-    from pdd.prompt import GENERATED_DIR
+    from pdd.prompt import default_output
 
     cfg = project.config
     base, head = sides
@@ -470,7 +470,7 @@ def _module_diff(project: Any, name: str, sides: tuple[Side, Side], specs: tuple
     btexts, htexts = texts
     bspec, hspec = bspecs.get(name), hspecs.get(name)
     spec = hspec or bspec
-    output = spec.output if spec else f"{GENERATED_DIR}/{name}.py"
+    output = spec.output if spec else default_output(name)
     prompt_path = spec.path if spec else f"{cfg.prompts_dir}/{name}.prompt"
     bcode = base.text(bspec.output) if bspec else None
     hcode = head.text(hspec.output) if hspec else None

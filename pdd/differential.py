@@ -25,12 +25,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pdd
+from pdd import targets
 
 
 def differences_of(targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,7 +127,7 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
     try:
         entries = []
         for impl in impls:
-            path = tmp / "implementations" / f"impl_{impl.index}.py"
+            path = tmp / "implementations" / f"impl_{impl.index}{targets.get().SUFFIX}"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(impl.source, encoding="utf-8")
             entries.append({"index": impl.index, "label": impl.label, "path": str(path)})
@@ -146,7 +146,7 @@ def compare(impls: list[Implementation], *, module: str, deps_root: Path, option
         env["PYTHONDONTWRITEBYTECODE"] = "1"
         workdir = tmp / "work"
         workdir.mkdir()
-        code, err = launch([sys.executable, "-m", "pdd.differential_runner", str(cfg_path)], cwd=workdir, env=env,
+        code, err = launch(targets.get().differential_command(str(cfg_path)), cwd=workdir, env=env,
                            timeout=options.timeout, root=deps_root, writable=[tmp], sandbox=options.sandbox)
         out = Comparison(max_examples=options.max_examples, seed=options.seed)
         if code is None:

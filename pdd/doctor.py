@@ -17,10 +17,10 @@ sound, 1 when not.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from pdd.targets import get as get_target
 from pdd.project import Project
 
 PROBE_OUTPUT = "generated/pdd_doctor_probe.py"
@@ -66,7 +66,7 @@ def diagnose(project: Project) -> Diagnosis:
     root = project.root
     config = project.config
     tests_dir = config.tests_dir.rstrip("/")
-    base = list(config.test_command) or [sys.executable, "-m", "pytest"]
+    base = list(config.test_command) or get_target().test_command()
     facts: dict[str, Any] = {
         "command": [*base, *_PYTEST_OPTS, "--rootdir", str(root), "<the module's behavior-test files>"],
         "cwd": str(root),

@@ -1,19 +1,13 @@
-"""Take the Python module out of a model's answer.
+"""Code blocks in a model's answer: Markdown fences, and the opening of an answer.
 
 Models wrap code in prose and Markdown fences, sometimes several, with or without
-a language tag, and sometimes stop mid-fence. The rules, in order:
-
-1. Collect the fenced blocks (CommonMark fences of three or more backticks or
-   tildes; a fence left open runs to the end of the answer).
-2. Prefer blocks tagged ``python``/``py``/``python3``; else untagged blocks; else
-   any block. Of those, take the longest (the whole module, not a usage example).
-3. With no fence at all there is no code: the model was asked for one fenced
-   block (product contract, "Model answers"), and prose is not a module.
-
-The result always ends with exactly one newline. :func:`extract_code` raises
+a language tag, and sometimes stop mid-fence. :func:`fenced_blocks` collects them
+(CommonMark fences of three or more backticks or tildes; a fence left open runs to
+the end of the answer). Which block is the module, and whether it compiles, is the
+output language's rule (:meth:`pdd.targets.Target.extract_code`): :func:`extract_code` and
+:func:`check_compiles` here ask the selected target. :func:`extract_code` raises
 :class:`NoCodeError` when there is no code block, its message quoting the first
-lines of the answer (:func:`answer_opening`); whether the code compiles is checked
-separately by :func:`check_compiles`.
+lines of the answer (:func:`answer_opening`).
 """
 
 from __future__ import annotations
@@ -22,7 +16,6 @@ import re
 from dataclasses import dataclass
 
 _OPEN = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
-_PY_TAGS = {"python", "py", "python3", "py3"}
 
 
 class NoCodeError(ValueError):
@@ -63,15 +56,11 @@ def fenced_blocks(answer: str) -> list[Block]:
 
 
 def extract_code(answer: str) -> str:
-    """The module source in ``answer``. Raises :class:`NoCodeError` if there is none."""
-    blocks = fenced_blocks(answer)
-    if not blocks:
-        raise NoCodeError(f"the answer had no code block; it began: {answer_opening(answer)}")
-    chosen = [b for b in blocks if b.lang in _PY_TAGS] or [b for b in blocks if not b.lang] or blocks
-    code = max(chosen, key=lambda b: len(b.text)).text.strip("\n")
-    if not code.strip():
-        raise NoCodeError(f"the answer's code block is empty; it began: {answer_opening(answer)}")
-    return code.rstrip() + "\n"
+    """The module source in ``answer``, by the selected target's rule
+    (:meth:`pdd.targets.Target.extract_code`). Raises :class:`NoCodeError` if there is none."""
+    from pdd import targets
+
+    return targets.get().extract_code(answer)
 
 
 def answer_opening(answer: str, lines: int = 3, width: int = 200) -> str:
@@ -82,11 +71,8 @@ def answer_opening(answer: str, lines: int = 3, width: int = 200) -> str:
 
 
 def check_compiles(code: str, filename: str) -> str | None:
-    """``None`` if ``code`` compiles, else a one-line ``SyntaxError`` description with its line."""
-    try:
-        compile(code, filename, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return f"{filename}:{exc.lineno}: SyntaxError: {exc.msg}"
-    except ValueError as exc:  # e.g. source contains NUL bytes
-        return f"{filename}: {exc}"
-    return None
+    """``None`` if ``code`` compiles, else a one-line description with its line
+    (:meth:`pdd.targets.Target.check_compiles` of the selected target)."""
+    from pdd import targets
+
+    return targets.get().check_compiles(code, filename)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pdd import __version__
+from pdd import __version__, targets
 from pdd.atomicfile import write_atomic
 from pdd.backends import Request
 from pdd.build import BuildOptions, Builder, ModelCaller, Reporter
@@ -60,9 +60,9 @@ from pdd.testrun import run_tests, test_settings
 
 FIX_TEMPLATE_VERSION = "pdd-fix-1"
 
-SYSTEM_PROMPT = """\
+SYSTEM_PROMPT = f"""\
 You maintain the prompt files of pdd, a prompt-driven development toolchain. A prompt file is the
-specification from which a language model generates one Python module; generated code is never
+specification from which a language model generates one {targets.get().MODULE_KIND}; generated code is never
 edited by hand, so every fix must live in the prompt.
 
 Answer with the complete revised prompt file in one code block fenced with FOUR backticks and tagged
@@ -208,7 +208,7 @@ def fix_messages(spec: PromptSpec, prompt_text: str, code: str, evidence_title: 
     user = (
         f"Prompt file: {spec.path}\nModule: {spec.module} ({spec.output})\n\n"
         f"## Current prompt file\n````prompt\n{prompt_text.rstrip()}\n````\n\n"
-        f"## Code generated from it\n```python\n{code.rstrip()}\n```\n\n"
+        f"## Code generated from it\n```{targets.get().FENCE_TAG}\n{code.rstrip()}\n```\n\n"
         f"## {evidence_title}\n```\n{evidence.rstrip()}\n```\n\n"
         "Revise the prompt file so that the module regenerated from it alone is right. "
         "Answer with the complete revised prompt file in one ````prompt block (four backticks)."

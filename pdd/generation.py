@@ -3,6 +3,11 @@
 ``TEMPLATE_VERSION`` names this template; it is part of every fingerprint, so
 changing the wording below regenerates every module. Bump it with any change.
 
+The language-specific words (the kind of module, the code-fence tag, the library
+rule) come from the output language, :data:`TARGET` (:mod:`pdd.targets`); the default
+target renders exactly the text this template always had (the recorded requests
+of the example project are keyed by it).
+
 Message shapes follow the OpenAI Chat Completions convention: a list of
 ``{"role": "system"|"user"|"assistant", "content": str}``; other backends
 translate it.
@@ -13,17 +18,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pdd import targets
+
 TEMPLATE_VERSION = "pdd-gen-1"
 
-SYSTEM_PROMPT = """\
+#: The output language (:mod:`pdd.targets`): its words below are part of the
+#: template, so they render the same text as long as the target is the same.
+TARGET = targets.get()
+
+SYSTEM_PROMPT = f"""\
 You are the code generator of pdd, a prompt-driven development toolchain.
-You turn a specification into one complete Python module.
+You turn a specification into one complete {TARGET.MODULE_KIND}.
 
 Rules:
-- Answer with exactly one fenced code block tagged `python` containing the whole module, and nothing after it.
+- Answer with exactly one fenced code block tagged `{TARGET.FENCE_TAG}` containing the whole module, and nothing after it.
 - Implement everything the specification asks for; do not leave placeholders or TODOs.
 - Import the modules listed under "Dependencies" exactly by the import names given, using only their public interfaces shown.
-- Use only the Python standard library besides those dependencies.
+- {TARGET.LIBRARY_RULE}
 - Do not perform I/O, network access or other side effects at import time.
 """
 
@@ -45,7 +56,7 @@ def initial_messages(module: str, output: str, prompt_text: str, deps: list[Depe
     if deps:
         parts.append("## Dependencies (public interfaces; import them by these names)")
         for dep in deps:
-            parts += ["", f"### {dep.module}", "```python", dep.interface.rstrip("\n"), "```"]
+            parts += ["", f"### {dep.module}", f"```{TARGET.FENCE_TAG}", dep.interface.rstrip("\n"), "```"]
         parts.append("")
     parts += ["## Specification", "", prompt_text.rstrip("\n")]
     return [
@@ -78,14 +89,14 @@ def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: s
              "Do not repeat it: change the code so that the failures below are fixed.\n\n" if repeated else "")
     return [
         *initial,
-        {"role": "assistant", "content": f"```python\n{code.rstrip()}\n```"},
+        {"role": "assistant", "content": f"```{TARGET.FENCE_TAG}\n{code.rstrip()}\n```"},
         {
             "role": "user",
             "content": (
                 intro + "The module above failed its behavior tests (the tests are correct).\n\n"
                 + feedback.rstrip("\n") + "\n\n"
                 "Fix exactly these failures and keep everything else the specification asks for. "
-                "Answer with the corrected complete module in one python code block."
+                f"Answer with the corrected complete module in one {TARGET.FENCE_TAG} code block."
             ),
         },
     ]

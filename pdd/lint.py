@@ -46,49 +46,32 @@ id                       severity  fires when
 A prompt switches rules off in its front matter: ``lint: {disable: [rule-id, ...]}``
 (an unknown id is an input error at that line; see :mod:`pdd.prompt`).
 
-Test collection runs ``python -m pytest --collect-only -qq`` once, in a subprocess,
-on every test file. Imports of ``generated.*`` modules that are not built yet are
+Test collection runs the target's test command (:mod:`pdd.targets`: pytest of
+this interpreter) with ``--collect-only -qq`` once, in a subprocess, on every test file. Imports of ``generated.*`` modules that are not built yet are
 satisfied by stand-in modules during collection (a lint must not depend on a
 build), so only the test files themselves decide the count.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
+
+from pdd import targets
+from pdd.lint_rules import RULES  # the rule ids (a module of their own: pdd.prompt reads them)
 
 if TYPE_CHECKING:
     from pdd.project import Project
     from pdd.prompt import PromptSpec
 
-RULES: dict[str, str] = {
-    "prompt-invalid": "the prompt does not parse or render, or its dependencies are unknown or cyclic",
-    "section-missing": "a required section has no heading",
-    "section-empty": "a section has nothing under its heading",
-    "section-hint": "a section holds only the hint line written by `pdd new`",
-    "no-tests": "a behavior-test file of the module does not exist",
-    "tests-opted-out": "the prompt opts out of behavior tests (`tests: []` with `untested_reason`)",
-    "tests-collect-zero": "the module's behavior tests collect zero items",
-    "tests-collect-error": "a behavior-test file fails to collect",
-    "tests-placeholder": "a behavior-test file still holds the placeholder test of `pdd new`",
-    "include-missing": "an include names a file that does not exist",
-    "uses-missing": "a project file listed under 'uses' does not exist or does not parse",
-    "dep-unused": "a declared dependency is never imported by the generated module",
-    "import-undeclared": "the generated module imports a generated module that is not a declared dependency",
-    "prompt-too-large": "the rendered prompt is larger than lint.max_prompt_chars",
-    "req-duplicate": "a requirement id is used twice in one prompt",
-    "req-malformed": "a list item starts with a bracketed token that is not a requirement id",
-    "req-untested": "no behavior test cites a requirement",
-    "req-dangling": "a behavior test cites a requirement id its prompts do not define",
-}
+#: The output language (:mod:`pdd.targets`): imports, collection stand-ins, test command.
+TARGET = targets.get()
 
 #: The sections ``pdd new`` scaffolds, with the severity of their absence.
 SECTIONS: tuple[tuple[str, str], ...] = (
@@ -318,30 +301,9 @@ def generated_imports(source: str, module: str) -> list[tuple[int, str, list[str
     ``module``, dotted) of something under ``generated``: ``import a.b`` gives
     ``("a.b", [])``, ``from a.b import c, d`` gives ``("a.b", ["c", "d"])``. Relative
     imports are resolved; ``importlib.import_module("generated.x")`` counts too.
-    Raises :class:`SyntaxError`."""
-    tree = ast.parse(source)
-    package = module.rpartition(".")[0]
-    out: list[tuple[int, str, list[str]]] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                out.append((node.lineno, alias.name, []))
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = package.split(".") if package else []
-                if node.level - 1 > len(parts):
-                    continue
-                base = ".".join(parts[: len(parts) - (node.level - 1)] + ([node.module] if node.module else []))
-            else:
-                base = node.module or ""
-            if base:
-                out.append((node.lineno, base, [a.name for a in node.names if a.name != "*"]))
-        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
-            func = node.func
-            fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if fname in ("import_module", "__import__") and isinstance(node.args[0].value, str):
-                out.append((node.lineno, node.args[0].value, []))
-    return [e for e in out if e[1] == "generated" or e[1].startswith("generated.")]
+    The imports are the target's (:meth:`pdd.targets.Target.imports`). Raises
+    :class:`SyntaxError`."""
+    return [e for e in TARGET.imports(source, module) if e[1] == "generated" or e[1].startswith("generated.")]
 
 
 def check_imports(spec: "PromptSpec", specs: dict[str, "PromptSpec"], root: Path) -> list[Finding]:
@@ -397,39 +359,6 @@ def check_imports(spec: "PromptSpec", specs: dict[str, "PromptSpec"], root: Path
 # Behavior tests
 # ---------------------------------------------------------------------------
 
-_STUB_PLUGIN = '''\
-"""pdd lint: stand-ins for generated modules that are not built yet (collection only)."""
-import importlib.abc
-import importlib.machinery
-import sys
-import types
-from unittest import mock
-
-
-class _Stub(types.ModuleType):
-    def __getattr__(self, name):
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
-        value = mock.MagicMock(name=f"{self.__name__}.{name}")
-        setattr(self, name, value)
-        return value
-
-
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "generated" or fullname.startswith("generated."):
-            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        return _Stub(spec.name)
-
-    def exec_module(self, module):
-        module.__path__ = []
-
-
-sys.meta_path.append(_Finder())
-'''
 
 
 @dataclass
@@ -449,14 +378,14 @@ def collect_tests(root: Path, files: Iterable[str], command: tuple[str, ...] = (
     files = sorted(set(files))
     if not files:
         return Collection({}, {})
-    base = list(command) if command else [sys.executable, "-m", "pytest"]
+    base = list(command) if command else TARGET.test_command()
     from pdd.sandbox import launch, scratch_dir, select
     from pdd.testrun import kill_group
 
     box = select(sandbox)
     tmp = scratch_dir("pdd-lint-")
     try:
-        (tmp / "pdd_lint_stub.py").write_text(_STUB_PLUGIN, encoding="utf-8")
+        (tmp / "pdd_lint_stub.py").write_text(TARGET.COLLECTION_STUB, encoding="utf-8")
         env = dict(os.environ)  # launch() drops credential-like variables
         env["PYTHONPATH"] = str(tmp) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONDONTWRITEBYTECODE"] = "1"

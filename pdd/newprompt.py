@@ -7,14 +7,15 @@ fragment folder, so never a module) and then in the package (``pdd/templates/``)
   ``tests`` when the test path is not the default) and the sections Goal, Inputs /
   Outputs, Constraints, Failure modes, Out of scope and Acceptance, each with a
   one-line ``<!-- hint: ... -->``;
-* ``test.py.j2`` -> the behavior-test file, holding one test that fails (marked
+* the target's test template (:mod:`pdd.targets`; ``test.py.j2``) -> the behavior-test file, holding one test that fails (marked
   ``pdd-placeholder``) until someone writes the acceptance tests, so a new module
   can never pass vacuously.
 
 Template variables: ``name`` (``billing/invoice``), ``stem`` (``invoice``),
 ``module`` (``generated.billing.invoice``), ``output``, ``prompt_path``,
 ``test_path``, ``depends`` (list), ``tests`` (list), ``tests_declared`` (bool) and
-``style_fragment`` (``_shared/python_style.md`` when that fragment exists, else empty).
+``style_fragment`` (the target's style fragment, ``_shared/<language>_style.md``,
+when it exists, else empty).
 
 Nothing is overwritten: an existing prompt or test file is an error (exit 2), and
 both results are checked (the prompt parses and renders, the test file compiles)
@@ -23,19 +24,19 @@ before anything is written.
 
 from __future__ import annotations
 
-import keyword
-import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from pdd import targets
 from pdd.errors import InputError, UsageError
 
 PROMPT_TEMPLATE = "prompt.prompt.j2"
-TEST_TEMPLATE = "test.py.j2"
+#: The output language (:mod:`pdd.targets`): test template and path, style fragment, name rules.
+TARGET = targets.get()
+TEST_TEMPLATE = TARGET.TEST_TEMPLATE
 TEMPLATES_FRAGMENT_DIR = "_templates"
-STYLE_FRAGMENT = "_shared/python_style.md"
+STYLE_FRAGMENT = TARGET.STYLE_FRAGMENT
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
-_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ def normalise_name(raw: str, prompts_dir: str) -> str:
         if part.startswith("_"):
             raise UsageError(f"module name {raw!r}: {part!r} starts with '_'",
                              hint="names starting with '_' are shared fragments, not modules")
-        if not _PART.match(part) or keyword.iskeyword(part):
-            raise UsageError(f"module name {raw!r}: {part!r} is not a valid Python module name",
+        if not TARGET.is_module_part(part):
+            raise UsageError(f"module name {raw!r}: {part!r} is not a valid {TARGET.MODULE_KIND} name",
                              hint="use letters, digits and underscores, starting with a letter, separated by '/'")
     if name.endswith("/") or "//" in name:
         raise UsageError(f"module name {raw!r} is not a valid module path")
@@ -100,8 +101,7 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
     import jinja2
 
     from pdd.atomicfile import write_atomic
-    from pdd.extract import check_compiles
-    from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, is_fragment, load_prompt, module_name_for, parse_prompt
+    from pdd.prompt import PROMPT_SUFFIX, default_output, is_fragment, load_prompt, module_name_for, parse_prompt
     from pdd.render import render_prompt
 
     root: Path = project.root
@@ -117,9 +117,9 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
     for other in existing:
         if other.startswith(name + "/"):
             raise UsageError(f"{name!r} is a package of existing module {other!r}; "
-                             f"{GENERATED_DIR}/{name}.py would clash with {GENERATED_DIR}/{name}/")
+                             f"{default_output(name)} would clash with {default_output(name).removesuffix(TARGET.SUFFIX)}/")
         if name.startswith(other + "/"):
-            raise UsageError(f"{name!r} would live inside module {other!r} ({GENERATED_DIR}/{other}.py is a file)")
+            raise UsageError(f"{name!r} would live inside module {other!r} ({default_output(other)} is a file)")
     deps: list[str] = []
     for raw in depends:
         dep = raw.strip().removeprefix(prompts_dir + "/").removesuffix(PROMPT_SUFFIX)
@@ -136,23 +136,23 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
 
     # The behavior-test file: the default path, unless another module already uses it.
     stem = PurePosixPath(name).name
-    test_rel = f"{tests_dir}/test_{stem}.py"
+    test_rel = TARGET.test_path(tests_dir, stem)
     tests_declared = False
     claimed: set[str] = set()
     for other, rel in existing.items():
         try:
             claimed.update(load_prompt(root, prompts_dir, rel, tests_dir).tests)
         except InputError:
-            claimed.add(f"{tests_dir}/test_{PurePosixPath(other).name}.py")
+            claimed.add(TARGET.test_path(tests_dir, PurePosixPath(other).name))
     if test_rel in claimed:
-        test_rel = f"{tests_dir}/test_{name.replace('/', '_')}.py"
+        test_rel = TARGET.test_path(tests_dir, name.replace("/", "_"))
         tests_declared = True
     if (root / test_rel).exists():
         raise UsageError(f"{test_rel} already exists; not overwriting it",
                          hint="move it away, or write the prompt by hand and list it under 'tests:'")
 
-    output = f"{GENERATED_DIR}/{name}.py"
-    module = output.removesuffix(".py").replace("/", ".")
+    output = default_output(name)
+    module = TARGET.import_name(output)
     variables = {
         "name": name, "stem": stem, "module": module, "output": output, "prompt_path": prompt_rel,
         "test_path": test_rel, "depends": deps, "tests": [test_rel], "tests_declared": tests_declared,
@@ -181,7 +181,7 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
     if spec.tests != (test_rel,) or list(spec.depends) != deps:
         raise UsageError(f"the template {sources[PROMPT_TEMPLATE]} must write 'depends' (and 'tests' when "
                          f"tests_declared) into the front matter", hint="nothing was written")
-    problem = check_compiles(test_text, test_rel)
+    problem = TARGET.check_compiles(test_text, test_rel)
     if problem:
         raise UsageError(f"the template {sources[TEST_TEMPLATE]} makes a test file that does not compile: {problem}",
                          hint="fix the template; nothing was written")

@@ -41,6 +41,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pdd import targets
 from pdd.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -178,12 +179,12 @@ def _tally(entry: dict[str, Any], completion: "Completion", hit: bool) -> None:
 
 # -- reviewer --------------------------------------------------------------------------------------------------------
 
-REVIEW_SYSTEM = """\
+REVIEW_SYSTEM = f"""\
 You are the reviewer of pdd, a prompt-driven development toolchain. You did not write the code.
-You get a specification and the Python module generated from it. For each listed requirement id,
+You get a specification and the {targets.get().MODULE_KIND} generated from it. For each listed requirement id,
 judge whether the code keeps it: "kept", "violated" or "unclear", with a one-sentence reason.
 Answer with exactly one fenced code block tagged `json` holding
-{"verdicts": [{"id": "<requirement id>", "verdict": "kept" | "violated" | "unclear", "reason": "<why>"}]}
+{{"verdicts": [{{"id": "<requirement id>", "verdict": "kept" | "violated" | "unclear", "reason": "<why>"}}]}}
 with one entry per requirement id, and nothing after it.
 """
 
@@ -218,7 +219,7 @@ def review_messages(module: str, prompt_text: str, code: str, items: list[tuple[
     """The reviewer's messages: system rules, then the specification, the requirement ids and the code."""
     listed = "\n".join(f"- {i}: {t}" for i, t in items) or "- (the prompt names no requirement; answer {\"verdicts\": []})"
     user = (f"Module under review: {module}\n\n## Specification\n\n{prompt_text.rstrip()}\n\n"
-            f"## Requirements to judge\n\n{listed}\n\n## Code\n\n```python\n{code.rstrip()}\n```\n")
+            f"## Requirements to judge\n\n{listed}\n\n## Code\n\n```{targets.get().FENCE_TAG}\n{code.rstrip()}\n```\n")
     return [{"role": "system", "content": REVIEW_SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -9,7 +9,7 @@ Format (product contract, "The prompt file")::
     output: generated/billing/invoice.py
     model: some-model
     temperature: 0.2
-    lint: {disable: [prompt-too-large]}   # rule ids: pdd.lint.RULES
+    lint: {disable: [prompt-too-large]}   # rule ids: pdd.lint_rules.RULES
     untested_reason: ...                   # only with `tests: []` (see below)
     ---
     # Goal
@@ -37,7 +37,6 @@ line, raised before anything is written.
 
 from __future__ import annotations
 
-import keyword
 import os
 import re
 import threading
@@ -45,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Callable
 
+from pdd import targets
 from pdd.errors import InputError
 
 if TYPE_CHECKING:
@@ -55,7 +55,8 @@ GENERATED_DIR = "generated"
 INIT_TEXT = '"""Package made by pdd: build output, do not edit."""\n'
 FRONT_MATTER_KEYS = ("depends", "uses", "tests", "output", "model", "temperature", "lint", "untested_reason")
 _FENCE = "---"
-_NAME_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: The output language (:mod:`pdd.targets`): output paths, import names, module-name rules.
+TARGET = targets.get()
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class PromptSpec:
     @property
     def module(self) -> str:
         """Dotted import name of the generated module, e.g. ``generated.billing.invoice``."""
-        return str(PurePosixPath(self.output).with_suffix("")).replace("/", ".")
+        return TARGET.import_name(self.output)
 
 
 def is_fragment(relpath: PurePosixPath) -> bool:
@@ -99,8 +100,15 @@ def module_name_for(relpath: PurePosixPath) -> str:
     return str(relpath.with_suffix(""))
 
 
+def default_output(name: str) -> str:
+    """The output file of module ``name`` without an ``output`` key:
+    ``billing/invoice`` -> ``generated/billing/invoice.py`` (the target's layout)."""
+    return TARGET.output_path(name, GENERATED_DIR)
+
+
 def _check_module_path(path: str, line: int | None, output: str) -> str:
-    """Normalise and validate an ``output`` path; it must be ``generated/**/<ident>.py``."""
+    """Normalise and validate an ``output`` path; it must be ``generated/**/<ident>.py``
+    (the target's suffix and module-name rules, :mod:`pdd.targets`)."""
     if output in _VALID_OUTPUTS:
         return output
     if "\\" in output:
@@ -111,12 +119,13 @@ def _check_module_path(path: str, line: int | None, output: str) -> str:
             path, line, f"output path {output!r} is outside {GENERATED_DIR}/",
             hint=f"outputs must be files under {GENERATED_DIR}/, e.g. {GENERATED_DIR}/billing/invoice.py",
         )
-    if p.suffix != ".py":
-        raise InputError(path, line, f"output path {output!r} must end in .py")
+    if p.suffix != TARGET.SUFFIX:
+        raise InputError(path, line, f"output path {output!r} must end in {TARGET.SUFFIX}")
+    package_stem = TARGET.PACKAGE_FILE.removesuffix(TARGET.SUFFIX)
     for part in (*p.parts[1:-1], p.stem):
-        if not _NAME_PART.match(part) or keyword.iskeyword(part) or part == "__init__":
+        if not TARGET.is_module_part(part) or part == package_stem:
             raise InputError(
-                path, line, f"output path {output!r}: {part!r} is not a valid Python module name",
+                path, line, f"output path {output!r}: {part!r} is not a valid {TARGET.MODULE_KIND} name",
                 hint="use letters, digits and underscores, not starting with a digit",
             )
     _VALID_OUTPUTS.add(str(p))
@@ -149,14 +158,15 @@ def _as_str_list(path: str, line: int, key: str, value: Any) -> tuple[str, ...]:
 
 def _lint_disable(path: str, line: int | None, value: Any) -> tuple[str, ...]:
     """Front matter ``lint: {disable: [rule-id, ...]}`` -> the disabled rule ids
-    (see :mod:`pdd.lint`); an unknown id is an error at the key's line."""
+    (see :mod:`pdd.lint`; the ids are :data:`pdd.lint_rules.RULES`, so parsing a
+    prompt does not import the linter); an unknown id is an error at the key's line."""
     if value is None:
         return ()
     if not isinstance(value, dict) or any(str(k) != "disable" for k in value):
         raise InputError(path, line, "'lint' must be a mapping with the one key 'disable', "
                          "e.g. lint: {disable: [prompt-too-large]}")
     ids = _as_str_list(path, line or 1, "lint.disable", value["disable"]) if value.get("disable") is not None else ()
-    from pdd.lint import RULES
+    from pdd.lint_rules import RULES
 
     unknown = [i for i in ids if i not in RULES]
     if unknown:
@@ -255,7 +265,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
     tests = (
         _as_str_list(path, keys_line.get("tests", 1), "tests", data["tests"])
         if tests_declared
-        else (f"{tests_dir}/test_{stem}.py",)
+        else (TARGET.test_path(tests_dir, stem),)
     )
     for t in tests:
         tp = PurePosixPath(t)
@@ -263,7 +273,7 @@ def parse_prompt(text: str, *, path: str, name: str, tests_dir: str = "behavior_
             raise InputError(path, keys_line.get("tests"), f"test path {t!r} must be relative to the repository, without '..'")
     output = data.get("output")
     if output is None:
-        output = f"{GENERATED_DIR}/{name}.py"
+        output = default_output(name)
     elif not isinstance(output, str):
         raise InputError(path, keys_line.get("output"), f"'output' must be a path string, got {output!r}")
     output = _check_module_path(path, keys_line.get("output", 1) if "output" in data else 1, output)
@@ -336,9 +346,9 @@ def load_prompt(root: Path, prompts_dir: str, relpath: PurePosixPath, tests_dir:
     path = f"{prompts_dir}/{relpath}"
     name = module_name_for(relpath)
     for part in name.split("/"):
-        if not _NAME_PART.match(part) or keyword.iskeyword(part):
+        if not TARGET.is_module_part(part):
             raise InputError(
-                path, None, f"prompt name {part!r} is not a valid Python module name",
+                path, None, f"prompt name {part!r} is not a valid {TARGET.MODULE_KIND} name",
                 hint="rename the file or folder with letters, digits and underscores",
             )
     from pdd.repopath import require_file_inside

@@ -2,7 +2,7 @@
 
 Creates, only where absent (re-running changes nothing that exists):
 
-* ``prompts/_shared/python_style.md``, ``behavior_tests/``, ``generated/__init__.py``;
+* ``prompts/_shared/python_style.md`` (the target's style fragment), ``behavior_tests/``, ``generated/__init__.py``;
 * ``.pdd/config.yaml`` (commented; see :data:`pdd.config.DEFAULT_CONFIG_TEXT`);
 * ``.pdd/.gitignore`` ignoring ``cache/``, ``runs/``, ``backup/``, ``fix/``;
 * top-level ``.gitignore`` lines ``__pycache__/`` and ``*.pyc`` (bytecode pytest
@@ -18,6 +18,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from pdd import targets
 from pdd.atomicfile import write_atomic
 from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
 from pdd.prompt import INIT_TEXT
@@ -25,13 +26,8 @@ from pdd.prompt import INIT_TEXT
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
 GITIGNORE_LINES = ("__pycache__/", "*.pyc")
 PDD_GITIGNORE = "# pdd: local caches and run records, never committed\ncache/\nruns/\nbackup/\nfix/\n"
-STYLE_FRAGMENT = """\
-## Python style
-- Python 3.10+, standard library only unless the specification names a dependency.
-- Type hints on every public function and method; a docstring on every public name.
-- Define `__all__`. No I/O, network or global state changes at import time.
-- Raise specific exceptions with messages that say what was wrong.
-"""
+#: The output language's style fragment (:mod:`pdd.targets`), written to prompts/ by ``pdd init``.
+STYLE_FRAGMENT = targets.get().STYLE_TEXT
 
 NEW_PROJECT_CONFIG = DEFAULT_CONFIG_TEXT.replace(
     "backend: replay\n", "backend: openai\n"
@@ -110,7 +106,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
 
     create(CONFIG_RELPATH, NEW_PROJECT_CONFIG)
     create(".pdd/.gitignore", PDD_GITIGNORE)
-    create("prompts/_shared/python_style.md", STYLE_FRAGMENT)
+    create(f"prompts/{targets.get().STYLE_FRAGMENT}", STYLE_FRAGMENT)
     create("generated/__init__.py", INIT_TEXT)
     if not (root / "behavior_tests").exists():
         (root / "behavior_tests").mkdir(parents=True)

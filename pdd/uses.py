@@ -2,11 +2,11 @@
 
 ``uses: [src/shop/core.py]`` lists hand-written files of the project (outside
 ``generated/``) whose public interfaces are given to the model like a
-dependency's (:mod:`pdd.interface`) and enter the fingerprint as interface digests
+dependency's (:mod:`pdd.interface`, the target's interface) and enter the fingerprint as interface digests
 (SHA-256 of the interface text), so a change inside their function bodies does not
 regenerate, while a changed signature or docstring does.
 
-Import name of a used file: its path without ``.py``, ``/`` as ``.``, a leading
+Import name of a used file (the target's rule): its path without ``.py``, ``/`` as ``.``, a leading
 ``src/`` dropped (the src layout), ``__init__`` naming its package:
 ``src/shop/core.py`` -> ``shop.core``; ``mylib/__init__.py`` -> ``mylib``.
 """
@@ -16,17 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from pdd import targets
 from pdd.errors import InputError
+
+#: The output language (:mod:`pdd.targets`): used files are in it; their import names are its.
+TARGET = targets.get()
 
 
 def import_name(path: str) -> str:
-    """The dotted import name of repository-relative ``path`` (see the module doc)."""
-    parts = list(PurePosixPath(path).with_suffix("").parts)
-    if len(parts) > 1 and parts[0] == "src":
-        parts = parts[1:]
-    if len(parts) > 1 and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+    """The dotted import name of repository-relative ``path`` (see the module doc;
+    the target's rule, :meth:`pdd.targets.Target.import_name`)."""
+    return TARGET.import_name(str(PurePosixPath(path)))
 
 
 def check_uses(path: str, line: int | None, values: tuple[str, ...], generated_dir: str) -> tuple[str, ...]:
@@ -39,8 +39,8 @@ def check_uses(path: str, line: int | None, values: tuple[str, ...], generated_d
         p = PurePosixPath(v)
         if "\\" in v or p.is_absolute() or ".." in p.parts:
             raise InputError(path, line, f"'uses' path {v!r} must be relative to the repository, with '/' and no '..'")
-        if p.suffix != ".py":
-            raise InputError(path, line, f"'uses' path {v!r} must be a Python file (.py)")
+        if p.suffix != TARGET.SUFFIX:
+            raise InputError(path, line, f"'uses' path {v!r} must be a {TARGET.LANGUAGE} file ({TARGET.SUFFIX})")
         if p.parts[0] == generated_dir:
             raise InputError(path, line, f"'uses' path {v!r} is generated code",
                              hint="list the generating prompt under 'depends' instead")
@@ -53,7 +53,7 @@ def used_interfaces(spec_path: str, line: int | None, uses: tuple[str, ...],
     files, read with ``read(path) -> text or None``. Raises :class:`InputError`
     (naming prompt ``spec_path`` and its ``uses`` ``line``) for a missing file or
     one that does not parse."""
-    from pdd.interface import extract_interface, interface_digest
+    from pdd.interface import interface_digest
 
     contexts: list[tuple[str, str]] = []
     digests: dict[str, str] = {}
@@ -63,7 +63,7 @@ def used_interfaces(spec_path: str, line: int | None, uses: tuple[str, ...],
             raise InputError(spec_path, line, f"'uses' file {rel} does not exist",
                              hint="fix the path, or remove it from 'uses'")
         try:
-            iface = extract_interface(text, rel)
+            iface = TARGET.extract_interface(text, rel)
         except (SyntaxError, ValueError) as exc:
             raise InputError(spec_path, line, f"'uses' file {rel} does not parse: {exc}") from None
         contexts.append((import_name(rel), iface))
