@@ -8,7 +8,10 @@ real command line (``python -m pdd``):
 * the first build, ``pdd build --no-tests``, at ``--jobs 1`` and at ``--jobs 8``,
   each in its own fresh repository (so both really send N requests; no shared
   cache), and the speed-up;
-* a no-op ``pdd build`` (everything fresh) at the largest N: median of 3 runs.
+* a no-op ``pdd build`` (everything fresh) at the largest N: median of 3 runs;
+* the per-module test-run CPU (:func:`test_run_cpu`): one behavior-test run of a
+  module with one tiny test, plugin autoload on (before) and off (pdd's runs), beside
+  its floor ``python -m pytest --version`` (``--test-runs``, default 5; target <= 0.4 s).
 
 The fake model server (tests/fakeserver.py, imported by path) answers every
 request after a fixed latency (``--latency``, default 0.2 s; real models take seconds).
@@ -246,6 +249,66 @@ def profile_noop(server, repo: Path, workdir: Path, top: int) -> None:
 # ---------------------------------------------------------------------------
 
 
+TEST_RUN_CPU_TARGET = 0.4  # CPU seconds of one behavior-test run of a module with one tiny test (issue 12)
+TINY_TEST = "from generated.mini import double\n\n\ndef test_double():\n    assert double(2) == 4\n"
+TINY_CODE = "def double(x):\n    return 2 * x\n"
+
+
+def _children_cpu() -> float:
+    """User + system CPU seconds of this process's waited-for children so far."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_of(action) -> float:
+    before = _children_cpu()
+    action()
+    return _children_cpu() - before
+
+
+def test_run_cpu(workdir: Path, runs: int) -> bool:
+    """Print the per-module test-run CPU figure: the children's user+sys CPU seconds of
+    one behavior-test run (:func:`pdd.testrun.run_tests`, the candidate in the overlay,
+    ``tests.sandbox: none``: under bwrap the test process is not a waited-for child, so
+    its CPU is not counted) of a module with one tiny test, median of ``runs``, with
+    plugin autoload on (pytest's default: every installed plugin) and off (pdd's
+    default), beside the floor ``python -m pytest --version`` with autoload off (the
+    interpreter and pytest's own start-up), and the ratios. Returns whether autoload
+    off meets :data:`TEST_RUN_CPU_TARGET`."""
+    sys.path.insert(0, str(ROOT))
+    from pdd.testrun import AUTOLOAD_VAR, run_tests
+
+    project = workdir / "test-run-cpu"
+    (project / "behavior_tests").mkdir(parents=True)
+    (project / "behavior_tests" / "test_mini.py").write_text(TINY_TEST, encoding="utf-8")
+
+    def one(autoload: bool) -> float:
+        holder = {}
+        cpu = _cpu_of(lambda: holder.setdefault("r", run_tests(project, ["behavior_tests/test_mini.py"],
+                                                               output="generated/mini.py", code=TINY_CODE,
+                                                               autoload=autoload, sandbox="none")))
+        if not holder["r"].passed:
+            raise SystemExit(f"the tiny test did not pass (autoload={autoload}):\n{holder['r'].output}")
+        return cpu
+
+    floor_env = {**os.environ, AUTOLOAD_VAR: "1"}
+    floor_cmd = [sys.executable, "-m", "pytest", "--version"]
+    floor = statistics.median(_cpu_of(lambda: subprocess.run(floor_cmd, env=floor_env, capture_output=True, check=True))
+                              for _ in range(runs))
+    on = statistics.median(one(True) for _ in range(runs))
+    off = statistics.median(one(False) for _ in range(runs))
+    ok = off <= TEST_RUN_CPU_TARGET
+    print(f"\none behavior-test run, one tiny test (children's user+sys CPU, median of {runs}; "
+          f"floor: `python -m pytest --version` with autoload off; unsandboxed)")
+    print(f"  floor              {floor:.3f} s")
+    print(f"  before: autoload on  {on:.3f} s  ({on / floor:.2f}x floor)")
+    print(f"  after: autoload off  {off:.3f} s  ({off / floor:.2f}x floor; {on / off:.2f}x less CPU) | "
+          f"target <= {TEST_RUN_CPU_TARGET:g} s | {verdict(ok)}")
+    return ok
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -260,6 +323,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile the no-op build (importtime and cProfile)")
     parser.add_argument("--top", type=int, default=25, help="rows to show in profiles")
     parser.add_argument("--keep", action="store_true", help="keep the temporary repositories")
+    parser.add_argument("--test-runs", type=int, default=5,
+                        help="behavior-test runs to take the CPU median of (default 5; 0 skips the figure)")
     args = parser.parse_args(argv)
 
     low, high = args.jobs
@@ -308,6 +373,12 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"(runs: {', '.join(f'{t:.2f}' for t in noop)}; `pdd --version` alone: {startup:.2f} s) | "
               f"target < {NOOP_TARGET_SECONDS:g} s | {verdict(ok)}{label}")
         all_ok &= ok
+    if args.test_runs > 0:
+        cpu_dir = Path(tempfile.mkdtemp(prefix="pdd-bench-cpu-"))
+        try:
+            all_ok &= test_run_cpu(cpu_dir, args.test_runs)
+        finally:
+            shutil.rmtree(cpu_dir, ignore_errors=True)
     return 0 if all_ok else 1
 
 

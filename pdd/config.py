@@ -61,6 +61,7 @@ tests:
   timeout: 300                # seconds per module's test run
   sandbox: auto               # auto | bwrap | none: confine model-written code (README, "Sandbox")
   pass_env: []                # variables the tests may see besides PATH, LANG, PYTHON*...; never credentials
+  plugins: []                 # pytest plugins to load (autoload is off): e.g. [anyio]; or autoload (README, "Test plugins")
 
 openai:
   base_url:                   # e.g. http://127.0.0.1:11434/v1 (Ollama). Env: OPENAI_BASE_URL
@@ -106,7 +107,7 @@ _SCHEMA: dict[str, Any] = {
     "max_tokens": int,
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
-    "tests": {"command": list, "timeout": (int, float), "sandbox": str, "pass_env": list},
+    "tests": {"command": list, "timeout": (int, float), "sandbox": str, "pass_env": list, "plugins": object},  # plugins: _test_plugins
     "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int, "stream": bool},
     "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
     "command": {"argv": list, "preset": (str, type(None)), "base_url": (str, type(None)), "timeout": (int, float),
@@ -141,6 +142,8 @@ class Config:
     test_timeout: float = 300.0
     test_sandbox: str = "auto"  # auto | bwrap | none (pdd.sandbox)
     test_pass_env: tuple[str, ...] = ()  # extra variables the tests see (pdd.sandbox.clean_env)
+    test_plugins: tuple[str, ...] = ()  # `tests.plugins`: pytest plugins loaded with -p (pdd.testrun)
+    test_plugin_autoload: bool = False  # `tests.plugins: autoload`: pytest loads every installed plugin
     stale_policy: str = "error"
     trace_required: bool = False
     replay_dir: str = ".pdd/recordings"
@@ -256,6 +259,25 @@ def _check_seconds(data: Any, dotted: str, value: Any) -> None:
         line = _line_of(data.get(section) if isinstance(data, dict) else None, key)
         raise ConfigError(f"{CONFIG_RELPATH}{f':{line}' if line else ''}: {dotted} must be a number of seconds above 0, got {value!r}",
                           hint=f"e.g. {dotted.partition('.')[2]}: 300")
+
+
+def _test_plugins(data: Any, value: Any) -> tuple[tuple[str, ...], bool]:
+    """``tests.plugins`` as ``(names, autoload)``: a list of pytest plugin names (each
+    passed as ``-p NAME``: an entry-point name such as ``anyio`` or a module such as
+    ``pytest_asyncio.plugin``), or the word ``autoload`` (pytest loads every installed
+    plugin itself). Raises :class:`ConfigError` (exit 2) at the file and line."""
+    import re
+
+    if value == "autoload":
+        return (), True
+    if isinstance(value, list) and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", n)
+                                       for n in value):
+        return tuple(value), False
+    line = _line_of(data.get("tests") if isinstance(data, dict) else None, "plugins")
+    raise ConfigError(f"{CONFIG_RELPATH}{f':{line}' if line else ''}: tests.plugins must be a list of pytest plugin "
+                      f"names or the word autoload, got {value!r}",
+                      hint="e.g. plugins: [anyio, pytest_asyncio.plugin] (entry-point or module names; "
+                           "`python -m pytest --trace-config` lists them), or plugins: autoload")
 
 
 def check_test_command(config: "Config", root: Path, environ: dict[str, str] | None = None) -> None:
@@ -379,6 +401,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
     if not all(isinstance(n, str) and n and n.replace("_", "A").rstrip("*").isalnum() for n in pass_env):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.pass_env must be a list of variable names (a trailing * "
                           f"matches a prefix), got {pass_env!r}", hint="e.g. pass_env: [DJANGO_SETTINGS_MODULE, MYAPP_*]")
+    plugins, autoload = _test_plugins(data, get("tests", "plugins", []))
     sandbox = get("tests", "sandbox", "auto")
     if sandbox not in ("auto", "bwrap", "none"):
         raise ConfigError(f"{CONFIG_RELPATH}: tests.sandbox must be auto, bwrap or none, got {sandbox!r}",
@@ -405,6 +428,8 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_timeout=float(get("tests", "timeout", 300)),
         test_sandbox=sandbox,
         test_pass_env=tuple(pass_env),
+        test_plugins=plugins,
+        test_plugin_autoload=autoload,
         stale_policy=stale,
         trace_required=trace == "required",
         replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),

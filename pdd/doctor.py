@@ -6,8 +6,9 @@ candidate ``generated.pdd_doctor_probe`` in the overlay and ``--collect-only``
 over the behavior-tests folder, so the project's conftest files and test modules
 are imported but no test runs. From the plugin's report it shows the command, the
 rootdir and inifile pytest picked, the import mode, the interpreter, the sandbox
-setting and ``sys.path`` in order, and it verifies that ``generated.*`` resolves
-through pdd's import hook to the overlay first.
+setting, the pytest plugins loaded (``tests.plugins``) and ``sys.path`` in order,
+and it verifies that ``generated.*`` resolves through pdd's import hook to the
+overlay first.
 
 Result (:class:`Diagnosis`): ``sound`` is true when the run started, the hook was
 first on ``sys.meta_path`` and the probe resolved to the overlay. Exit code 0 when
@@ -20,7 +21,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from pdd.targets import get as get_target
 from pdd.project import Project
 
 PROBE_OUTPUT = "generated/pdd_doctor_probe.py"
@@ -61,16 +61,18 @@ def diagnose(project: Project) -> Diagnosis:
     """Run the probe (see the module doc) and judge it. Raises :class:`OSError` if
     the test command cannot be started, :class:`pdd.errors.UsageError` for a
     sandbox that is required but missing."""
-    from pdd.testrun import _PYTEST_OPTS, run_tests, test_settings
+    from pdd.testrun import AUTOLOAD_VAR, pytest_invocation, run_tests, test_settings
 
     root = project.root
     config = project.config
     tests_dir = config.tests_dir.rstrip("/")
-    base = list(config.test_command) or get_target().test_command()
+    command, env_changes = pytest_invocation(root, [], command=config.test_command, plugins=config.test_plugins,
+                                             autoload=config.test_plugin_autoload)
     facts: dict[str, Any] = {
-        "command": [*base, *_PYTEST_OPTS, "--rootdir", str(root), "<the module's behavior-test files>"],
+        "command": [*command, "<the module's behavior-test files>"],
         "cwd": str(root),
         "sandbox": _sandbox_setting(project),
+        "plugin_autoload": env_changes.get(AUTOLOAD_VAR) is None,
     }
     diagnosis = Diagnosis(facts)
     targets = [tests_dir] if (root / tests_dir).is_dir() else []
@@ -93,6 +95,7 @@ def diagnose(project: Project) -> Diagnosis:
                                                   "generated", "candidate_file")})
     facts["import_order"] = [f"{OVERLAY}/generated (pdd's import hook, first on sys.meta_path)",
                              f"{root}/generated"] if env.get("hook") else []
+    facts["plugins"] = report.get("plugins")
     facts["collected"] = report.get("collected")
     facts["test_run"] = outcome.status
     if outcome.status == "timeout":
@@ -100,6 +103,8 @@ def diagnose(project: Project) -> Diagnosis:
                                   "(raise tests.timeout, or find the slow import)")
     elif not env:  # the session never ended: a conftest, plugin or usage error
         diagnosis.problems.append(outcome.start_problem() + "\n  fix this, then run `pdd doctor` again")
+    elif outcome.hint:  # e.g. an unknown marker a plugin not loaded would register
+        diagnosis.problems.append(outcome.hint.removeprefix("[pdd] "))
     else:
         if not env.get("hook"):
             diagnosis.problems.append("pdd's import hook is not first on sys.meta_path: another plugin or conftest "
@@ -134,6 +139,8 @@ def render(diagnosis: Diagnosis) -> str:
         "python:      " + str(f.get("python")),
         f"sandbox:     {sb['setting']} ({'confined' if sb['confined'] else 'unconfined'})"
         + (f": {sb['detail']}" if sb.get("detail") else ""),
+        "plugins:     " + ("autoload (pytest loads every installed plugin)" if f.get("plugin_autoload")
+                           else "autoload off (tests.plugins)") + ": " + (", ".join(f.get("plugins") or []) or "?"),
         "generated.*: " + (" -> ".join(f["import_order"]) if f.get("import_order") else "(pdd's import hook not active)"),
         "probe:       generated.pdd_doctor_probe -> " + str(f.get("candidate_file")),
         "collected:   " + str(f.get("collected")) + " behavior test(s)",

@@ -371,26 +371,29 @@ class Collection:
 
 
 def collect_tests(root: Path, files: Iterable[str], command: tuple[str, ...] = (), timeout: float = 120.0,
-                  sandbox: str = "auto") -> Collection:
+                  sandbox: str = "auto", plugins: tuple[str, ...] = (), autoload: bool = False) -> Collection:
     """Run ``pytest --collect-only -qq`` on ``files`` (repo-relative) in a subprocess,
     through :func:`pdd.sandbox.launch` (``sandbox``: a ``tests.sandbox`` setting): the
-    test files import the built modules in ``generated/``, model-written code."""
+    test files import the built modules in ``generated/``, model-written code.
+    ``plugins``/``autoload``: ``tests.plugins``, as in pdd's test runs
+    (:func:`pdd.testrun.pytest_invocation`)."""
     files = sorted(set(files))
     if not files:
         return Collection({}, {})
     base = list(command) if command else TARGET.test_command()
     from pdd.sandbox import launch, scratch_dir, select
-    from pdd.testrun import kill_group
+    from pdd.testrun import apply_env, kill_group, plugin_hint, pytest_invocation
 
     box = select(sandbox)
     tmp = scratch_dir("pdd-lint-")
     try:
         (tmp / "pdd_lint_stub.py").write_text(TARGET.COLLECTION_STUB, encoding="utf-8")
-        env = dict(os.environ)  # launch() drops credential-like variables
+        argv, env_changes = pytest_invocation(root, files, command=command, plugins=plugins, autoload=autoload,
+                                              opts=("--collect-only", "-qq", "-p", "no:cacheprovider",
+                                                    "-p", "pdd_lint_stub", "-p", "pdd"))
+        env = apply_env(dict(os.environ), env_changes)  # launch() drops credential-like variables
         env["PYTHONPATH"] = str(tmp) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         env["PYTHONDONTWRITEBYTECODE"] = "1"
-        argv = [*base, "--collect-only", "-qq", "-p", "no:cacheprovider", "-p", "pdd_lint_stub",
-                "--rootdir", str(root), *files]
         try:
             proc = launch(argv, root=root, writable=[tmp], sandbox=box, cwd=root, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -408,7 +411,12 @@ def collect_tests(root: Path, files: Iterable[str], command: tuple[str, ...] = (
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return parse_collection(out + err, proc.returncode, files, root)
+    collection = parse_collection(out + err, proc.returncode, files, root)
+    hint = plugin_hint(out + err, None, autoload).removeprefix("[pdd] ") if proc.returncode not in (0, 5) else ""
+    if hint:  # e.g. a marker of a plugin pdd did not load: say which setting loads it
+        collection.errors = {f: f"{e}; {hint}" for f, e in collection.errors.items()}
+        collection.failure = collection.failure and f"{collection.failure}; {hint}"
+    return collection
 
 
 def parse_collection(output: str, returncode: int, files: list[str], root: Path) -> Collection:
@@ -641,7 +649,8 @@ def lint_project(project: "Project", names: list[str] | None = None) -> LintRepo
             to_collect += [t for t in spec.tests if (root / t).is_file()]
     collection = collect_tests(root, to_collect, project.config.test_command,
                                timeout=max(60.0, project.config.test_timeout),
-                               sandbox=project.config.test_sandbox) if to_collect else None
+                               sandbox=project.config.test_sandbox, plugins=project.config.test_plugins,
+                               autoload=project.config.test_plugin_autoload) if to_collect else None
     for name in selected:
         spec = specs.get(name)
         if spec is None:

@@ -17,6 +17,12 @@ activates it through the environment:
     a Python file run right after the import hook is installed, before any
     ``conftest.py`` (``pdd adopt`` binds the original module's name to its shim
     there), optional.
+``PDD_TEST_REQUIRED_PLUGINS``
+    ``1``: pdd runs pytest with plugin autoload off (``PYTEST_DISABLE_PLUGIN_AUTOLOAD``);
+    the plugin then loads the ``pytest11`` entry points of every distribution the
+    project's pytest configuration names in ``required_plugins`` (read by pytest's own
+    configuration discovery, through :func:`pytest_addoption`, before pytest checks
+    them), so a declared plugin works without a ``tests.plugins`` entry.
 
 Import hook: at plugin import, before pytest reads ``pythonpath``, ``rootdir`` or
 ``--import-mode`` and before any ``conftest.py`` is imported, a
@@ -35,7 +41,11 @@ raised while being imported, or the error names its module or file),
 raised while being imported, or null), ``exitstatus`` (int, or null until the
 session ends), ``environment`` (at session end: ``rootdir``, ``inifile``,
 ``import_mode``, ``python``, ``sys_path``, ``hook`` (first on ``sys.meta_path``),
-``roots``, ``generated`` and ``candidate_file``: the files those names resolve to).
+``roots``, ``generated`` and ``candidate_file``: the files those names resolve to),
+``plugin_problems`` (list of ``{"nodeid", "problem"}``: a test that errored because
+a pytest plugin was not loaded — ``fixture 'x' not found``, or an ``async def`` test
+that no plugin ran — never the candidate's fault), ``plugins`` (at session end:
+``"<distribution> <version>"`` of each plugin loaded from an installed distribution).
 
 Requirements (:mod:`pdd.requirements`): registers the ``req`` marker
 (``@pytest.mark.req("R3", ...)``). When the environment variable
@@ -64,12 +74,13 @@ REQ_REPORT_ENV = "PDD_REQ_REPORT"
 _REQ_RESULTS = "_pdd_req_results"
 ROOTS_VAR = "PDD_TEST_ROOTS"
 PRELOAD_VAR = "PDD_TEST_PRELOAD"
+REQUIRED_PLUGINS_VAR = "PDD_TEST_REQUIRED_PLUGINS"
 CANDIDATE_VAR = "PDD_TEST_CANDIDATE"
 REPORT_VAR = "PDD_TEST_REPORT"
 PACKAGE = "generated"
 
 _state: dict[str, Any] = {"collect_errors": [], "collected": None, "tests_started": 0, "candidate_error": None,
-                          "exitstatus": None}
+                          "exitstatus": None, "plugin_problems": []}
 
 
 def write_report() -> None:
@@ -168,6 +179,57 @@ def pytest_collectreport(report: Any) -> None:
         _state["collect_errors"].append({"nodeid": report.nodeid, "text": text, "candidate": _involves_candidate(text)})
 
 
+#: Texts of a test error that a plugin not loaded explains: pytest's fixture lookup
+#: error (``_pytest.fixtures.FixtureLookupError``) and its refusal of a coroutine test
+#: (``_pytest.python.async_fail``, pytest >= 8.4; before, a skip with the same words).
+_ASYNC_UNSUPPORTED = "async def functions are not natively supported"
+
+
+def plugin_problem(text: str) -> str | None:
+    """``fixture 'x' not found`` or ``async def functions are not natively supported``
+    when ``text`` (a test report's long representation) shows one, else None."""
+    import re
+
+    m = re.search(r"fixture '([^']+)' not found", text)
+    if m:
+        return m.group(0)
+    return _ASYNC_UNSUPPORTED if _ASYNC_UNSUPPORTED in text else None
+
+
+def pytest_runtest_logreport(report: Any) -> None:
+    """Record a test that errored (or was skipped) because a plugin was not loaded."""
+    if not os.environ.get(REPORT_VAR) or not (report.failed or report.skipped) or report.longrepr is None:
+        return
+    problem = plugin_problem(str(report.longrepr))
+    if problem and not any(p["nodeid"] == report.nodeid for p in _state["plugin_problems"]):
+        _state["plugin_problems"].append({"nodeid": report.nodeid, "problem": problem})
+
+
+def pytest_addoption(parser: Any, pluginmanager: Any) -> None:
+    """With :data:`REQUIRED_PLUGINS_VAR` set: load the ``pytest11`` entry points of the
+    distributions in the project's ``required_plugins`` (pytest has read its ini file
+    by now and checks them next; with autoload off they would be missing)."""
+    if os.environ.get(REQUIRED_PLUGINS_VAR) != "1":
+        return
+    config = pluginmanager.get_plugin("pytestconfig")
+    try:
+        required = config.getini("required_plugins") if config is not None else []
+    except (ValueError, KeyError):  # a pytest without the option
+        return
+    import re
+    from importlib import metadata
+
+    for requirement in required:
+        name = re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0]
+        try:
+            points = metadata.distribution(name).entry_points
+        except (metadata.PackageNotFoundError, ValueError):
+            continue  # pytest reports it as missing, and pdd says what to do
+        for point in points:
+            if point.group == "pytest11":
+                pluginmanager.import_plugin(point.name, consider_entry_points=True)
+
+
 def pytest_collection_finish(session: Any) -> None:
     """Record how many tests were collected."""
     _state["collected"] = len(session.items)
@@ -212,6 +274,8 @@ def pytest_sessionfinish(session: Any, exitstatus: Any) -> None:
     _state["exitstatus"] = int(exitstatus)
     if os.environ.get(REPORT_VAR):
         _state["environment"] = _environment(session.config)
+        _state["plugins"] = sorted({f"{d.project_name} {d.version}" for _, d in
+                                    session.config.pluginmanager.list_plugin_distinfo()})
     write_report()
 
 

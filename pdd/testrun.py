@@ -27,6 +27,18 @@ import a name from it), ``timeout`` or ``error``: the test run could not start
 (a collection error outside the candidate, a broken ``conftest.py``, a plugin or
 usage error, pytest exits 2/3/4 with nothing to blame on the candidate). An
 ``error`` is not the model's fault: callers do not feed it back as test failures.
+
+Plugins (``tests.plugins``): pytest runs with plugin autoload off
+(``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, set by pdd whatever the caller's environment
+says): importing every installed plugin (hypothesis's, anyio's...) costs more than a
+module's tiny tests. Loaded are pdd's plugin (``-p pdd``), the plugins the project's
+pytest configuration names (``-p`` in ``addopts`` and ``pytest_plugins`` in a
+``conftest.py``, which pytest honours itself; the distributions in ``required_plugins``,
+whose entry points pdd's plugin loads) and each name in ``tests.plugins`` (``-p NAME``).
+``tests.plugins: autoload`` restores pytest's own autoloading. A test that errors
+because a plugin is missing (``fixture 'x' not found``, an ``async def`` test nothing
+ran, an unknown option or marker that a plugin would add) makes the run ``error``
+with :attr:`TestResult.hint` naming the setting (:func:`plugin_hint`).
 """
 
 from __future__ import annotations
@@ -35,7 +47,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -45,11 +56,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pdd.sandbox import Sandbox
 
-from pdd.pytest_plugin import PRELOAD_VAR, REQ_REPORT_ENV
+from pdd.targets import get as get_target
+from pdd.pytest_plugin import PRELOAD_VAR, REQ_REPORT_ENV, REQUIRED_PLUGINS_VAR
 
 # ``-p pdd`` names pdd's pytest11 entry point (pdd.pytest_plugin): it loads even when
 # plugin autoloading is disabled, and is not loaded twice when it is enabled.
 _PYTEST_OPTS = ("-q", "-p", "no:cacheprovider", "-p", "pdd")
+AUTOLOAD_VAR = "PYTEST_DISABLE_PLUGIN_AUTOLOAD"
 _REPORT = "pdd-test-report.json"
 _REQ_REPORT = "pdd-req-report.json"
 _PRELOAD = "pdd_preload.py"
@@ -72,6 +85,8 @@ class TestResult:
     #: Per-test entries of the plugin's requirement report: nodeid, path, line, reqs,
     #: outcome. ``None`` when the plugin did not report (a custom command).
     tests_report: list | None = None
+    #: What to do when the run failed for want of a pytest plugin (:func:`plugin_hint`), else empty.
+    hint: str = ""
 
     @property
     def passed(self) -> bool:
@@ -87,7 +102,8 @@ class TestResult:
         (lines of pytest's own banner and blank lines skipped)."""
         lines = [ln for ln in self.output.splitlines() if ln.strip() and not set(ln.strip()) <= set("=_-")]
         head = "\n".join("  " + ln for ln in lines[:_START_LINES])
-        return f"the test run could not start (pytest exit {self.returncode}):\n{head}"
+        return f"the test run could not start (pytest exit {self.returncode}):\n{head}" + \
+            (f"\n  {self.hint}" if self.hint else "")
 
 
 def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None = None) -> dict[str, str]:
@@ -149,10 +165,13 @@ def classify(returncode: int, report: dict | None) -> str:
     interrupted, 3 internal error, 4 usage error, or a conftest that failed to
     load) ``failed`` only if the candidate is to blame — it raised while being
     imported, or every collection error involves it — else ``error``: the run
-    could not start. A process killed by a signal (negative or >= 128) is ``failed``:
+    could not start. A test that errored for want of a pytest plugin (the
+    report's ``plugin_problems``) makes the run ``error`` too. A process killed by a signal (negative or >= 128) is ``failed``:
     the code under test killed it or crashed it. Exit 0 is ``passed`` only when the
     plugin saw pytest's session end with status 0 (``report["exitstatus"] == 0``):
     code that calls ``os._exit(0)`` before the tests ran has passed nothing."""
+    if report is not None and report.get("plugin_problems"):
+        return "error"  # a fixture or async test a plugin not loaded would provide: the set-up, not the code
     if returncode == 0:
         # pytest's own exit 0 is seen by the plugin at the end of the session; a
         # process that exits 0 without it (the code under test called os._exit(0)
@@ -176,7 +195,67 @@ def test_settings(config: Any) -> dict[str, Any]:
     decides (``tests.command``, ``tests.timeout``, ``tests.sandbox``,
     ``tests.pass_env``): every caller runs the tests the same way."""
     return {"command": config.test_command, "timeout": config.test_timeout, "sandbox": config.test_sandbox,
-            "pass_env": config.test_pass_env}
+            "pass_env": config.test_pass_env, "plugins": config.test_plugins,
+            "autoload": config.test_plugin_autoload}
+
+
+def pytest_invocation(root: Path, targets: list[str], *, command: tuple[str, ...] = (),
+                      plugins: tuple[str, ...] = (), autoload: bool = False,
+                      pytest_args: tuple[str, ...] = (), opts: tuple[str, ...] = _PYTEST_OPTS,
+                      ) -> tuple[list[str], dict[str, str | None]]:
+    """The one place a pdd pytest run is spelled: ``(argv, env)`` for running
+    ``targets`` (repo-relative files or folders) from ``root``.
+
+    ``argv``: ``command`` (default ``python -m pytest``), ``opts`` (pdd's: quiet, no
+    cache, ``-p pdd``), ``-p NAME`` per ``tests.plugins`` entry, ``pytest_args``,
+    ``--rootdir ROOT`` and the targets as absolute paths. ``env``: variables to set on
+    top of the caller's (a ``None`` value removes one): plugin autoload off
+    (:data:`AUTOLOAD_VAR`) and the project's ``required_plugins`` loaded by pdd's
+    plugin, unless ``autoload`` (``tests.plugins: autoload``)."""
+    base = list(command) if command else get_target().test_command()
+    loads = [a for name in plugins for a in ("-p", name)]
+    argv = [*base, *opts, *loads, *pytest_args, "--rootdir", str(root), *[str(root / t) for t in targets]]
+    env: dict[str, str | None] = {AUTOLOAD_VAR: None, REQUIRED_PLUGINS_VAR: None} if autoload else \
+        {AUTOLOAD_VAR: "1", REQUIRED_PLUGINS_VAR: "1"}
+    return argv, env
+
+
+def apply_env(env: dict[str, str], changes: dict[str, str | None]) -> dict[str, str]:
+    """``env`` with ``changes`` applied in place (a ``None`` value removes the name); returns ``env``."""
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
+
+
+#: Texts of pytest's output that a plugin not loaded explains, with what it means.
+_PLUGIN_SIGNS = (
+    ("Missing required plugins:", "a plugin in required_plugins is not installed for this pytest"),
+    ("unrecognized arguments:", "an option (in addopts?) that a plugin would add"),
+    ("Unknown config option:", "an ini option that a plugin would add"),
+    ("not found in `markers` configuration option", "a marker that a plugin would register"),
+    ("Error importing plugin", "a plugin named in tests.plugins (or -p) cannot be imported"),
+)
+
+
+def plugin_hint(output: str, report: dict | None, autoload: bool = False) -> str:
+    """What to do when ``output``/``report`` of a failed run show a pytest plugin that
+    was not loaded (see the module doc), naming ``tests.plugins``; empty otherwise
+    (also under ``autoload``, except a plugin that cannot be imported)."""
+    problems = [p.get("problem", "") for p in (report or {}).get("plugin_problems") or [] if isinstance(p, dict)]
+    seen = sorted(set(problems))
+    seen += [f"{sign.rstrip(':')} ({meaning})" for sign, meaning in _PLUGIN_SIGNS
+             if sign in output and (not autoload or sign == "Error importing plugin")]
+    if not seen:
+        return ""
+    how = ("check the names in tests.plugins" if autoload else
+           "pdd runs pytest with plugin autoload off: name the plugin in tests.plugins in .pdd/config.yaml, "
+           "e.g. `plugins: [anyio]` under `tests:` (an entry-point or module name; `python -m pytest "
+           "--trace-config` lists them), or set tests.plugins: autoload")
+    return f"[pdd] a pytest plugin seems missing ({'; '.join(seen)}): {how}"
+
 
 
 def run_tests(
@@ -190,6 +269,8 @@ def run_tests(
     cancel: "threading.Event | None" = None,
     sandbox: "str | Sandbox" = "auto",
     pass_env: tuple[str, ...] = (),
+    plugins: tuple[str, ...] = (),
+    autoload: bool = False,
     pytest_args: tuple[str, ...] = (),
     preload: str = "",
 ) -> TestResult:
@@ -203,20 +284,20 @@ def run_tests(
     (with ``code``; :mod:`pdd.adopt` binds the original module's name to its shim there);
     raises :class:`OSError` only if the command cannot be started,
     :class:`pdd.errors.UsageError` if ``sandbox`` is ``bwrap`` and bwrap is unusable.
-    ``pytest_args`` are extra pytest options (e.g. ``--collect-only``). The plugin's
+    ``pytest_args`` are extra pytest options (e.g. ``--collect-only``); ``plugins``
+    and ``autoload``: ``tests.plugins`` (:func:`pytest_invocation`). The plugin's
     report (see :mod:`pdd.pytest_plugin`) is in ``TestResult.report``.
     """
     from pdd.sandbox import launch, scratch_dir, select
 
     box = select(sandbox) if isinstance(sandbox, str) else sandbox
-    base = list(command) if command else [sys.executable, "-m", "pytest"]
     overlay = scratch_dir("pdd-tests-")
     try:
         candidate = _write_overlay(overlay, root, output, code) if output is not None and code is not None else None
-        opts = list(_PYTEST_OPTS)
-        argv = [*base, *opts, *pytest_args, "--rootdir", str(root), *[str(root / t) for t in test_files]]
+        argv, env_changes = pytest_invocation(root, test_files, command=command, plugins=plugins, autoload=autoload,
+                                              pytest_args=pytest_args)
         start = time.monotonic()
-        env = _scrubbed_env(overlay, root, candidate)
+        env = apply_env(_scrubbed_env(overlay, root, candidate), env_changes)
         env[REQ_REPORT_ENV] = str(overlay / _REQ_REPORT)
         if preload:
             (overlay / _PRELOAD).write_text(preload, encoding="utf-8")
@@ -245,8 +326,12 @@ def run_tests(
         if rc == 0 and (report is None or report.get("exitstatus") != 0):
             text += ("\n[pdd] the test process exited 0 before pytest finished (the code under test ended it, "
                      "e.g. os._exit): no test passed\n")
-        return TestResult(classify(rc, report), text, rc, seconds, box.name, report,
-                          _read_tests_report(overlay / _REQ_REPORT))
+        status = classify(rc, report)
+        hint = plugin_hint(text, report, autoload) if status == "error" else ""  # never in a model's feedback
+        if hint:
+            text += f"\n{hint}\n"
+        return TestResult(status, text, rc, seconds, box.name, report,
+                          _read_tests_report(overlay / _REQ_REPORT), hint)
     finally:
         shutil.rmtree(overlay, ignore_errors=True)
 

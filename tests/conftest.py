@@ -11,7 +11,8 @@ Fixtures
                   ``fake_server.answers`` and through the ``answers`` fixture.
 ``answers``       that :class:`ModuleAnswers`: ``answers["billing/money"] = CODE``.
 ``git_repo``      a temporary git repository (user.name/email set, no commit yet)
-                  on which ``pdd init`` was run through the CLI.
+                  on which ``pdd init`` was run through the CLI (a copy of the
+                  session's ``initialised_repo_template``).
 ``run_pdd``       ``run_pdd(repo, *args, env=None, input=None)`` -> CompletedProcess:
                   the real CLI pointed at ``fake_server`` (see :func:`pdd_environment`).
 ``pdd_env``       the environment dict ``run_pdd`` uses, for other subprocesses
@@ -25,8 +26,8 @@ Helpers (plain functions, importable as ``from conftest import ...``)
 ``write_answer`` (for ``AnswersResponder`` directories), ``git``, ``commit_all``,
 ``blob_id``, ``notes_ref``, ``notes_list``, ``note_records``, ``request_modules``,
 ``requests_by_module``, ``requests_for``, ``snapshot_files``; constants
-``NOTES_REF``, ``DUMMY_API_KEY``, ``FAKE_MODEL`` and ``FAST_BEHAVIOR_TESTS`` (an
-``env=`` override sparing behavior-test runs the plugins' import cost).
+``NOTES_REF``, ``DUMMY_API_KEY``, ``FAKE_MODEL`` and ``FAST_BEHAVIOR_TESTS`` (now
+empty: pdd turns pytest's plugin autoload off itself).
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ from fakeserver import (  # noqa: E402,F401  (re-exported for tests)
 DUMMY_API_KEY = "test-key-not-secret"
 NOTES_REF = "refs/notes/pdd"
 FAKE_MODEL = "fake-model"
-# Environment for run_pdd(env=...) that keeps pytest runs of behavior tests fast when
-# they need no third-party pytest plugin: auto-loading them (hypothesis's alone imports
-# hypothesis, ~0.6 s) costs more than the tiny tests. pdd's own plugin still loads (`-p pdd`).
-FAST_BEHAVIOR_TESTS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+# Formerly the environment that turned pytest's plugin autoload off for behavior-test
+# runs; pdd now does that itself (tests.plugins, pdd.testrun), whatever the caller's
+# environment says. Kept empty for the tests that still pass it.
+FAST_BEHAVIOR_TESTS: Dict[str, str] = {}
 
 
 # ---------------------------------------------------------------------------
@@ -432,10 +433,23 @@ def run_pdd(fake_server) -> Callable[..., subprocess.CompletedProcess]:
     return _run
 
 
-@pytest.fixture
-def git_repo(tmp_path, run_pdd) -> Path:
-    """A temporary git repository with ``pdd init`` run through the CLI."""
-    repo = init_git_repo(tmp_path / "repo")
-    proc = run_pdd(repo, "init")
+@pytest.fixture(scope="session")
+def initialised_repo_template(tmp_path_factory) -> Path:
+    """One repository per test process made by ``git init`` and ``pdd init`` through
+    the CLI (what ``pdd init`` writes holds no path of the repository), copied by
+    :func:`git_repo` instead of being made again for every test. Never modify it."""
+    repo = init_git_repo(tmp_path_factory.mktemp("template") / "repo")
+    proc = run_pdd_cli(repo, "init")
     assert proc.returncode == 0, f"pdd init failed:\n{proc.stdout}\n{proc.stderr}"
+    return repo
+
+
+@pytest.fixture
+def git_repo(tmp_path, run_pdd, initialised_repo_template) -> Path:
+    """A temporary git repository with ``pdd init`` run through the CLI (a copy of
+    :func:`initialised_repo_template`)."""
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(initialised_repo_template, repo, symlinks=True)
     return repo
