@@ -60,7 +60,7 @@ def init(
 ) -> None:
     """Make the pdd layout, config, .gitignore, .gitattributes and notes settings in a git repository."""
     from pdd.project import find_root
-    from pdd.scaffold import init_project
+    from pdd.initproject import init_project
 
     try:
         if ci not in (None, "github"):
@@ -284,7 +284,7 @@ app.add_typer(hooks_app, name="hooks")
 @hooks_app.command("install", epilog=examples("install"))
 def hooks_install() -> None:
     """Install the pre-commit hook (runs `pdd check --staged`); an existing hook is kept and chained."""
-    from pdd.hooks import install
+    from pdd.hookinstall import install
     from pdd.project import find_root
 
     try:
@@ -436,7 +436,7 @@ def _exit_interrupted() -> None:
 
 
 from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)
-from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)
+from pdd import cli_quality  # noqa: E402,F401  (registers new/lint/critique/probe)
 from pdd import cli_trace  # noqa: E402,F401  (registers trace)
 from pdd import cli_diff  # noqa: E402,F401  (registers diff)
 from pdd import cli_doctor  # noqa: E402,F401  (registers doctor)

@@ -97,7 +97,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     """Create the pdd layout under ``root`` (a git work tree); return what changed.
 
     ``ci="github"`` also writes ``.github/workflows/pdd.yml``; ``hooks`` installs
-    the pre-commit hook (:mod:`pdd.hooks`). Every remote gets the notes fetch
+    the pre-commit hook (:mod:`pdd.hookinstall`). Every remote gets the notes fetch
     refspec (:mod:`pdd.notesync`).
     """
     changed: list[str] = []
@@ -139,7 +139,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     if ci == "github":
         create(".github/workflows/pdd.yml", GITHUB_WORKFLOW.replace("{install}", install_source()))
     if hooks:
-        from pdd.hooks import install
+        from pdd.hookinstall import install
 
         changed.extend(line for line in install(root) if "already installed" not in line)
     return changed
