@@ -15,11 +15,11 @@ Returns the list of what it created or changed, for the CLI to print.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from pdd.atomicfile import write_atomic
 from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
+from pdd.git import run
 from pdd.prompt import INIT_TEXT
 
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
@@ -39,7 +39,7 @@ NEW_PROJECT_CONFIG = DEFAULT_CONFIG_TEXT.replace(
 
 
 def _git_config_get(root: Path, key: str) -> str | None:
-    out = subprocess.run(["git", "config", "--local", "--get", key], cwd=root, capture_output=True, text=True)
+    out = run(root, "config", "--local", "--get", key, text=True)
     return out.stdout.strip() if out.returncode == 0 else None
 
 
@@ -129,7 +129,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
         write_atomic(attrs, existing + sep + GITATTRIBUTES_LINE + "\n")
         changed.append("added generated/** linguist-generated to .gitattributes")
     if _git_config_get(root, "notes.pdd.mergeStrategy") is None:
-        subprocess.run(["git", "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq"], cwd=root, check=True)
+        run(root, "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq", check=True)
         changed.append("set git config notes.pdd.mergeStrategy=cat_sort_uniq")
     from pdd.notesync import configure_remote, remotes, tracking_ref
 
