@@ -24,10 +24,12 @@ import typer
 
 from pdd import __version__, cli_adopt, cli_diff, cli_doctor, cli_evidence, cli_quality, cli_trace
 from pdd.cli_help import examples
+from pdd.cli_params import PddGroup
 from pdd.errors import PddError, UsageError
 
 app = typer.Typer(
     name="pdd",
+    cls=PddGroup,  # option values converted without pydantic (pdd.cli_params)
     help="Prompt-driven development, git-native: prompts and behavior tests are the source; generated/ is build output.",
     no_args_is_help=True,
     add_completion=True,
@@ -275,7 +277,7 @@ def check(
     raise typer.Exit(code)
 
 
-hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
+hooks_app = typer.Typer(cls=PddGroup, help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(hooks_app, name="hooks")
 
 
@@ -293,7 +295,8 @@ def hooks_install() -> None:
         print(line)
 
 
-notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True, rich_markup_mode=None)
+notes_app = typer.Typer(cls=PddGroup, help="Provenance notes (refs/notes/pdd).", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(notes_app, name="notes")
 
 
