@@ -82,7 +82,7 @@ def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
     from pdd.project import Project
     from pdd.config import load_config
     from pdd.prompt import INIT_TEXT
-    from pdd.scaffold import init_project
+    from pdd.initproject import init_project
 
     t0 = time.perf_counter()
     path.mkdir(parents=True)

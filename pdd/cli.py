@@ -1,27 +1,35 @@
 """The ``pdd`` command line: a thin typer layer over the library.
 
-Each command parses options, calls the library, prints, and maps
-:class:`pdd.errors.PddError` to its exit code (0 ok, 1 problem found, 2 bad
-usage or input, 3 backend failure). Library modules are imported inside the
-commands, so ``pdd --help`` and light commands stay fast.
+Each command parses options, calls the library and prints; a
+:class:`pdd.errors.PddError` it raises reaches :func:`error_handler`, the one
+place that turns an error into ``pdd: error: ...`` and its exit code (0 ok,
+1 problem found, 2 bad usage or input, 3 backend failure). Library modules are
+imported inside the commands, so ``pdd --help`` and light commands stay fast.
+
+The entry module owns the application: the ``cli_*`` modules define commands
+and a ``register(app)`` that this module calls, so no ``cli_*`` module imports
+this one (no import cycle).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, NoReturn, Optional
 
 import typer
 
-from pdd import __version__
+from pdd import __version__, cli_adopt, cli_diff, cli_doctor, cli_evidence, cli_quality, cli_trace
 from pdd.cli_help import examples
+from pdd.cli_params import PddGroup
 from pdd.errors import PddError, UsageError
 
 app = typer.Typer(
     name="pdd",
+    cls=PddGroup,  # option values converted without pydantic (pdd.cli_params)
     help="Prompt-driven development, git-native: prompts and behavior tests are the source; generated/ is build output.",
     no_args_is_help=True,
     add_completion=True,
@@ -32,11 +40,10 @@ app = typer.Typer(
 )
 
 
-def _fail(exc: PddError) -> None:
-    print(f"pdd: error: {exc.message}", file=sys.stderr)
-    if exc.hint:
-        print(f"  hint: {exc.hint}", file=sys.stderr)
-    raise typer.Exit(exc.exit_code)
+def _fail(exc: PddError) -> NoReturn:
+    """Pending removal at merge: re-raises ``exc`` for :func:`error_handler`
+    (left for the ``status`` and ``check`` bodies other branches edit)."""
+    raise exc
 
 
 def _version(value: bool) -> None:
@@ -60,15 +67,11 @@ def init(
 ) -> None:
     """Make the pdd layout, config, .gitignore, .gitattributes and notes settings in a git repository."""
     from pdd.project import find_root
-    from pdd.scaffold import init_project
+    from pdd.initproject import init_project
 
-    try:
-        if ci not in (None, "github"):
-            raise UsageError(f"unknown --ci {ci!r}", hint="supported: github; README shows the steps for other CIs")
-        root = find_root(path.resolve())
-        changed = init_project(root, ci=ci, hooks=hooks)
-    except PddError as exc:
-        _fail(exc)
+    if ci not in (None, "github"):
+        raise UsageError(f"unknown --ci {ci!r}", hint="supported: github; README shows the steps for other CIs")
+    changed = init_project(find_root(path.resolve()), ci=ci, hooks=hooks)
     for line in changed:
         print(line)
     if not changed:
@@ -95,19 +98,16 @@ def build(
     from pdd.progress import make_reporter
     from pdd.project import open_project
 
-    try:
-        project = open_project()
-        if estimate:
-            from pdd.estimate import estimate_build, format_estimate
+    project = open_project()
+    if estimate:
+        from pdd.estimate import estimate_build, format_estimate
 
-            est = estimate_build(project, BuildOptions(names=list(names or []), force=force, attempts=attempts,
-                                                       run_tests=not no_tests, budget=budget))
-            print(json.dumps(est.to_json(), indent=2) if as_json else "\n".join(format_estimate(est)))
-            raise typer.Exit(0)
-        report = run_build(project, BuildOptions(names=list(names or []), force=force, jobs=jobs, attempts=attempts,
-                                                 run_tests=not no_tests, record=record, budget=budget), make_reporter())
-    except PddError as exc:
-        _fail(exc)
+        est = estimate_build(project, BuildOptions(names=list(names or []), force=force, attempts=attempts,
+                                                   run_tests=not no_tests, budget=budget))
+        print(json.dumps(est.to_json(), indent=2) if as_json else "\n".join(format_estimate(est)))
+        raise typer.Exit(0)
+    report = run_build(project, BuildOptions(names=list(names or []), force=force, jobs=jobs, attempts=attempts,
+                                             run_tests=not no_tests, record=record, budget=budget), make_reporter())
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -208,7 +208,7 @@ def check(
     from pdd.project import find_root, require_pdd_project
 
     if fmt not in ("text", "json", "github"):
-        _fail(UsageError(f"unknown --format {fmt!r}", hint="use text, json or github"))
+        raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or github")
     try:
         root = find_root(Path.cwd())
         require_pdd_project(root)
@@ -277,26 +277,26 @@ def check(
     raise typer.Exit(code)
 
 
-hooks_app = typer.Typer(help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
+hooks_app = typer.Typer(cls=PddGroup, help="Git hooks.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(hooks_app, name="hooks")
 
 
 @hooks_app.command("install", epilog=examples("install"))
 def hooks_install() -> None:
     """Install the pre-commit hook (runs `pdd check --staged`); an existing hook is kept and chained."""
-    from pdd.hooks import install
+    from pdd.hookinstall import install
     from pdd.project import find_root
 
     try:
-        for line in install(find_root(Path.cwd())):
-            print(line)
+        done = install(find_root(Path.cwd()))
     except FileExistsError as exc:
-        _fail(UsageError(str(exc)))
-    except PddError as exc:
-        _fail(exc)
+        raise UsageError(str(exc)) from exc
+    for line in done:
+        print(line)
 
 
-notes_app = typer.Typer(help="Provenance notes (refs/notes/pdd).", no_args_is_help=True, rich_markup_mode=None)
+notes_app = typer.Typer(cls=PddGroup, help="Provenance notes (refs/notes/pdd).", no_args_is_help=True,
+                        rich_markup_mode=None)
 app.add_typer(notes_app, name="notes")
 
 
@@ -306,11 +306,8 @@ def notes_sync(remote: str = typer.Argument("origin", help="The remote to sync w
     from pdd.notesync import sync
     from pdd.project import find_root
 
-    try:
-        for line in sync(find_root(Path.cwd()), remote):
-            print(line)
-    except PddError as exc:
-        _fail(exc)
+    for line in sync(find_root(Path.cwd()), remote):
+        print(line)
 
 
 @app.command(epilog=examples("fix"))
@@ -351,23 +348,20 @@ def fix(
             return False
         return typer.confirm(question, default=False)
 
-    try:
-        project = open_project()
-        fixer = Fixer(project, reporter, attempts=attempts, yes=yes, dry_run=dry_run, keep=keep, confirm=confirm,
-                      show=show, budget=budget)
-        if target is None:
-            specs = failing_modules(project)
-            if not specs:
-                print("no module has failing behavior tests: nothing to fix")
-                raise typer.Exit(0)
-            reports = [fixer.fix_module(s) for s in specs]
-        else:
-            name = project.select([target])[0]
-            spec = project.specs()[name]
-            is_file = target.replace("\\", "/").removeprefix("./") == spec.output
-            reports = [fixer.fix_edit(spec) if is_file else fixer.fix_module(spec)]
-    except PddError as exc:
-        _fail(exc)
+    project = open_project()
+    fixer = Fixer(project, reporter, attempts=attempts, yes=yes, dry_run=dry_run, keep=keep, confirm=confirm,
+                  show=show, budget=budget)
+    if target is None:
+        specs = failing_modules(project)
+        if not specs:
+            print("no module has failing behavior tests: nothing to fix")
+            raise typer.Exit(0)
+        reports = [fixer.fix_module(s) for s in specs]
+    else:
+        name = project.select([target])[0]
+        spec = project.specs()[name]
+        is_file = target.replace("\\", "/").removeprefix("./") == spec.output
+        reports = [fixer.fix_edit(spec) if is_file else fixer.fix_module(spec)]
     code = max(r.exit_code for r in reports)
     if as_json:
         print(json.dumps([{"module": r.module, "mode": r.mode, "outcome": r.outcome, "message": r.message,
@@ -389,13 +383,49 @@ def fix(
     raise typer.Exit(code)
 
 
-def main() -> None:
-    """Console-script entry point. Usage errors (unknown option, missing argument)
-    are printed in pdd's one error style, ``pdd: error: ...`` with a hint, exit 2."""
+def _interrupted() -> NoReturn:
+    """Ctrl-C: exit 130 at once. Everything that must survive (notes, run record,
+    restored prompt) was done on the way out; a worker thread may still sit in a
+    model request, so leave without joining it."""
+    print("pdd: interrupted", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
+
+
+INTERNAL_ERROR_HINT = ("this is a bug in pdd {version}, not in your input. Please report it to the pdd maintainers "
+                       "(the issue tracker of the repository pdd was installed from) with the command and the "
+                       "traceback it prints when run again with PDD_DEBUG=1")
+
+
+@contextlib.contextmanager
+def error_handler() -> Iterator[None]:
+    """The one place where a command's failure becomes pdd's output and exit status.
+
+    - :class:`PddError`: ``pdd: error: MESSAGE`` and ``  hint: HINT`` on stderr, exit
+      ``exc.exit_code`` (1 problem, 2 usage or input, 3 backend);
+    - a click usage error (unknown option, missing or invalid argument): the same
+      style, with the hint to read ``--help``, exit 2; ``pdd`` alone prints the help;
+    - Ctrl-C (``KeyboardInterrupt``, or the exit 130 typer turns it into):
+      ``pdd: interrupted``, exit 130 (:func:`_interrupted`); a prompt answered with
+      Ctrl-D (click's ``Abort``): ``pdd: aborted``, exit 1;
+    - a closed stdout (``pdd ... | head``): exit 1 silently;
+    - any other exception: ``pdd: internal error: TYPE: MESSAGE`` with where to report
+      it, exit 1; the traceback only with ``PDD_DEBUG=1`` in the environment. Both
+      pass through :func:`pdd.redact.redact`.
+
+    Shape after pre-commit's ``error_handler()`` (its ``main.py``). Exits through
+    :class:`SystemExit` (or ``os._exit`` on an interrupt and a broken pipe).
+    """
     # click's exception classes, whether typer uses click or its vendored copy of it
     click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     try:
-        code = app(standalone_mode=False)
+        yield
+    except PddError as exc:
+        print(f"pdd: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"  hint: {exc.hint}", file=sys.stderr)
+        sys.exit(exc.exit_code)
     except click_exception as exc:
         ctx = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -404,40 +434,38 @@ def main() -> None:
         print(f"pdd: error: {exc.format_message()}", file=sys.stderr)
         print(f"  hint: `{ctx.command_path if ctx else 'pdd'} --help` shows the usage and examples", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except (typer.Abort, RuntimeError) as exc:
-        if type(exc).__name__ != "Abort":
-            raise
-        print("pdd: aborted", file=sys.stderr)
-        sys.exit(1)
-    except PddError as exc:  # pragma: no cover - commands catch their own
-        print(f"pdd: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
     except SystemExit as exc:
-        # typer turns Ctrl-C into exit code 130. Everything that must survive (notes,
-        # run record, restored prompt) was done on the way out; a worker thread may
-        # still sit in a model request, so leave without joining it.
         if exc.code == 130:
-            _exit_interrupted()
+            _interrupted()
         raise
     except KeyboardInterrupt:
-        _exit_interrupted()
-    except BrokenPipeError:  # `pdd ... | head`: the reader left; nothing more to say
+        _interrupted()
+    except BrokenPipeError:  # the reader left; nothing more to say
         os._exit(1)
-    if code == 130:
-        _exit_interrupted()
-    sys.exit(code if isinstance(code, int) else 0)
+    except Exception as exc:  # noqa: BLE001 - the last resort: never an unexplained traceback
+        if type(exc).__name__ == "Abort":  # click's Abort (a RuntimeError): a prompt got EOF
+            print("pdd: aborted", file=sys.stderr)
+            sys.exit(1)
+        from pdd.redact import redact
+
+        if os.environ.get("PDD_DEBUG") == "1":
+            import traceback
+
+            sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+        print(redact(f"pdd: internal error: {type(exc).__name__}: {exc}"), file=sys.stderr)
+        print(f"  hint: {INTERNAL_ERROR_HINT.format(version=__version__)}", file=sys.stderr)
+        sys.exit(1)
 
 
-def _exit_interrupted() -> None:
-    print("pdd: interrupted", file=sys.stderr)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(130)
+def main() -> None:
+    """Console-script entry point (``pdd``, ``python -m pdd``): runs the command
+    under :func:`error_handler` and exits with its status."""
+    with error_handler():
+        code = app(standalone_mode=False)
+        if code == 130:
+            _interrupted()
+        sys.exit(code if isinstance(code, int) else 0)
 
 
-from pdd import cli_evidence  # noqa: E402,F401  (registers log/explain/cost)
-from pdd import cli_spec  # noqa: E402,F401  (registers new/lint/critique/probe)
-from pdd import cli_trace  # noqa: E402,F401  (registers trace)
-from pdd import cli_diff  # noqa: E402,F401  (registers diff)
-from pdd import cli_doctor  # noqa: E402,F401  (registers doctor)
-from pdd import cli_adopt  # noqa: E402,F401  (registers adopt)
+for _module in (cli_evidence, cli_quality, cli_trace, cli_diff, cli_doctor, cli_adopt):
+    _module.register(app)  # help lists the commands in this order

@@ -1,4 +1,4 @@
-"""The ``pdd adopt`` command (registered on :data:`pdd.cli.app`); see :mod:`pdd.adopt`."""
+"""The ``pdd adopt`` command (added to the application by :func:`register`); see :mod:`pdd.adopt`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from typing import List, Optional
 
 import typer
 
-from pdd.cli import _fail, app
 from pdd.cli_help import examples
 from pdd.errors import PddError, UsageError
 
 
-@app.command(epilog=examples("adopt"))
+def register(app: typer.Typer) -> None:
+    """Add ``adopt`` to ``app``."""
+    app.command(epilog=examples("adopt"))(adopt)
+
+
 def adopt(
     path: Optional[str] = typer.Argument(None, help="A hand-written .py file, or a package folder (its modules in dependency order)."),
     name: Optional[str] = typer.Option(None, "--name", help="Module name (default: the path without .py), e.g. billing/money."),
@@ -63,10 +66,10 @@ def adopt(
                 print(format_report(report), file=sys.stderr)
             if report.exit_code != 0:
                 break  # a package stops at the first module that is not adopted; the earlier ones stay adopted
-    except PddError as exc:
-        if as_json and reports:
+    except PddError:
+        if as_json and reports:  # the modules adopted before the error, then the error
             print(json.dumps([r.to_json() for r in reports], indent=2))
-        _fail(exc)
+        raise
     if as_json:
         print(json.dumps([r.to_json() for r in reports], indent=2))
     else:

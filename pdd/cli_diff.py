@@ -1,4 +1,4 @@
-"""The ``pdd diff`` command (registered on :data:`pdd.cli.app`); see :mod:`pdd.diff`."""
+"""The ``pdd diff`` command (added to the application by :func:`register`); see :mod:`pdd.diff`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ from typing import List, Optional
 
 import typer
 
-from pdd.cli import _fail, app
-from pdd.errors import PddError, UsageError
+from pdd.errors import UsageError
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    """Add ``diff`` to ``app``."""
+    app.command()(diff)
+
+
 def diff(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to review (default: every module that changed)."),
     base: Optional[str] = typer.Option(None, "--base", help="Base revision (default: the merge base with the default branch, else HEAD)."),
@@ -27,17 +30,14 @@ def diff(
     from pdd.diff import FAIL_ON, FORMATS, DiffOptions, diff_modules, format_report
     from pdd.project import open_project
 
-    try:
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown --format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-        if fail_on is not None and fail_on not in FAIL_ON:
-            raise UsageError(f"unknown --fail-on {fail_on!r}", hint=f"use one of: {', '.join(FAIL_ON)}")
-        if worktree and head is not None:
-            raise UsageError("--head and --worktree exclude each other", hint="give one of them")
-        report = diff_modules(open_project(), list(names or []),
-                              DiffOptions(base=base, head=head, max_examples=max_examples, seed=seed,
-                                          run_tests=not no_tests, timeout=timeout))
-    except PddError as exc:
-        _fail(exc)
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown --format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    if fail_on is not None and fail_on not in FAIL_ON:
+        raise UsageError(f"unknown --fail-on {fail_on!r}", hint=f"use one of: {', '.join(FAIL_ON)}")
+    if worktree and head is not None:
+        raise UsageError("--head and --worktree exclude each other", hint="give one of them")
+    report = diff_modules(open_project(), list(names or []),
+                          DiffOptions(base=base, head=head, max_examples=max_examples, seed=seed,
+                                      run_tests=not no_tests, timeout=timeout))
     print(format_report(report, fmt))
     raise typer.Exit(1 if report.gate(fail_on) else 0)

@@ -1,4 +1,4 @@
-"""The ``pdd doctor`` command (registered on :data:`pdd.cli.app`); see :mod:`pdd.doctor`."""
+"""The ``pdd doctor`` command (added to the application by :func:`register`); see :mod:`pdd.doctor`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ import sys
 
 import typer
 
-from pdd.cli import _fail, app
-from pdd.errors import PddError, UsageError
+from pdd.errors import UsageError
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    """Add ``doctor`` to ``app``."""
+    app.command()(doctor)
+
+
 def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON on standard output."),
 ) -> None:
@@ -20,13 +23,12 @@ def doctor(
     from pdd.doctor import diagnose, render
     from pdd.project import open_project
 
+    project = open_project()
     try:
-        diagnosis = diagnose(open_project())
-    except PddError as exc:
-        _fail(exc)
+        diagnosis = diagnose(project)
     except OSError as exc:
-        _fail(UsageError(f"the test command could not be started: {exc}",
-                         hint="check tests.command in .pdd/config.yaml"))
+        raise UsageError(f"the test command could not be started: {exc}",
+                         hint="check tests.command in .pdd/config.yaml") from exc
     if as_json:
         print(json.dumps(diagnosis.to_json(), indent=2))
     else:

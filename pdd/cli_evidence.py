@@ -1,8 +1,7 @@
 """The evidence-trail commands: ``pdd log``, ``pdd explain PATH``, ``pdd cost``.
 
-Registered on :data:`pdd.cli.app` when :mod:`pdd.cli` is imported (its last line
-imports this module). Library code lives in :mod:`pdd.evidence`; heavy imports
-happen inside the commands.
+Added to the application by :func:`register` (which :mod:`pdd.cli` calls). Library
+code lives in :mod:`pdd.evidence`; heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
@@ -14,12 +13,17 @@ from typing import Any, Optional
 
 import typer
 
-from pdd.cli import _fail, app
 from pdd.cli_help import examples
 from pdd.errors import PddError
 
 
-@app.command("log", epilog=examples("log"))
+def register(app: typer.Typer) -> None:
+    """Add ``log``, ``explain`` and ``cost`` to ``app``."""
+    app.command("log", epilog=examples("log"))(log_)
+    app.command(epilog=examples("explain"))(explain)
+    app.command(epilog=examples("cost"))(cost)
+
+
 def log_(
     count: int = typer.Option(20, "-n", "--count", min=1, help="How many recent runs to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
@@ -29,10 +33,7 @@ def log_(
     from pdd.project import find_root
     from pdd.runs import load_runs
 
-    try:
-        root = find_root(Path.cwd())
-    except PddError as exc:
-        _fail(exc)
+    root = find_root(Path.cwd())
     summaries = [run_summary(r) for r in reversed(load_runs(root))][:count]
     if as_json:
         print(json.dumps({"runs": summaries}, indent=2))
@@ -44,7 +45,6 @@ def log_(
         print(format_log_line(s))
 
 
-@app.command(epilog=examples("explain"))
 def explain(
     path: str = typer.Argument(..., help="A generated file (e.g. generated/billing/money.py) or a module name."),
     as_json: bool = typer.Option(False, "--json", help="Print the provenance as JSON."),
@@ -57,10 +57,7 @@ def explain(
     from pdd.evidence import format_explain
     from pdd.project import open_project
 
-    try:
-        result = run_explain(open_project(), path)
-    except PddError as exc:
-        _fail(exc)
+    result = run_explain(open_project(), path)
     if as_json:
         print(json.dumps(result, indent=2, sort_keys=True))
     else:
@@ -69,7 +66,6 @@ def explain(
     raise typer.Exit(0 if result["genuine"] else 1)
 
 
-@app.command(epilog=examples("cost"))
 def cost(
     by: str = typer.Option("model", "--by", help="Group by: model, module, day, rung (of a model ladder) or reviewer."),
     since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this day (YYYY-MM-DD, UTC)."),
@@ -80,18 +76,15 @@ def cost(
     from pdd.project import find_root
     from pdd.runs import load_runs
 
+    root = find_root(Path.cwd())
+    prices: dict[str, Any] = {}
     try:
-        root = find_root(Path.cwd())
-        prices: dict[str, Any] = {}
-        try:
-            from pdd.config import load_config
+        from pdd.config import load_config
 
-            prices = load_config(root).prices
-        except PddError:
-            pass  # spend is still readable with a broken config; only price dates are lost
-        report = cost_report(load_runs(root), by=by, since=since, prices=prices)
-    except PddError as exc:
-        _fail(exc)
+        prices = load_config(root).prices
+    except PddError:
+        pass  # spend is still readable with a broken config; only price dates are lost
+    report = cost_report(load_runs(root), by=by, since=since, prices=prices)
     if as_json:
         print(json.dumps(report, indent=2))
         return

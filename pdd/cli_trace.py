@@ -1,4 +1,4 @@
-"""The ``pdd trace`` command (registered on :data:`pdd.cli.app`); the library is :mod:`pdd.trace`."""
+"""The ``pdd trace`` command (added to the application by :func:`register`); the library is :mod:`pdd.trace`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from typing import List, Optional
 
 import typer
 
-from pdd.cli import _fail, app
-from pdd.errors import PddError, UsageError
+from pdd.errors import UsageError
 
 
-@app.command()
+def register(app: typer.Typer) -> None:
+    """Add ``trace`` to ``app``."""
+    app.command()(trace)
+
+
 def trace(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to trace (e.g. billing/money); default: all."),
     fmt: str = typer.Option("text", "--format", help="text | json | markdown | github (workflow annotations)."),
@@ -25,10 +28,7 @@ def trace(
     from pdd.trace import FORMATS, format_report, trace_project
 
     if fmt not in FORMATS:
-        _fail(UsageError(f"unknown --format {fmt!r}", hint="use text, json, markdown or github"))
-    try:
-        report = trace_project(open_project(), list(names or []), run=run)
-    except PddError as exc:
-        _fail(exc)
+        raise UsageError(f"unknown --format {fmt!r}", hint="use text, json, markdown or github")
+    report = trace_project(open_project(), list(names or []), run=run)
     sys.stdout.write(format_report(report, fmt))
     raise typer.Exit(report.exit_code)

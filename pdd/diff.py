@@ -40,7 +40,6 @@ import io
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pdd.errors import InputError, UsageError
+from pdd.git import rev_exists, run
 
 FORMATS = ("text", "markdown", "json", "github")
 FAIL_ON = ("breaking", "behavior")
@@ -133,7 +133,7 @@ class Side:
         if self.rev is None:
             return self.root
         if self._export is None:
-            data = subprocess.run(["git", "archive", "--format=tar", self.rev], cwd=self.root, capture_output=True)
+            data = run(self.root, "archive", "--format=tar", self.rev)
             if data.returncode != 0:
                 raise UsageError(f"cannot export {self.rev}: {data.stderr.decode('utf-8', 'replace').strip()}")
             dest = scratch / f"tree-{self.label}"
@@ -151,28 +151,24 @@ def default_base(root: Path) -> str:
     """The merge base of ``HEAD`` with the default branch (``origin/HEAD``'s target,
     else ``main``, else ``master``), else ``HEAD``. Raises :class:`UsageError` if
     the repository has no commit."""
-    from pdd.gitsource import rev_exists
-
     if not rev_exists(root, "HEAD"):
         raise UsageError("the repository has no commit yet: nothing to diff against",
                          hint="commit first, or give --base REV")
     names = []
-    sym = subprocess.run(["git", "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=root,
-                         capture_output=True, text=True)
+    sym = run(root, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD", text=True)
     if sym.returncode == 0 and sym.stdout.strip():
         names.append(sym.stdout.strip())
     names += ["refs/heads/main", "refs/heads/master"]
     for name in names:
         if rev_exists(root, name):
-            mb = subprocess.run(["git", "merge-base", name, "HEAD"], cwd=root, capture_output=True, text=True)
+            mb = run(root, "merge-base", name, "HEAD", text=True)
             if mb.returncode == 0 and mb.stdout.strip():
                 return mb.stdout.strip()
     return "HEAD"
 
 
 def _resolve(root: Path, rev: str, what: str) -> str:
-    proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", rev + "^{commit}"], cwd=root,
-                          capture_output=True, text=True)
+    proc = run(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}", text=True)
     if proc.returncode != 0:
         raise UsageError(f"{what} {rev!r} is not a commit in this repository",
                          hint="give a branch, tag or commit id (see `git log --oneline`)")

@@ -14,7 +14,6 @@ Costs are ``None`` ("unknown") when a request's cost was unknown (no price in
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -90,13 +89,15 @@ def format_log_line(s: dict[str, Any]) -> str:
 def prompt_introduced(root: Path, prompt_path: str | None, prompt_blob: str | None) -> dict[str, str] | None:
     """The oldest commit that introduced blob ``prompt_blob`` (at ``prompt_path``, else anywhere),
     as ``{"commit", "date", "subject"}``; ``None`` if no commit has it."""
+    from pdd.git import run
+
     if not prompt_blob:
         return None
     for pathspec in ([prompt_path] if prompt_path else []) + [None]:
-        argv = ["git", "log", "--reverse", "--format=%H%x1f%cI%x1f%s", f"--find-object={prompt_blob}"]
+        argv = ["log", "--reverse", "--format=%H%x1f%cI%x1f%s", f"--find-object={prompt_blob}"]
         if pathspec:
             argv += ["--", pathspec]
-        proc = subprocess.run(argv, cwd=root, capture_output=True, text=True)
+        proc = run(root, *argv, text=True)
         lines = [ln for ln in proc.stdout.splitlines() if ln.strip()] if proc.returncode == 0 else []
         if lines:
             commit, date, subject = (lines[0].split("\x1f") + ["", ""])[:3]

@@ -36,7 +36,6 @@ diffs, tokens and outcome.
 from __future__ import annotations
 
 import difflib
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -226,8 +225,9 @@ def last_genuine(project: Project, path: str) -> tuple[str, bytes] | None:
         candidates.append(str(entry.id))
     except KeyError:
         pass
-    log = subprocess.run(["git", "log", "--format=%H", "-n", "200", "--", path], cwd=project.root,
-                         capture_output=True, text=True)
+    from pdd.git import run
+
+    log = run(project.root, "log", "--format=%H", "-n", "200", "--", path, text=True)
     for commit in log.stdout.split():
         try:
             candidates.append(str(repo.revparse_single(f"{commit}:{path}").id))

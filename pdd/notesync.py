@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from pdd.errors import PddError, UsageError
-from pdd.gitsource import NOTES_REF, rev_exists
+from pdd.git import rev_exists, run
+from pdd.gitsource import NOTES_REF
 
 MAX_SYNC_TRIES = 5
 
@@ -37,7 +38,7 @@ def fetch_refspec(remote: str) -> str:
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    return run(root, *args, text=True)
 
 
 def remotes(root: Path) -> list[str]:
@@ -51,7 +52,7 @@ def configure_remote(root: Path, remote: str) -> bool:
     spec = fetch_refspec(remote)
     if spec in existing:
         return False
-    subprocess.run(["git", "config", "--add", f"remote.{remote}.fetch", spec], cwd=root, check=True)
+    run(root, "config", "--add", f"remote.{remote}.fetch", spec, check=True)
     return True
 
 
@@ -78,7 +79,7 @@ def sync(root: Path, remote: str = "origin") -> list[str]:
     done = []
     if configure_remote(root, remote):
         done.append(f"configured `git fetch {remote}` to fetch the notes into {tracking_ref(remote)}")
-    subprocess.run(["git", "config", "notes.pdd.mergeStrategy", "cat_sort_uniq"], cwd=root, check=True)
+    run(root, "config", "notes.pdd.mergeStrategy", "cat_sort_uniq", check=True)
     last_error = ""
     for attempt in range(1, MAX_SYNC_TRIES + 1):
         fetched = _git(root, "fetch", remote, fetch_refspec(remote))

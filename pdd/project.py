@@ -9,7 +9,6 @@ folders whose name starts with ``_`` (fragments).
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pdd.config import Config, load_config
 from pdd.errors import InputError, NotARepositoryError, UsageError
+from pdd.git import run
 from pdd.graph import check_graph
 from pdd.prompt import GENERATED_DIR, PROMPT_SUFFIX, PromptSpec, load_prompt
 from pdd.yamlcache import YamlCache
@@ -31,9 +31,7 @@ def find_root(start: Path) -> Path:
     Raises :class:`NotARepositoryError` outside a repository or in a bare one.
     """
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
-        )
+        out = run(start, "rev-parse", "--show-toplevel", text=True)
     except FileNotFoundError:
         raise NotARepositoryError("git is not installed or not on PATH") from None
     if out.returncode != 0 or not out.stdout.strip():

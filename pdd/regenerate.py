@@ -11,7 +11,6 @@ This is the check that catches forged notes.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from pdd.build import BuildOptions, BuildReport, Builder, Reporter
 from pdd.config import load_config
 from pdd.errors import UsageError
+from pdd.git import rev_exists, run
 from pdd.project import Project
 from pdd.prompt import GENERATED_DIR
 
@@ -36,13 +36,12 @@ def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, at
     """Rebuild everything from prompts in a scratch worktree of HEAD. Raises
     :class:`UsageError` without a commit."""
     root = project.root
-    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=root, capture_output=True).returncode:
+    if not rev_exists(root, "HEAD"):
         raise UsageError("--regenerate needs a commit to check out", hint="commit first")
     scratch = Path(tempfile.mkdtemp(prefix="pdd-regenerate-"))
     tree = scratch / "tree"
     try:
-        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), "HEAD"], cwd=root, check=True,
-                       capture_output=True)
+        run(root, "worktree", "add", "--detach", "--quiet", str(tree), "HEAD", check=True)
         gen = tree / GENERATED_DIR
         committed = {p.relative_to(tree).as_posix(): p.read_bytes() for p in gen.rglob("*.py")} if gen.exists() else {}
         if gen.exists():
@@ -58,6 +57,6 @@ def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, at
             same[r.name] = new.is_file() and committed.get(r.output) == new.read_bytes()
         return RegenerateReport(report, same)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, capture_output=True)
+        run(root, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(scratch, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True)
+        run(root, "worktree", "prune")

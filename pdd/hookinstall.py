@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 from pdd.atomicfile import write_atomic
+from pdd.git import run
 
 MARKER = "# installed by pdd hooks install"
 HOOKS = ("pre-commit", "pre-merge-commit")
@@ -38,8 +38,9 @@ fi
 
 
 def hooks_dir(root: Path) -> Path:
-    """Git's hooks folder for the repository at ``root``."""
-    out = subprocess.run(["git", "rev-parse", "--git-path", "hooks"], cwd=root, capture_output=True, text=True, check=True)
+    """Git's hooks folder for the repository at ``root``. Raises :class:`pdd.errors.UsageError`
+    if git cannot say (not a repository)."""
+    out = run(root, "rev-parse", "--git-path", "hooks", text=True, check=True)
     path = Path(out.stdout.strip())
     return path if path.is_absolute() else root / path
 

@@ -1,7 +1,7 @@
 """Spec-quality commands: ``pdd new``, ``pdd lint``, ``pdd critique``, ``pdd probe``.
 
-Registered on :data:`pdd.cli.app` when :mod:`pdd.cli` is imported. Library
-modules are imported inside the commands, so ``pdd --help`` stays fast.
+Added to the application by :func:`register` (which :mod:`pdd.cli` calls).
+Library modules are imported inside the commands, so ``pdd --help`` stays fast.
 See ``docs/spec-quality.md``.
 """
 
@@ -13,12 +13,16 @@ from typing import List, Optional
 
 import typer
 
-from pdd.cli import _fail, app
 from pdd.cli_help import examples
-from pdd.errors import PddError, UsageError
+from pdd.errors import UsageError
 
 
-@app.command(epilog=examples("new"))
+def register(app: typer.Typer) -> None:
+    """Add ``new``, ``lint``, ``critique`` and ``probe`` to ``app``."""
+    for command in (new, lint, critique, probe):
+        app.command(epilog=examples(command.__name__))(command)
+
+
 def new(
     name: str = typer.Argument(..., help="Module path, e.g. billing/invoice (-> prompts/billing/invoice.prompt)."),
     depends: str = typer.Option("", "--depends", help="Comma-separated modules it imports, e.g. billing/money,billing/tax."),
@@ -27,11 +31,7 @@ def new(
     from pdd.newprompt import scaffold
     from pdd.project import open_project
 
-    try:
-        project = open_project()
-        made = scaffold(project, name, [d for d in depends.split(",") if d.strip()])
-    except PddError as exc:
-        _fail(exc)
+    made = scaffold(open_project(), name, [d for d in depends.split(",") if d.strip()])
     print(f"created {made.prompt_path}   (from {made.prompt_template})")
     print(f"created {made.test_path}   (from {made.test_template})")
     print("next:")
@@ -42,7 +42,6 @@ def new(
     print(f"  3. pdd build {made.name}")
 
 
-@app.command(epilog=examples("lint"))
 def lint(
     names: Optional[List[str]] = typer.Argument(None, help="Modules to lint (default: all)."),
     fmt: str = typer.Option("text", "--format", help="Output format: text, json or github (workflow commands)."),
@@ -51,12 +50,9 @@ def lint(
     from pdd.lint import FORMATS, format_report, lint_project, summary
     from pdd.project import open_project
 
-    try:
-        if fmt not in FORMATS:
-            raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
-        report = lint_project(open_project(), list(names or []))
-    except PddError as exc:
-        _fail(exc)
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}", hint=f"use one of: {', '.join(FORMATS)}")
+    report = lint_project(open_project(), list(names or []))
     out = format_report(report, fmt)
     if out:
         print(out)
@@ -65,7 +61,6 @@ def lint(
     raise typer.Exit(report.exit_code)
 
 
-@app.command(epilog=examples("critique"))
 def critique(
     name: str = typer.Argument(..., help="The module whose prompt to review."),
     write: bool = typer.Option(False, "--write", help="Append the questions to the prompt as an '## Open questions' section."),
@@ -75,12 +70,9 @@ def critique(
     from pdd.critique import run_critique, write_open_questions
     from pdd.project import open_project
 
-    try:
-        project = open_project()
-        result = run_critique(project, name)
-        added = write_open_questions(project, result) if write and result.questions else []
-    except PddError as exc:
-        _fail(exc)
+    project = open_project()
+    result = run_critique(project, name)
+    added = write_open_questions(project, result) if write and result.questions else []
     from pdd.runs import format_spend
 
     if as_json:
@@ -109,7 +101,6 @@ def critique(
               file=sys.stderr)
 
 
-@app.command(epilog=examples("probe"))
 def probe(
     name: str = typer.Argument(..., help="The module to probe."),
     n: int = typer.Option(3, "--n", min=2, max=20, help="Independent candidates to generate."),
@@ -123,11 +114,8 @@ def probe(
     from pdd.probe import ProbeOptions, format_text, run_probe
     from pdd.project import open_project
 
-    try:
-        report = run_probe(open_project(), name, ProbeOptions(n=n, max_examples=max_examples, run_tests=not no_tests,
-                                                              temperature=temperature, timeout=timeout))
-    except PddError as exc:
-        _fail(exc)
+    report = run_probe(open_project(), name, ProbeOptions(n=n, max_examples=max_examples, run_tests=not no_tests,
+                                                          temperature=temperature, timeout=timeout))
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:

@@ -15,12 +15,12 @@ Returns the list of what it created or changed, for the CLI to print.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from pdd import targets
 from pdd.atomicfile import write_atomic
 from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT
+from pdd.git import run
 from pdd.prompt import INIT_TEXT
 
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
@@ -35,7 +35,7 @@ NEW_PROJECT_CONFIG = DEFAULT_CONFIG_TEXT.replace(
 
 
 def _git_config_get(root: Path, key: str) -> str | None:
-    out = subprocess.run(["git", "config", "--local", "--get", key], cwd=root, capture_output=True, text=True)
+    out = run(root, "config", "--local", "--get", key, text=True)
     return out.stdout.strip() if out.returncode == 0 else None
 
 
@@ -93,7 +93,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     """Create the pdd layout under ``root`` (a git work tree); return what changed.
 
     ``ci="github"`` also writes ``.github/workflows/pdd.yml``; ``hooks`` installs
-    the pre-commit hook (:mod:`pdd.hooks`). Every remote gets the notes fetch
+    the pre-commit hook (:mod:`pdd.hookinstall`). Every remote gets the notes fetch
     refspec (:mod:`pdd.notesync`).
     """
     changed: list[str] = []
@@ -125,7 +125,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
         write_atomic(attrs, existing + sep + GITATTRIBUTES_LINE + "\n")
         changed.append("added generated/** linguist-generated to .gitattributes")
     if _git_config_get(root, "notes.pdd.mergeStrategy") is None:
-        subprocess.run(["git", "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq"], cwd=root, check=True)
+        run(root, "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq", check=True)
         changed.append("set git config notes.pdd.mergeStrategy=cat_sort_uniq")
     from pdd.notesync import configure_remote, remotes, tracking_ref
 
@@ -135,7 +135,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     if ci == "github":
         create(".github/workflows/pdd.yml", GITHUB_WORKFLOW.replace("{install}", install_source()))
     if hooks:
-        from pdd.hooks import install
+        from pdd.hookinstall import install
 
         changed.extend(line for line in install(root) if "already installed" not in line)
     return changed
