@@ -107,7 +107,6 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
     "tests": {"command": list, "timeout": (int, float), "sandbox": str, "pass_env": list},
-    **{info.name: info.settings_schema for info in REGISTRY.values()},  # each backend's section (pdd.backends)
     "check": {"stale": str},
     "lint": {"max_prompt_chars": int},
     "trace": str,
@@ -115,6 +114,12 @@ _SCHEMA: dict[str, Any] = {
     "review": {"model": str, "backend": (str, type(None)), "block": bool},
     "budget": {"max_usd_per_build": (int, float)},
 }
+
+
+def schema() -> dict[str, Any]:
+    """The keys of ``.pdd/config.yaml`` and their types: pdd's own, and each registered
+    backend's section (:data:`pdd.backends.REGISTRY`, ``settings_schema``)."""
+    return {**_SCHEMA, **{name: info.settings_schema for name, info in REGISTRY.items()}}
 
 
 @dataclass(frozen=True)
@@ -330,7 +335,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
                 hint="fix the YAML syntax, or delete the file and run `pdd init` to write a fresh one",
             ) from None
         if loaded is not None:
-            _validate(CONFIG_RELPATH, loaded, _SCHEMA)
+            _validate(CONFIG_RELPATH, loaded, schema())
             data = loaded
     try:
         plain = _plain(data)
