@@ -305,7 +305,8 @@ class Builder:
 
         generators = [generator_for(specs[n], self.config) for n in wanted]
         check_ladder_reviewer(self.config, generators)  # a reviewer equal to a front-matter model: exit 2
-        self.caller.require_prices({m for g in generators for m in ladder_of(g)} | {self.config.review_model})
+        self.caller.require_prices({m for g in generators for m in ladder_of(g)} | {self.config.review_model},
+                                   budgeted=self.budget is not None)
         if self.config.review_model and self.reviewer is None:
             from pdd.policy import Reviewer
 

@@ -105,10 +105,11 @@ class ModelCaller:
         except PddError:
             pass
 
-    def require_prices(self, models: Iterable[str | None]) -> None:
-        """With a budget and a backend that is not deterministic, raise
-        :class:`pdd.errors.ConfigError` (exit 2) naming the ``models`` with no price."""
-        if self.budget is not None and not self.deterministic:
+    def require_prices(self, models: Iterable[str | None], *, budgeted: bool | None = None) -> None:
+        """When a budget applies (``budgeted``; default: this caller has one) and the
+        backend is not deterministic, raise :class:`pdd.errors.ConfigError` (exit 2)
+        naming the ``models`` with no price."""
+        if (self.budget is not None if budgeted is None else budgeted) and not self.deterministic:
             from pdd.spend import require_prices
 
             require_prices({m for m in models if m is not None}, self.prices)
