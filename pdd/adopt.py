@@ -590,8 +590,8 @@ class Adopter:
 
     def __init__(self, project: Any, reporter: Any, options: AdoptOptions, *,
                  show: Callable[[str], None] | None = None, confirm: Callable[[str], bool] | None = None) -> None:
-        from pdd.build import ModelCaller
         from pdd.config import check_test_command
+        from pdd.modelcall import ModelCaller
         from pdd.repopath import require_inside
         from pdd.runs import RUNS_DIR
 
@@ -854,11 +854,9 @@ class Adopter:
         return report
 
     def _ask(self, messages: list[dict[str, str]], module: str, gen: Any, report: AdoptReport):
-        from pdd.backends import Request
+        from pdd.modelcall import request_for
 
-        request = Request(messages=tuple(messages), model=gen.model, temperature=gen.temperature,
-                          max_tokens=gen.max_tokens, module=module)
-        completion, hit = self.caller(request)
+        completion, hit = self.caller(request_for(gen, messages, module))
         report.spend.add(completion, hit)
         return completion
 
@@ -900,7 +898,7 @@ class Adopter:
         try:
             write_atomic(root / spec.path, report.prompt)
             write_atomic(root / rel, shim.replace("<adopt folder>", frel), mode=mode)
-            self.project._specs = None  # the prompt was added: re-read specs
+            self.project.forget_specs()  # the prompt was added: re-read specs
             options = BuildOptions(names=[spec.name], force=True, attempts=1, command="adopt-build", note_extra={
                 "adopted": {"original": rel, "original_blob": record["original_blob"],
                             "examples_agreed": report.examples_agreed, "attempts": len(report.attempts)}})

@@ -19,6 +19,9 @@ Algorithm:
    keep their provenance when a later one fails. Ctrl-C stops the workers at their
    next step (running tests are killed); finished work is kept.
 
+The model call itself (request, cache, budget, recording) is :mod:`pdd.modelcall`;
+the generate → extract → compile → test steps are :mod:`pdd.candidate`.
+
 Exit code: 0 all good; 1 a module failed its tests or could not be generated;
 3 the backend failed; 2 bad input (raised before anything is written).
 """
@@ -35,23 +38,22 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pdd import __version__
 from pdd.atomicfile import write_atomic
-from pdd.backends import Backend, Completion, Request, make_backend
-from pdd.cache import GenerationCache, cache_key
+from pdd.backends import Completion
+from pdd.candidate import NoCodeError, Pipeline
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
-from pdd.extract import NoCodeError, check_compiles, extract_code
 from pdd.freshness import (DependencyUnavailable, ModuleInputs, built_by_other_generator, git_blob_id,
                             inputs_unchanged, module_inputs, worktree_blob_id)
 from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
+from pdd.modelcall import ModelCaller, request_for
 from pdd.notes import NotesIndex, NotesWriter, records_for_path
 from pdd.policy import add_rung_usage, ladder_of, new_spend_entry, schedule
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
 from pdd.redact import redact
-from pdd.runs import Spend, now_iso, write_run
+from pdd.runs import now_iso, write_run
 from pdd.recovery import tmp_folder
 from pdd.requirements import ids as requirement_ids
-from pdd.testrun import run_tests, test_settings
 from pdd.trace import requirement_results
 
 if TYPE_CHECKING:
@@ -186,71 +188,6 @@ class TestsCouldNotStart(UsageError):
         self.result = result
 
 
-class ModelCaller:
-    """Requests through the cache, then the backend; optionally records for replay."""
-
-    def __init__(self, project: Project, record: bool, budget: float | None = None) -> None:
-        from pdd.spend import Budget, parse_prices
-
-        self.project = project
-        self.config = project.config
-        self.cache = GenerationCache(project.root)
-        self._backend: Backend | None = None
-        self._lock = threading.Lock()
-        self.record = record
-        self.prices = parse_prices(self.config.prices)  # ConfigError (exit 2) before any write
-        self.budget = Budget(budget, self.prices) if budget is not None else None
-        self.spend = Spend()  # every answer through this caller (see pdd.runs.Spend)
-        self._spend_lock = threading.Lock()
-
-    def backend(self) -> Backend:
-        with self._lock:
-            if self._backend is None:
-                self._backend = make_backend(self.config, self.project.root)
-            return self._backend
-
-    def __call__(self, request: Request, *, lookup: bool = True,
-                 progress: Any = None) -> tuple[Completion, bool]:
-        """``(completion, cache_hit)``. Raises :class:`BackendError`. With ``lookup=False``
-        the cache is not consulted (a fresh answer, still stored), e.g. for ``pdd probe``.
-        ``progress(tokens_received)`` is called while a streaming backend receives."""
-        from pdd.spend import with_cost
-
-        key = cache_key(self.config.backend, request)
-        hit = self.cache.get(key) if lookup else None
-        if hit is not None:
-            completion, cached = with_cost(hit, self.prices, request.model), True
-        else:
-            reserved = self.budget.reserve(request) if self.budget is not None else None  # BudgetExceeded
-            try:
-                backend = self.backend()
-                answer = (backend.complete(request, progress=progress)  # type: ignore[call-arg]
-                          if progress is not None and getattr(backend, "streams", False) else backend.complete(request))
-                completion = with_cost(answer, self.prices, request.model)
-                if self.config.backend == "replay":  # a recorded answer is free: cost 0, not unknown
-                    from dataclasses import replace
-
-                    completion = replace(completion, cost_usd=0.0)
-            except BaseException:
-                if reserved is not None:
-                    self.budget.release(reserved)
-                raise
-            if reserved is not None:
-                self.budget.settle(reserved, completion.cost_usd)
-            self.cache.put(key, completion)
-            cached = False
-        with self._spend_lock:
-            self.spend.add(completion, cached)
-        if self.record and self.config.backend != "replay":
-            from pdd.backends.replay import record
-
-            from pdd.repopath import require_inside
-
-            record(require_inside(self.project.root, self.config.replay_dir, "replay.dir (where --record writes)"),
-                   request, completion, backend=self.config.backend)
-        return completion, cached
-
-
 _ensured: set[str] = set()
 
 
@@ -292,9 +229,16 @@ def ensure_packages(root: Path, output: str) -> None:
 
 
 class Builder:
-    """One ``pdd build`` run over a :class:`Project`."""
+    """One ``pdd build`` run over a :class:`Project`.
 
-    def __init__(self, project: Project, options: BuildOptions, reporter: Reporter) -> None:
+    ``caller``: the :class:`pdd.modelcall.ModelCaller` to ask (default: a new one with
+    the options' ``record`` and budget; ``pdd fix`` passes its own, so the fix's spend
+    and budget cover its regenerations); ``run_root``: the repository whose
+    ``.pdd/runs/`` gets the run record (default the project's; ``pdd check
+    --regenerate`` builds in a scratch worktree and records in the user's)."""
+
+    def __init__(self, project: Project, options: BuildOptions, reporter: Reporter, *,
+                 caller: ModelCaller | None = None, run_root: Path | None = None) -> None:
         self.project = project
         self.options = options
         self.reporter = reporter
@@ -304,11 +248,14 @@ class Builder:
         from pdd.policy import effective_budget
 
         self.budget = effective_budget(options.budget, self.config.max_usd_per_build)
-        self.caller = ModelCaller(project, options.record, self.budget)
+        self.caller = caller if caller is not None else ModelCaller(project, options.record, self.budget)
         self.reviewer: Any = None  # pdd.policy.Reviewer when `review:` is configured (see plan)
         self.notes = NotesWriter(project.repo)
         self.cancel = threading.Event()
-        self._accept_lock = threading.Lock()
+        self._accepting = threading.Condition()  # guards _accepts: accepts in progress (see _accept)
+        self._accepts = 0
+        self._packages_lock = threading.Lock()
+        self._blob_lock = threading.Lock()
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
@@ -316,7 +263,7 @@ class Builder:
         self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}
         self.backups: list[str] = []
-        self.run_root = project.root
+        self.run_root = run_root if run_root is not None else project.root
         self._sandbox: "Sandbox | None" = None
 
     # -- planning -----------------------------------------------------------------
@@ -358,11 +305,8 @@ class Builder:
 
         generators = [generator_for(specs[n], self.config) for n in wanted]
         check_ladder_reviewer(self.config, generators)  # a reviewer equal to a front-matter model: exit 2
-        if self.budget is not None and self.config.backend != "replay":
-            from pdd.spend import require_prices
-
-            require_prices({m for g in generators for m in ladder_of(g)} | {self.config.review_model} - {None},
-                           self.caller.prices)
+        self.caller.require_prices({m for g in generators for m in ladder_of(g)} | {self.config.review_model},
+                                   budgeted=self.budget is not None)
         if self.config.review_model and self.reviewer is None:
             from pdd.policy import Reviewer
 
@@ -462,6 +406,10 @@ class Builder:
                 "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
                 "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
                 "To use the team's notes instead, stop (Ctrl-C) and run: pdd notes sync")
+        if any(n not in self.untested and (n not in self.known_fresh or n in forced) for n in order):
+            self.caller.prepare()  # the backend (SDK import, client) is built before the workers need it
+            if self.reviewer is not None:
+                self.reviewer.caller.prepare()
         results: dict[str, ModuleResult] = {}
         self.reporter.start(len(order) + len(self.broken))
         broken_results = [ModuleResult(name, "", "error", error=str(exc)) for name, exc in self.broken.items()]
@@ -523,8 +471,7 @@ class Builder:
                 pool.shutdown(wait=False, cancel_futures=True)
                 self.reporter.message("interrupted: stopping; finished modules keep their files and notes")
                 wait(list(running), timeout=2.0)
-                with self._accept_lock:  # a file being written is finished; no other starts
-                    pass
+                self._wait_accepts()  # a file being written is finished; no other starts
                 raise
             finally:
                 pool.shutdown(wait=not self.cancel.is_set(), cancel_futures=True)
@@ -624,7 +571,8 @@ class Builder:
         initial = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
         messages = initial
         gen = inputs.generator
-        tests = [t for t in spec.tests if (self.project.root / t).is_file()] if self.options.run_tests else []
+        pipeline = Pipeline(self.project.root, self.config, spec, run_tests=self.options.run_tests,
+                            sandbox=self.sandbox() if self.options.run_tests else None, cancel=self.cancel)
         req_ids = requirement_ids(spec.body)
         last_problem = ""
         failed: dict[str, str] = {}  # sha256 of failing code -> its concise feedback
@@ -636,11 +584,10 @@ class Builder:
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
             temperature, seed = retry_sampling(gen.temperature, result.repeated_answers, spec.name, attempt)
-            request = Request(messages=tuple(messages), model=model, temperature=temperature,
-                              max_tokens=gen.max_tokens, module=spec.name, seed=seed)
+            request = request_for(gen, messages, spec.name, model=model, temperature=temperature, seed=seed)
             context = {"attempt": attempt, "rung": rung, "model": model, "temperature": temperature, "seed": seed}
             try:
-                completion, hit = self.caller(request, progress=progress)
+                completion, hit = pipeline.generate(self.caller, request, progress=progress)
             except BackendError as exc:
                 result.add_requests(getattr(exc, "requests", None) or [{"outcome": "failed"}], **context)
                 result.backend_failed = True
@@ -656,7 +603,7 @@ class Builder:
                     **context)
                 result.add_usage(completion)
             try:
-                code = extract_code(completion.text)
+                code = pipeline.extract(completion.text)
             except NoCodeError as exc:
                 last_problem = str(exc)
                 messages = bounded_retry_messages(initial, completion.text, last_problem)
@@ -666,20 +613,20 @@ class Builder:
                 result.repeated_answers += 1
                 messages = bounded_retry_messages(initial, code, failed[code_hash], repeated=True)
                 continue
-            problem = check_compiles(code, spec.output)
-            if problem is None and tests:
+            verdict = pipeline.trial(code)
+            problem = verdict.problem if verdict.status == "syntax-error" else None
+            outcome = verdict.outcome
+            if outcome is not None:
                 result.test_runs += 1
-                outcome = run_tests(self.project.root, tests, output=spec.output, code=code,
-                                    **{**test_settings(self.config), "sandbox": self.sandbox()}, cancel=self.cancel)
                 if self.cancel.is_set():
                     raise BuildCancelled("interrupted")
                 result.tests, result.sandbox = outcome.status, outcome.sandbox
-                if outcome.not_started:  # pdd's or the project's set-up, not the model: no attempt spent
+                if verdict.status == "not-started":  # pdd's or the project's set-up, not the model: no attempt spent
                     result.status, result.attempts = "error", attempt - 1
-                    result.error = redact(f"{spec.name}: {outcome.start_problem()}")
+                    result.error = redact(f"{spec.name}: {verdict.problem}")
                     raise TestsCouldNotStart(result.error, result)
-                result.requirements = requirement_results(req_ids, outcome.tests_report, tests)
-                if not outcome.passed:
+                result.requirements = requirement_results(req_ids, outcome.tests_report, pipeline.tests)
+                if not verdict.passed:
                     problem = redact(normalise_test_output(outcome.output, {}))
             elif problem is None:
                 result.tests = "none" if self.options.run_tests else "skipped"
@@ -721,11 +668,31 @@ class Builder:
     def _accept(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
                 current: bytes | None, genuine: bool, result: ModuleResult) -> None:
         """Record the note, then replace the file: a crash in between leaves a note on a
-        blob that is not in the tree (harmless), never a genuine file without its note."""
-        with self._accept_lock:  # an interrupt waits for an accept in progress, then none starts
+        blob that is not in the tree (harmless), never a genuine file without its note.
+
+        Accepts of different modules run concurrently, and their notes are committed in
+        groups: :meth:`pdd.notes.NotesWriter.flush` takes every note queued so far into
+        one notes commit, and returns only once the caller's note is in the ref, so the
+        workers that arrive while one commit is written share the next one (group
+        commit: one notes commit per wave of finished modules, not per module). An
+        interrupt waits for the accepts in progress to finish (:meth:`_wait_accepts`);
+        none starts after it."""
+        with self._accepting:
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
+            self._accepts += 1
+        try:
             self._accept_locked(spec, inputs, code, completion, current, genuine, result)
+        finally:
+            with self._accepting:
+                self._accepts -= 1
+                self._accepting.notify_all()
+
+    def _wait_accepts(self) -> None:
+        """Block until no accept is in progress (the caller has set :attr:`cancel`)."""
+        with self._accepting:
+            while self._accepts:
+                self._accepting.wait()
 
     def _accept_locked(self, spec: PromptSpec, inputs: ModuleInputs, code: str, completion: Completion,
                        current: bytes | None, genuine: bool, result: ModuleResult) -> None:
@@ -740,7 +707,8 @@ class Builder:
             write_atomic(backup, current)
             self.backups.append(str(backup.relative_to(self.project.root)))
         if self.options.write_notes:
-            blob = self.project.repo.create_blob(data)
+            with self._blob_lock:  # one pygit2 object-database write at a time
+                blob = self.project.repo.create_blob(data)
             self.notes.add(str(blob), {
                 "path": spec.output,
                 "prompt": spec.path,
@@ -768,8 +736,9 @@ class Builder:
                 **({"requirements": result.requirements} if result.requirements else {}),
                 **(self.options.note_extra or {}),
             })
-            self.notes.flush()
-        ensure_packages(self.project.root, spec.output)
+            self.notes.flush()  # returns once this note is committed (perhaps by another worker's flush)
+        with self._packages_lock:
+            ensure_packages(self.project.root, spec.output)
         if current != data:
             write_atomic(path, data, tmp_dir=tmp_folder(self.project.root))
         result.status = "built"

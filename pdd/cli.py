@@ -234,7 +234,7 @@ def check(
             from pdd.config import check_test_command
 
             check_test_command(project.config, root)
-            files = sorted({t for s in project.specs().values() for t in s.tests if (root / t).is_file()})
+            files = sorted({t for s in project.specs().values() for t in s.existing_tests(root)})
             outcome = run_tests(root, files, **test_settings(project.config)) if files else None
             payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
             if outcome is not None and not outcome.passed:
@@ -247,9 +247,9 @@ def check(
 
             regen_project = open_project(root)
             regen = run_regenerate(regen_project, make_reporter())
-            # With the replay backend generation is deterministic, so committed code that
-            # differs from what its prompt produces was not generated from it (a forged note).
-            deterministic = regen_project.config.backend == "replay"
+            # With a deterministic backend (recorded answers) generation repeats, so committed code
+            # that differs from what its prompt produces was not generated from it (a forged note).
+            deterministic = regen.deterministic
             payload["regenerate"] = {n: {"status": r.status, "tests": r.tests, "same_as_committed": regen.same_as_committed.get(n),
                                          "error": r.error} for n, r in ((r.name, r) for r in regen.build.results)}
             if regen.build.exit_code:

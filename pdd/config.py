@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pdd.backends import DEFAULT as DEFAULT_BACKEND
+from pdd.backends import RECORDINGS_SECTION, REGISTRY, lookup
 from pdd.errors import ConfigError
 
 if TYPE_CHECKING:
     from pdd.yamlcache import YamlCache
 
 CONFIG_RELPATH = ".pdd/config.yaml"
-
-BACKENDS = ("openai", "anthropic", "command", "replay")
 
 DEFAULT_CONFIG_TEXT = """\
 # pdd configuration. Docs: README.md, "Configuration".
@@ -108,11 +108,6 @@ _SCHEMA: dict[str, Any] = {
     "paths": {"prompts": str, "tests": str},
     "build": {"jobs": int, "attempts": int},
     "tests": {"command": list, "timeout": (int, float), "sandbox": str, "pass_env": list, "plugins": object},  # plugins: _test_plugins
-    "openai": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int, "stream": bool},
-    "anthropic": {"base_url": (str, type(None)), "timeout": (int, float), "max_retries": int},
-    "command": {"argv": list, "preset": (str, type(None)), "base_url": (str, type(None)), "timeout": (int, float),
-                "max_retries": int},
-    "replay": {"dir": str},
     "check": {"stale": str},
     "lint": {"max_prompt_chars": int},
     "trace": str,
@@ -120,6 +115,12 @@ _SCHEMA: dict[str, Any] = {
     "review": {"model": str, "backend": (str, type(None)), "block": bool},
     "budget": {"max_usd_per_build": (int, float)},
 }
+
+
+def schema() -> dict[str, Any]:
+    """The keys of ``.pdd/config.yaml`` and their types: pdd's own, and each registered
+    backend's section (:data:`pdd.backends.REGISTRY`, ``settings_schema``)."""
+    return {**_SCHEMA, **{name: info.settings_schema for name, info in REGISTRY.items()}}
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Config:
     plain dicts for the backend that reads them.
     """
 
-    backend: str = "replay"
+    backend: str = DEFAULT_BACKEND
     model: str = "recorded"
     temperature: float = 0.0
     max_tokens: int = 8192
@@ -356,7 +357,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
                 hint="fix the YAML syntax, or delete the file and run `pdd init` to write a fresh one",
             ) from None
         if loaded is not None:
-            _validate(CONFIG_RELPATH, loaded, _SCHEMA)
+            _validate(CONFIG_RELPATH, loaded, schema())
             data = loaded
     try:
         plain = _plain(data)
@@ -367,16 +368,9 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         value = (plain.get(section) or {}).get(key)
         return default if value is None else value
 
-    backend = env.get("PDD_BACKEND") or plain.get("backend") or "replay"
-    if backend not in BACKENDS:
-        import difflib
-
-        close = difflib.get_close_matches(str(backend), BACKENDS, n=1)
-        where = "PDD_BACKEND" if env.get("PDD_BACKEND") else f"{CONFIG_RELPATH}:{_line_of(data, 'backend') or ''}".rstrip(":")
-        raise ConfigError(
-            f"{where}: unknown backend '{backend}'" + (f": did you mean '{close[0]}'?" if close else ""),
-            hint=f"use one of: {', '.join(BACKENDS)}",
-        )
+    backend = env.get("PDD_BACKEND") or plain.get("backend") or DEFAULT_BACKEND
+    lookup(backend, "PDD_BACKEND" if env.get("PDD_BACKEND")
+           else f"{CONFIG_RELPATH}:{_line_of(data, 'backend') or ''}".rstrip(":"))  # unknown: did-you-mean, exit 2
     jobs = int(env["PDD_JOBS"]) if env.get("PDD_JOBS", "").isdigit() else get("build", "jobs", 4)
     attempts = get("build", "attempts", 2)
     if jobs < 1 or attempts < 1:
@@ -407,7 +401,8 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         raise ConfigError(f"{CONFIG_RELPATH}: tests.sandbox must be auto, bwrap or none, got {sandbox!r}",
                           hint="auto confines tests with bubblewrap where it is installed; none opts out")
     for dotted, value in (("tests.timeout", get("tests", "timeout", None)),
-                          *((f"{b}.timeout", get(b, "timeout", None)) for b in ("openai", "anthropic", "command"))):
+                          *((f"{b}.timeout", get(b, "timeout", None)) for b, info in REGISTRY.items()
+                            if "timeout" in info.settings_schema)):
         _check_seconds(data, dotted, value)
     from pdd.policy import parse_policy
 
@@ -432,7 +427,7 @@ def parse_config(text: str | None, environ: dict[str, str] | None = None, cache:
         test_plugin_autoload=autoload,
         stale_policy=stale,
         trace_required=trace == "required",
-        replay_dir=_replay_dir(get("replay", "dir", ".pdd/recordings")),
+        replay_dir=_replay_dir(get(RECORDINGS_SECTION, "dir", ".pdd/recordings")),
         prices=dict(plain.get("prices") or {}),
         sections=sections,
         **{k: v for k, v in policy.items() if k != "model"},

@@ -3,7 +3,7 @@
 The model is asked, without writing code, for the decisions the specification does
 not make but an implementation must (edge cases, failure behavior, concurrency,
 units, ordering, ...), as a numbered list. The request goes through the same
-cache and backend as ``pdd build`` (:class:`pdd.build.ModelCaller`), so asking
+cache and backend as ``pdd build`` (:class:`pdd.modelcall.ModelCaller`), so asking
 twice about an unchanged prompt costs nothing.
 
 ``--write`` appends the questions to the prompt as an ``## Open questions``
@@ -193,9 +193,8 @@ def add_open_questions(text: str, questions: list[str]) -> tuple[str, list[str]]
 def run_critique(project, name: str) -> Critique:
     """Ask the configured model about module ``name``. Raises :class:`pdd.errors.PddError`
     (input errors: exit 2; backend failures: exit 3)."""
-    from pdd.backends import Request
-    from pdd.build import ModelCaller
     from pdd.fingerprint import generator_for
+    from pdd.modelcall import ModelCaller, request_for
     from pdd.freshness import DependencyUnavailable, dependency_interface
     from pdd.render import render_prompt
 
@@ -211,8 +210,7 @@ def run_critique(project, name: str) -> Critique:
         except DependencyUnavailable:
             deps.append((dep.module, ""))
     gen = generator_for(spec, project.config)
-    request = Request(messages=tuple(critique_messages(spec.module, spec.path, rendered.text, deps)),
-                      model=gen.model, temperature=gen.temperature, max_tokens=gen.max_tokens, module=name)
+    request = request_for(gen, critique_messages(spec.module, spec.path, rendered.text, deps), name)
     from pdd.runs import now_iso, write_model_run
 
     started = now_iso()

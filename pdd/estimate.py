@@ -131,13 +131,13 @@ def estimate_build(project: Any, options: Any) -> Estimate:
     """Predict the spend of ``pdd build`` with ``options`` (:class:`pdd.build.BuildOptions`)
     on ``project``; no model is called and nothing is written. Raises what the build's
     planning raises (:class:`pdd.errors.InputError`, :class:`pdd.errors.ConfigError`, exit 2)."""
-    from pdd.backends import Request
     from pdd.build import Builder
     from pdd.cache import GenerationCache, cache_key
     from pdd.fingerprint import generator_for
     from pdd.freshness import DependencyUnavailable, module_inputs
     from pdd.render import render_prompt
     from pdd.generation import initial_messages
+    from pdd.modelcall import request_for
     from pdd.policy import ladder_of, review_items, review_messages
     from pdd.runs import load_runs
 
@@ -174,8 +174,7 @@ def estimate_build(project: Any, options: Any) -> Estimate:
             pending = "a dependency is not built yet: estimated without its interface"
         ladder = ladder_of(gen)
         messages = initial_messages(spec.module, spec.output, rendered, contexts)
-        request = Request(messages=tuple(messages), model=ladder[0], temperature=gen.temperature,
-                          max_tokens=gen.max_tokens, module=name)
+        request = request_for(gen, messages, name, model=ladder[0])
         if cache.get(cache_key(config.backend, request)) is not None:
             out.modules.append(ModuleEstimate(name, "cached", model=ladder[0], note="the first request is in the cache"))
             continue

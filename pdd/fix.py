@@ -38,12 +38,10 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pdd import __version__, targets
 from pdd.atomicfile import write_atomic
-from pdd.backends import Request
-from pdd.build import BuildOptions, Builder, ModelCaller, Reporter
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, BackendError, InputError, PddError, UsageError
 from pdd.extract import answer_opening, fenced_blocks
 from pdd.fingerprint import generator_for
@@ -51,11 +49,15 @@ from pdd.freshness import worktree_blob_id
 from pdd.generation import normalise_test_output
 from pdd.graph import check_graph
 from pdd.notes import read_notes, records_for_path
+from pdd.modelcall import ModelCaller, request_for
 from pdd.project import Project
 from pdd.prompt import PromptSpec, parse_prompt
 from pdd.recovery import FIX_RELPATH, finish_fix, interrupted_fixes, new_fix_folder, repo_lock, save_original, tmp_folder
 from pdd.runs import Spend, now_iso, write_run
 from pdd.testrun import run_tests, test_settings
+
+if TYPE_CHECKING:
+    from pdd.build import ModuleResult, Reporter
 
 FIX_TEMPLATE_VERSION = "pdd-fix-1"
 
@@ -148,16 +150,6 @@ def wrap_diff(diff: str, width: int) -> str:
     return "\n".join(out) + ("\n" if diff.endswith("\n") else "")
 
 
-def diff_stats(diff: str) -> tuple[int, int]:
-    """(lines added, lines removed) of a unified diff, parsed with unidiff."""
-    if not diff:
-        return 0, 0
-    from unidiff import PatchSet
-
-    patch = PatchSet(diff)
-    return sum(f.added for f in patch), sum(f.removed for f in patch)
-
-
 def validate_revision(project: Project, spec: PromptSpec, original: str, revised: str) -> PromptSpec:
     """Parse and check a revised prompt text. Raises :class:`InputError` saying why it is rejected."""
     from pdd.render import render_prompt
@@ -246,7 +238,7 @@ def last_genuine(project: Project, path: str) -> tuple[str, bytes] | None:
 class Fixer:
     """One ``pdd fix`` of one module."""
 
-    def __init__(self, project: Project, reporter: Reporter, *, attempts: int = 3, yes: bool = False,
+    def __init__(self, project: Project, reporter: "Reporter", *, attempts: int = 3, yes: bool = False,
                  dry_run: bool = False, keep: bool = False, confirm: Callable[[str], bool] | None = None,
                  show: Callable[[str], None] | None = None, budget: float | None = None) -> None:
         from pdd.config import check_test_command
@@ -266,11 +258,7 @@ class Fixer:
         self.show = show or (lambda text: reporter.message(text))
         self.caller = ModelCaller(project, record=False, budget=budget)
         self._folder: Path | None = None  # .pdd/fix/<id>/ of the fix in progress
-        if budget is not None and project.config.backend != "replay":
-            from pdd.spend import require_prices
-
-            require_prices({m for m in [project.config.model] + [s.model for s in project.specs().values() if s.model]},
-                           self.caller.prices)
+        self.caller.require_prices([project.config.model] + [s.model for s in project.specs().values()])
 
     # -- entry points -------------------------------------------------------------
     def fix_module(self, spec: PromptSpec) -> FixReport:
@@ -279,7 +267,7 @@ class Fixer:
         code_path = root / spec.output
         if not code_path.is_file():
             raise UsageError(f"{spec.output} does not exist", hint=f"run `pdd build {spec.name}` first")
-        tests = [t for t in spec.tests if (root / t).is_file()]
+        tests = spec.existing_tests(root)
         if not tests:
             raise UsageError(f"{spec.name} has no behavior tests to fix against", hint=f"write {spec.tests[0]}")
         # The current file as the candidate: an import error in it is the module's fault, to fix.
@@ -356,8 +344,7 @@ class Fixer:
                 attempt = FixAttempt(n)
                 report.attempts.append(attempt)
                 gen = generator_for(spec, self.project.config)
-                request = Request(messages=tuple(messages), model=gen.model, temperature=gen.temperature,
-                                  max_tokens=gen.max_tokens, module=spec.name)
+                request = request_for(gen, messages, spec.name)
                 try:
                     completion, hit = self.caller(request)
                 except BackendError as exc:
@@ -397,7 +384,7 @@ class Fixer:
                 write_atomic(prompt_path, revised, mode=prompt_mode, tmp_dir=tmp_folder(root))
                 attempt.applied = True
                 current = revised
-                self.project._specs = None  # the prompt changed: re-read specs
+                self.project.forget_specs()  # the prompt changed: re-read specs
                 result = self._regenerate(spec)
                 report.regeneration_spend.merge(result.to_json())
                 attempt.regenerated, attempt.tests = result.status, result.tests
@@ -452,10 +439,12 @@ class Fixer:
                 "modules": {spec.name: {"status": report.outcome, "attempts": len(report.attempts), **spend.entry()}},
             })
 
-    def _regenerate(self, spec: PromptSpec):
+    def _regenerate(self, spec: PromptSpec) -> "ModuleResult":
+        """Rebuild ``spec`` from the revised prompt (one attempt, through this fix's caller)."""
+        from pdd.build import BuildOptions, Builder
+
         builder = Builder(self.project, BuildOptions(names=[spec.name], force=True, attempts=1, command="fix-build"),
-                          self.reporter)
-        builder.caller = self.caller
+                          self.reporter, caller=self.caller)
         report = builder.run()
         return next(r for r in report.results if r.name == spec.name)
 
@@ -464,7 +453,7 @@ def failing_modules(project: Project) -> list[PromptSpec]:
     """Modules whose generated file exists and whose behavior tests fail now."""
     out = []
     for name, spec in sorted(project.specs().items()):
-        tests = [t for t in spec.tests if (project.root / t).is_file()]
+        tests = spec.existing_tests(project.root)
         if not tests or not (project.root / spec.output).is_file():
             continue
         if not run_tests(project.root, tests, **test_settings(project.config)).passed:

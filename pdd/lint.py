@@ -485,7 +485,7 @@ def check_tests(spec: "PromptSpec", root: Path, collection: Collection | None) -
         findings.append(Finding("tests-opted-out", "warning", spec.path,
                                 spec.keys_line.get("untested_reason") or 1,
                                 f"untested by choice (tests: []): {spec.untested_reason}", spec.name))
-    existing = [t for t in spec.tests if (root / t).is_file()]
+    existing = spec.existing_tests(root)
     where = spec.keys_line.get("tests") if spec.tests_declared else None
     for t in spec.tests:
         if t not in existing:
@@ -646,7 +646,7 @@ def lint_project(project: "Project", names: list[str] | None = None) -> LintRepo
     for name in selected:
         spec = specs.get(name)
         if spec is not None:
-            to_collect += [t for t in spec.tests if (root / t).is_file()]
+            to_collect += spec.existing_tests(root)
     collection = collect_tests(root, to_collect, project.config.test_command,
                                timeout=max(60.0, project.config.test_timeout),
                                sandbox=project.config.test_sandbox, plugins=project.config.test_plugins,

@@ -46,7 +46,7 @@ from pdd.errors import ConfigError
 
 if TYPE_CHECKING:
     from pdd.backends import Completion
-    from pdd.build import ModelCaller
+    from pdd.modelcall import ModelCaller
     from pdd.project import Project
 
 VERDICTS = ("kept", "violated", "unclear")
@@ -103,11 +103,12 @@ def parse_policy(plain: Mapping[str, Any], data: Any, env: Mapping[str, str], ba
         raise ConfigError(f"{_CONFIG}{_line(data, 'review')}: review needs a model",
                           hint="e.g. review: {model: other-model, block: false}; remove `review:` for no reviewer")
     if review_backend is not None:
-        from pdd.config import BACKENDS
+        from pdd.backends import lookup
 
-        if review_backend not in BACKENDS:
-            raise ConfigError(f"{_CONFIG}{_line(data, 'review', 'backend')}: review.backend: unknown backend "
-                              f"{review_backend!r}", hint=f"use one of: {', '.join(BACKENDS)}, or leave it out")
+        try:
+            lookup(review_backend, f"{_CONFIG}{_line(data, 'review', 'backend')}: review.backend")
+        except ConfigError as exc:
+            raise ConfigError(exc.message, hint=f"{exc.hint}, or leave it out") from None
     if review_model:
         require_distinct_reviewer(review_model, ladder or (model,), f"{_CONFIG}{_line(data, 'review', 'model')}")
     limit = (plain.get("budget") or {}).get("max_usd_per_build")
@@ -294,17 +295,14 @@ class Reviewer:
     """Runs the configured reviewer on candidates of a build (through the cache and budget)."""
 
     def __init__(self, project: "Project", generator_caller: "ModelCaller", record: bool) -> None:
-        from dataclasses import replace
-
-        from pdd.build import ModelCaller
+        from pdd.modelcall import ModelCaller
 
         config = project.config
         self.model = str(config.review_model)
         self.block = config.review_block
-        self.caller = ModelCaller(project, record, None)
-        self.caller.config = replace(config, backend=config.review_backend or config.backend)
-        self.caller.budget = generator_caller.budget  # one limit for the whole build
-        self.caller.prices = generator_caller.prices
+        # its own backend and spend; the generator's budget and prices (one limit for the whole build)
+        self.caller = ModelCaller(project, record, backend=config.review_backend or config.backend,
+                                  share=generator_caller)
 
     @property
     def backend(self) -> str:

@@ -2,11 +2,12 @@
 
 1. Generate ``n`` independent candidates of the module: the build's messages plus
    a ``candidate i of n`` note, so every request is distinct, sent through
-   :class:`pdd.build.ModelCaller` with the cache lookup bypassed (fresh answers;
+   :class:`pdd.modelcall.ModelCaller` with the cache lookup bypassed (fresh answers;
    they are still stored). The temperature is the module's, or 1.0 when that is 0
    (identical samples would teach nothing); ``--temperature`` overrides it.
-2. Run the behavior tests on each candidate (:func:`pdd.testrun.run_tests` with
-   the overlay, so ``generated/`` is never touched). Candidates that fail are out.
+2. Run the behavior tests on each candidate (the build's candidate pipeline,
+   :class:`pdd.candidate.Pipeline`: extract, compile, then the tests in the overlay,
+   so ``generated/`` is never touched). Candidates that fail are out.
 3. Compare the passing candidates against each other with hypothesis in a
    subprocess with a timeout (the differential engine, :mod:`pdd.differential`): every input on which they
    disagree is shrunk and reported, e.g. "for `parse('1,5')`, candidate 1 returns
@@ -117,18 +118,14 @@ def sentence(target: dict[str, Any]) -> str:
 
 def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) -> tuple[list[Candidate], Any]:
     """The candidates, and the :class:`pdd.runs.Spend` of their requests."""
-    from pdd.backends import Request
-    from pdd.build import ModelCaller
-    from pdd.extract import NoCodeError, check_compiles, extract_code
+    from pdd.candidate import NoCodeError, Pipeline
     from pdd.generation import initial_messages
+    from pdd.modelcall import ModelCaller, request_for
     from pdd.sandbox import select
-    from pdd.testrun import run_tests, test_settings
 
     config = project.config
-    root: Path = project.root
-    box = select(config.test_sandbox)
+    pipeline = Pipeline(project.root, config, spec, run_tests=options.run_tests, sandbox=select(config.test_sandbox))
     base = initial_messages(spec.module, spec.output, inputs.rendered, list(inputs.dep_contexts))
-    tests = [t for t in spec.tests if (root / t).is_file()] if options.run_tests else []
     caller = ModelCaller(project, record=False)
 
     def one(i: int) -> Candidate:
@@ -136,24 +133,20 @@ def _generate(project, spec, inputs, options: ProbeOptions, temperature: float) 
         messages[-1]["content"] = messages[-1]["content"].rstrip("\n") + (
             f"\n\n(pdd probe: candidate {i} of {options.n}. Write your own complete, independent implementation "
             f"of the specification.)\n")
-        request = Request(messages=tuple(messages), model=inputs.generator.model, temperature=temperature,
-                          max_tokens=inputs.generator.max_tokens, module=spec.name)
-        completion, _ = caller(request, lookup=False)
+        request = request_for(inputs.generator, messages, spec.name, temperature=temperature)
+        completion, _ = pipeline.generate(caller, request, lookup=False)
         cand = Candidate(i, "error", tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
         try:
-            cand.code = extract_code(completion.text)
+            cand.code = pipeline.extract(completion.text)
         except NoCodeError as exc:
             cand.status, cand.detail = "no-code", str(exc)
             return cand
-        problem = check_compiles(cand.code, spec.output)
-        if problem:
-            cand.status, cand.detail = "syntax-error", problem
+        verdict = pipeline.trial(cand.code)
+        if verdict.status in ("syntax-error", "untested"):
+            cand.status, cand.detail = verdict.status, verdict.problem or ""
             return cand
-        if not tests:
-            cand.status = "untested"
-            return cand
-        outcome = run_tests(root, tests, output=spec.output, code=cand.code,
-                            **{**test_settings(config), "sandbox": box})
+        outcome = verdict.outcome
+        assert outcome is not None
         cand.status = "passed" if outcome.passed else ("timeout" if outcome.status == "timeout" else "failed")
         if not outcome.passed:
             lines = [ln.strip() for ln in outcome.output.strip().splitlines() if ln.strip()]
@@ -224,8 +217,7 @@ def run_probe(project, name: str, options: ProbeOptions) -> ProbeReport:
             report.problem += ("; the behavior tests still hold the placeholder of `pdd new`: write them, "
                                "or probe the prompt alone with --no-tests")
         return report
-    tests = [(project.root / t).read_text(encoding="utf-8", errors="replace")
-             for t in spec.tests if (project.root / t).is_file()]
+    tests = [(project.root / t).read_text(encoding="utf-8", errors="replace") for t in spec.existing_tests(project.root)]
     report.targets, report.problem, notes, broken = _compare(project.root, spec.module, comparable, options, tests,
                                                                       project.config.test_sandbox)
     report.notes.extend(notes)

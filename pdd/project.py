@@ -89,13 +89,18 @@ class Project:
             raise next(iter(broken.values()))
         return specs
 
+    def forget_specs(self) -> None:
+        """Drop the specs read so far: the next :meth:`usable_specs` reads the prompts
+        again (after a command rewrote one, e.g. ``pdd fix`` or ``pdd adopt``)."""
+        self._specs, self._broken = None, {}
+
     def usable_specs(self) -> tuple[dict[str, PromptSpec], dict[str, InputError]]:
         """``(specs, broken)``: every module whose prompt parses and whose dependencies
         are usable, and for each other module (by name) the :class:`InputError` that
         stops it: its own prompt's error (file and line), or a dependency's. One
         malformed prompt thus does not hide the others (``pdd status``, ``pdd build``).
         A dependency cycle among the usable ones still raises :class:`InputError`."""
-        if self._specs is not None:  # read once; set `_specs = None` to re-read
+        if self._specs is not None:  # read once; forget_specs() to re-read
             return self._specs, self._broken
         specs: dict[str, PromptSpec] = {}
         broken: dict[str, InputError] = {}

@@ -89,6 +89,11 @@ class PromptSpec:
         """Dotted import name of the generated module, e.g. ``generated.billing.invoice``."""
         return TARGET.import_name(self.output)
 
+    def existing_tests(self, root: Path | str) -> list[str]:
+        """The behavior-test files of this spec (repo-relative, in ``tests`` order) that
+        exist as files under repository ``root`` in the working tree."""
+        return [t for t in self.tests if os.path.isfile(os.path.join(root, t))]
+
 
 def is_fragment(relpath: PurePosixPath) -> bool:
     """True if any component of ``relpath`` (relative to the prompts folder) starts with ``_``."""

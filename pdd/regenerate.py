@@ -26,10 +26,13 @@ from pdd.prompt import GENERATED_DIR
 @dataclass
 class RegenerateReport:
     """The scratch build's report plus, per module, whether the regenerated file
-    equals the committed one (``same``; differing is normal for sampling models)."""
+    equals the committed one (``same``; differing is normal for sampling models).
+    ``deterministic``: the backend answers with recordings (the registry's flag), so
+    committed code that differs from its regeneration was not generated from its prompt."""
 
     build: BuildReport
     same_as_committed: dict[str, bool]
+    deterministic: bool = False
 
 
 def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, attempts: int | None = None) -> RegenerateReport:
@@ -48,14 +51,13 @@ def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, at
             shutil.rmtree(gen)
         scratch_project = Project(root=tree, config=load_config(tree))
         builder = Builder(scratch_project, BuildOptions(force=True, jobs=jobs, attempts=attempts, write_notes=False,
-                                                         command="check-regenerate"), reporter)
-        builder.run_root = root
+                                                         command="check-regenerate"), reporter, run_root=root)
         report = builder.run()
         same = {}
         for r in report.results:
             new = tree / r.output
             same[r.name] = new.is_file() and committed.get(r.output) == new.read_bytes()
-        return RegenerateReport(report, same)
+        return RegenerateReport(report, same, builder.caller.deterministic)
     finally:
         run(root, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(scratch, ignore_errors=True)

@@ -201,7 +201,7 @@ def run_outcomes(project: "Project", spec: "PromptSpec") -> dict[str, str]:
     gives every test ``error``."""
     from pdd.testrun import run_tests, test_settings
 
-    files = [t for t in spec.tests if (project.root / t).is_file()]
+    files = spec.existing_tests(project.root)
     if not files:
         return {}
     outcome = run_tests(project.root, files, **test_settings(project.config))

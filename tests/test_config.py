@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdd.config import BACKENDS, CONFIG_RELPATH, DEFAULT_CONFIG_TEXT, Config, load_config
+from pdd.backends import names as backend_names
+from pdd.config import CONFIG_RELPATH, DEFAULT_CONFIG_TEXT, Config, load_config
 from pdd.errors import EXIT_USAGE, ConfigError
 
 NO_ENV: dict[str, str] = {}
@@ -153,7 +154,7 @@ def test_top_level_not_a_mapping(tmp_path):
 def test_unknown_backend_from_file(tmp_path):
     err = config_error(tmp_path, "backend: gpt\n")
     assert "gpt" in err.message and CONFIG_RELPATH in err.message
-    assert err.hint and all(b in err.hint for b in BACKENDS)
+    assert err.hint and all(b in err.hint for b in backend_names())
 
 
 def test_unknown_backend_from_env(tmp_path):
@@ -209,7 +210,7 @@ def test_null_sections_mean_defaults(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    backend=st.sampled_from(BACKENDS),
+    backend=st.sampled_from(backend_names()),
     model=st.from_regex(r"[A-Za-z][A-Za-z0-9._:-]{0,20}", fullmatch=True),
     temperature=st.floats(0, 2, allow_nan=False),
     jobs=st.integers(1, 64),

@@ -210,7 +210,7 @@ def test_test_command_and_differential_command_use_this_interpreter():
 
 
 def test_collection_stub_compiles_and_scaffold_words_are_the_targets():
-    from pdd import newprompt, scaffold
+    from pdd import initproject as scaffold, newprompt
 
     assert PY.check_compiles(PY.COLLECTION_STUB, "pdd_lint_stub.py") is None
     assert newprompt.TEST_TEMPLATE == PY.TEST_TEMPLATE and (newprompt.PACKAGE_TEMPLATES / PY.TEST_TEMPLATE).is_file()

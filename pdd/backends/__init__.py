@@ -12,104 +12,118 @@ model do not pay for importing the clients.
 ``command``    a program reading the prompt on stdin (``claude -p``, ``codex exec``, ...)
 ``replay``     recorded responses only; never calls out
 =============  ===========================================================
+
+The :data:`REGISTRY` says, for each, its settings schema and capability flags
+(:class:`BackendInfo`); nothing outside this package names a backend.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from pdd.errors import ConfigError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pdd.backends.api import Backend, Completion, Request
     from pdd.config import Config
 
+_API = ("Request", "Completion", "Backend")
 
-@dataclass(frozen=True)
-class Request:
-    """One model request.
 
-    ``messages``: ``({"role", "content"}, ...)`` in Chat Completions form;
-    ``model``: model name; ``temperature``: 0 to 2; ``max_tokens``: answer limit;
-    ``module``: the module it is for (for messages only, not part of any key);
-    ``seed``: sampling seed for backends that take one (``openai``), or ``None``
-    (then it is not sent and not part of the cache key, so keys made before it
-    existed are unchanged).
+def __getattr__(name: str) -> Any:
+    """``Request``, ``Completion`` and ``Backend`` (:mod:`pdd.backends.api`), imported on
+    first use so that reading the registry costs the hook path nothing."""
+    if name in _API:
+        from pdd.backends import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pdd.backends' has no attribute {name!r}")
+
+
+class BackendInfo:
+    """One registry entry: what pdd knows about a backend without importing it.
+
+    ``name``: the value of ``backend:`` / ``PDD_BACKEND`` and of the backend's settings
+    section; ``factory``: ``"module:function"``, the function called as
+    ``function(config, root)`` to build the :class:`Backend` (its module, and any SDK
+    it needs, is imported only then); ``settings_schema``: key -> accepted type(s) of
+    its section in ``.pdd/config.yaml`` (checked by :mod:`pdd.config`; a key named
+    ``timeout`` must be a number of seconds above 0); capability flags in the manner of
+    simonw/llm's model attributes: ``deterministic`` (answers are recorded ones: free,
+    repeatable, never worth recording again or pricing), ``records`` (its section's
+    ``dir`` is the recordings folder that ``--record`` writes); ``summary`` for help.
+    A plain class, not a dataclass: this module is on the pre-commit hook's import path.
     """
 
-    messages: tuple[dict[str, str], ...]
-    model: str
-    temperature: float
-    max_tokens: int
-    module: str = ""
-    seed: int | None = None
+    __slots__ = ("name", "factory", "summary", "settings_schema", "deterministic", "records")
 
-    def params(self) -> dict[str, Any]:
-        """The generation parameters that change the answer (part of the cache key)."""
-        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
-        if self.seed is not None:
-            params["seed"] = self.seed
-        return params
+    def __init__(self, name: str, factory: str, summary: str, settings_schema: "dict[str, Any] | None" = None, *,
+                 deterministic: bool = False, records: bool = False) -> None:
+        self.name = name
+        self.factory = factory
+        self.summary = summary
+        self.settings_schema: dict[str, Any] = dict(settings_schema or {})
+        self.deterministic = deterministic
+        self.records = records
 
+    def __repr__(self) -> str:
+        return f"BackendInfo({self.name!r}, deterministic={self.deterministic})"
 
-@dataclass(frozen=True)
-class Completion:
-    """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown).
+    def create(self, config: "Config", root: "Path") -> "Backend":
+        """The backend for ``config`` in repository ``root``. Raises :class:`ConfigError`."""
+        import importlib
 
-    ``model`` is the model the provider says it served (the response's ``model``), else the
-    requested one; ``extra["system_fingerprint"]`` the OpenAI-style configuration id where given.
-    ``extra["backend_info"]``, when a backend sets it, is a small JSON-ready dict saying how the
-    answer was obtained (e.g. the ``command`` backend's preset and program); it is kept in the
-    generation cache and recorded in the provenance note as ``backend_info``.
-    """
-
-    text: str
-    tokens_in: int | None = None
-    tokens_out: int | None = None
-    cost_usd: float | None = None
-    model: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict of the completion."""
-        data = {"text": self.text, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
-                "cost_usd": self.cost_usd, "model": self.model}
-        if isinstance(self.extra.get("backend_info"), dict):
-            data["backend_info"] = self.extra["backend_info"]
-        if isinstance(self.extra.get("system_fingerprint"), str):
-            data["system_fingerprint"] = self.extra["system_fingerprint"]
-        return data
+        module, _, function = self.factory.partition(":")
+        return getattr(importlib.import_module(module), function)(config, root)
 
 
-class Backend(Protocol):
-    """What every backend provides. ``complete`` raises :class:`pdd.errors.BackendError`."""
+_URL = (str, type(None))
+_SECONDS = (int, float)
 
-    name: str
+#: Every backend, in the order help text lists them (the shape of pre-commit's
+#: ``all_languages``): one entry per module of this package. Adding a backend is one
+#: module with a ``create(config, root)`` function and one entry here (docs/backends.md).
+REGISTRY: dict[str, BackendInfo] = {info.name: info for info in (
+    BackendInfo("openai", "pdd.backends.openai:create",
+                "OpenAI-compatible Chat Completions (official ``openai`` SDK)",
+                {"base_url": _URL, "timeout": _SECONDS, "max_retries": int, "stream": bool}),
+    BackendInfo("anthropic", "pdd.backends.anthropic:create", "Anthropic Messages API (official ``anthropic`` SDK)",
+                {"base_url": _URL, "timeout": _SECONDS, "max_retries": int}),
+    BackendInfo("command", "pdd.backends.command:create",
+                "a program reading the prompt on stdin (``claude -p``, ``codex exec``, ...)",
+                {"argv": list, "preset": _URL, "base_url": _URL, "timeout": _SECONDS, "max_retries": int}),
+    BackendInfo("replay", "pdd.backends.replay:create", "recorded responses only; never calls out",
+                {"dir": str}, deterministic=True, records=True),
+)}
 
-    def complete(self, request: Request) -> Completion: ...
+#: The backend of a project with no ``backend:`` setting (``pdd init`` writes it).
+DEFAULT = "replay"
+#: The settings section whose ``dir`` is the recordings folder (``replay.dir``).
+RECORDINGS_SECTION = next(info.name for info in REGISTRY.values() if info.records)
 
 
-def make_backend(config: "Config", root: Path) -> Backend:
-    """Instantiate the configured backend. Raises :class:`ConfigError` for an
-    unknown or unavailable one."""
-    if config.backend == "openai":
-        from pdd.backends.openai import OpenAIBackend
+def names() -> tuple[str, ...]:
+    """The registered backend names."""
+    return tuple(REGISTRY)
 
-        return OpenAIBackend(config.section("openai"))
-    if config.backend == "anthropic":
-        from pdd.backends.anthropic import AnthropicBackend
 
-        return AnthropicBackend(config.section("anthropic"))
-    if config.backend == "command":
-        from pdd.backends.command import CommandBackend
+def lookup(name: Any, where: str = ".pdd/config.yaml") -> BackendInfo:
+    """The registry entry of backend ``name``. Raises :class:`ConfigError` (exit 2)
+    starting with ``where`` (a file:line or a variable), with a did-you-mean
+    suggestion (``difflib.get_close_matches``) and the list of names."""
+    info = REGISTRY.get(name) if isinstance(name, str) else None
+    if info is not None:
+        return info
+    import difflib
 
-        return CommandBackend(config.section("command"), root)
-    if config.backend == "replay":
-        from pdd.backends.replay import ReplayBackend
+    close = difflib.get_close_matches(str(name), names(), n=1)
+    raise ConfigError(f"{where}: unknown backend '{name}'" + (f": did you mean '{close[0]}'?" if close else ""),
+                      hint=f"use one of: {', '.join(names())}")
 
-        return ReplayBackend(root / config.replay_dir)
-    raise ConfigError(
-        f"backend '{config.backend}' is not available in this version of pdd",
-        hint="use 'openai' (any OpenAI-compatible endpoint), 'anthropic', 'command' or 'replay'",
-    )
+
+def make_backend(config: "Config", root: "Path") -> "Backend":
+    """Instantiate the configured backend (:data:`REGISTRY`). Raises :class:`ConfigError`
+    for an unknown or unavailable one."""
+    return lookup(config.backend, "backend").create(config, root)

@@ -25,12 +25,17 @@ in are ``input_tokens`` plus cache creation and cache read input tokens.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdd.backends import Completion, Request
 from pdd.backends._common import checked_answer, sdk_client_settings, sdk_error_message, status_hint
 from pdd.errors import BackendError
 from pdd.redact import redact
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pdd.config import Config
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MAX_RETRIES = 4
@@ -117,3 +122,8 @@ def _sum_tokens(usage: Any, first: str, *more: str) -> int | None:
     if base is None:
         return None
     return int(base) + sum(int(getattr(usage, name, None) or 0) for name in more)
+
+
+def create(config: "Config", root: Path) -> AnthropicBackend:
+    """The registry's factory (:data:`pdd.backends.REGISTRY`): settings from the ``anthropic`` section."""
+    return AnthropicBackend(config.section("anthropic"))

@@ -86,12 +86,15 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pdd.backends import Completion, Request
 from pdd.backends._common import checked_answer, truncate
 from pdd.errors import BackendError, ConfigError
 from pdd.redact import redact
+
+if TYPE_CHECKING:
+    from pdd.config import Config
 
 DEFAULT_TIMEOUT = 300.0
 DEFAULT_MAX_RETRIES = 1
@@ -506,3 +509,8 @@ _PARSERS: dict[str, Callable[[str, str, Request], Completion]] = {
     "gemini": _parse_gemini,
     "llm": _parse_llm,
 }
+
+
+def create(config: "Config", root: Path) -> CommandBackend:
+    """The registry's factory (:data:`pdd.backends.REGISTRY`): settings from the ``command`` section."""
+    return CommandBackend(config.section("command"), root)

@@ -26,13 +26,17 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from pdd.backends import Completion, Request
-from pdd.backends._common import checked_answer, sdk_client_settings, sdk_error_message
+from pdd.backends._common import checked_answer, sdk_client_settings, sdk_error_message, status_hint
 from pdd.errors import BackendError
 from pdd.redact import redact
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pdd.config import Config
 
 
 MAX_TIMEOUT_RETRIES = 1
@@ -104,7 +108,7 @@ class OpenAIBackend:
             )
         except openai.APIStatusError as exc:
             err = BackendError(f"openai backend: {what}: HTTP {exc.status_code}: {_error_message(exc)}",
-                               hint=_hint_for_status(exc.status_code))
+                               hint=status_hint(exc.status_code, "OPENAI_API_KEY", "openai"))
             if exc.status_code in _RETRY_STATUSES or exc.status_code >= 500:
                 raise _Retryable(f"http-{exc.status_code}", err, _retry_after(exc)) from None
             entry["outcome"] = f"http-{exc.status_code}"
@@ -242,11 +246,6 @@ def _error_message(exc: Any) -> str:
     return sdk_error_message(exc)  # the service's message, redacted and truncated
 
 
-def _hint_for_status(status: int) -> str | None:
-    if status in (401, 403):
-        return "check OPENAI_API_KEY"
-    if status == 404:
-        return "check the model name (model in .pdd/config.yaml or PDD_MODEL) and the base_url"
-    if status == 429:
-        return "rate limited after retries: try again later or lower --jobs"
-    return None
+def create(config: "Config", root: Path) -> OpenAIBackend:
+    """The registry's factory (:data:`pdd.backends.REGISTRY`): settings from the ``openai`` section."""
+    return OpenAIBackend(config.section("openai"))

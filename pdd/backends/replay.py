@@ -18,12 +18,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdd.atomicfile import write_atomic
 from pdd.backends import Completion, Request
 from pdd.canonical import digest
 from pdd.errors import ReplayMissError
+
+if TYPE_CHECKING:
+    from pdd.config import Config
 
 LABEL = "recorded response"
 
@@ -92,3 +95,8 @@ def record(directory: Path, request: Request, completion: Completion, *, backend
     path = directory / f"{key}.json"
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
     return path
+
+
+def create(config: "Config", root: Path) -> ReplayBackend:
+    """The registry's factory (:data:`pdd.backends.REGISTRY`): recordings in ``replay.dir``."""
+    return ReplayBackend(root / config.replay_dir)

@@ -1,0 +1,71 @@
+"""What every backend shares: :class:`Request`, :class:`Completion`, the :class:`Backend`
+protocol (re-exported by :mod:`pdd.backends`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Request:
+    """One model request.
+
+    ``messages``: ``({"role", "content"}, ...)`` in Chat Completions form;
+    ``model``: model name; ``temperature``: 0 to 2; ``max_tokens``: answer limit;
+    ``module``: the module it is for (for messages only, not part of any key);
+    ``seed``: sampling seed for backends that take one (``openai``), or ``None``
+    (then it is not sent and not part of the cache key, so keys made before it
+    existed are unchanged).
+    """
+
+    messages: tuple[dict[str, str], ...]
+    model: str
+    temperature: float
+    max_tokens: int
+    module: str = ""
+    seed: int | None = None
+
+    def params(self) -> dict[str, Any]:
+        """The generation parameters that change the answer (part of the cache key)."""
+        params: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            params["seed"] = self.seed
+        return params
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model answer. Token counts and cost are ``None`` when unknown (never 0 for unknown).
+
+    ``model`` is the model the provider says it served (the response's ``model``), else the
+    requested one; ``extra["system_fingerprint"]`` the OpenAI-style configuration id where given.
+    ``extra["backend_info"]``, when a backend sets it, is a small JSON-ready dict saying how the
+    answer was obtained (e.g. the ``command`` backend's preset and program); it is kept in the
+    generation cache and recorded in the provenance note as ``backend_info``.
+    """
+
+    text: str
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    model: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict of the completion."""
+        data = {"text": self.text, "tokens_in": self.tokens_in, "tokens_out": self.tokens_out,
+                "cost_usd": self.cost_usd, "model": self.model}
+        if isinstance(self.extra.get("backend_info"), dict):
+            data["backend_info"] = self.extra["backend_info"]
+        if isinstance(self.extra.get("system_fingerprint"), str):
+            data["system_fingerprint"] = self.extra["system_fingerprint"]
+        return data
+
+
+class Backend(Protocol):
+    """What every backend provides. ``complete`` raises :class:`pdd.errors.BackendError`."""
+
+    name: str
+
+    def complete(self, request: Request) -> Completion: ...
