@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from pdd.errors import PddError, UsageError
-from pdd.gitsource import NOTES_REF, rev_exists
+from pdd.git import rev_exists
+from pdd.provenance.record import NOTES_REF, tracking_ref  # noqa: F401  (tracking_ref: re-exported)
 
 MAX_SYNC_TRIES = 5
 
@@ -25,11 +26,6 @@ class SyncError(PddError):
     """``pdd notes sync`` could not push (exit 1)."""
 
     exit_code = 1
-
-
-def tracking_ref(remote: str) -> str:
-    """The remote-tracking notes ref of ``remote``."""
-    return f"refs/notes/remotes/{remote}/pdd"
 
 
 def fetch_refspec(remote: str) -> str:
