@@ -233,7 +233,9 @@ def parse_note(text: str, where: str = "a note in refs/notes/pdd") -> list[NoteR
     (product contract: "a malformed line is reported and skipped, never a crash").
     Never raises."""
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # Split on "\n" only, as git does: str.splitlines() also splits on U+0085, U+2028...,
+    # which a record may hold unescaped (the line is JSON with ensure_ascii=False).
+    for number, line in enumerate(text.split("\n"), 1):
         line = line.strip()
         if not line:
             continue
@@ -252,6 +254,6 @@ def records_for_path(records: "list[NoteRecord]", path: str) -> list[NoteRecord]
 
 def merge_note_text(existing: str, new_lines: "list[str] | set[str] | tuple[str, ...]") -> str:
     """Existing note text plus ``new_lines``, sorted and de-duplicated (``cat_sort_uniq``)."""
-    lines = {ln for ln in existing.splitlines() if ln.strip()}
+    lines = {ln.rstrip("\r") for ln in existing.split("\n") if ln.strip()}  # "\n" only: see parse_note
     lines.update(new_lines)
     return "\n".join(sorted(lines)) + "\n"

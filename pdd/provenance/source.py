@@ -371,7 +371,9 @@ NotesReader = Notes  # the old name (pdd.gitsource.NotesReader)
 class WorktreeSource:
     """The working tree, file by file from disk (see the module docstring), with the
     notes of :class:`Notes`. ``repo``: an open ``pygit2.Repository`` to hash with the
-    repository's filters in-process; without it, ``git hash-object`` (a subprocess) does.
+    repository's end-of-line filters in-process; without it, or for a path with a
+    ``filter`` attribute (a clean filter driver, which libgit2 does not run), ``git
+    hash-object`` (a subprocess) does.
     Nothing is cached: a build rewrites files while it runs."""
 
     kind = "worktree"
@@ -400,9 +402,10 @@ class WorktreeSource:
 
         if not os.path.isfile(f"{self.root}/{path}"):
             return None
-        if self.repo is not None:
+        if self.repo is not None:  # in-process, unless a clean filter applies: libgit2 does not run filter drivers
             try:
-                return str(self.repo.hashfile(path))
+                if self.repo.get_attr(path, "filter") is None:
+                    return str(self.repo.hashfile(path))
             except Exception as exc:  # pygit2.GitError for an unreadable file
                 raise OSError(f"{path}: {exc}") from None
         proc = run(self.root, "hash-object", "--", path)
