@@ -137,7 +137,8 @@ def file_state(project: Project, spec: PromptSpec, notes: Notes, outcomes: dict[
     """The state of ``spec``'s generated file in the working tree (:func:`pdd.provenance.state.judge`).
     ``notes``: the notes read; ``digests``: a cache of dependencies' interface digests
     by output path, shared across calls. Raises :class:`pdd.errors.InputError` for a
-    prompt that does not render (only rendered when its recorded inputs changed)."""
+    prompt that does not render (rendered unless its recorded inputs are unchanged: the
+    fingerprint is reported in every state)."""
     specs = project.usable_specs()[0]
     cache = {} if digests is None else digests
     deps: dict[str, str] | str = {}
@@ -155,7 +156,7 @@ def file_state(project: Project, spec: PromptSpec, notes: Notes, outcomes: dict[
     uses = worktree_uses(project, spec)[1] if spec.uses else {}
     untested = untested_problem(spec, lambda t: (project.root / t).is_file())
     return judge(spec, worktree_source(project, notes), have_notes=notes.exists, generator=generator_for(spec, project.config),
-                 deps=deps, uses=uses, untested=untested, outcome=(outcomes or {}).get(spec.name),
+                 deps=deps, uses=uses, untested=untested, outcome=(outcomes or {}).get(spec.name), want_fingerprint=True,
                  render=lambda: render_prompt(spec, project.root, project.config.prompts_dir).text)
 
 

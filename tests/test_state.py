@@ -61,14 +61,16 @@ def note(root: Path, path: str, record: NoteRecord) -> None:
     w.flush()
 
 
-def judged(m, kind: str = "index", *, generator=None, deps=None, untested=None, outcome=None) -> tuple[ModuleState, int]:
+def judged(m, kind: str = "index", *, generator=None, deps=None, untested=None, outcome=None,
+           want_fingerprint=False) -> tuple[ModuleState, int]:
     notes = Notes(m.root)
     try:
         source = WorktreeSource(m.root, notes) if kind == "files" else snapshot(m.root, kind)
         source.notes = notes
         render = Render(m.root, m.spec)
         st = judge(m.spec, source, have_notes=notes.exists, generator=generator or m.gen,
-                   deps={} if deps is None else deps, uses={}, render=render, untested=untested, outcome=outcome)
+                   deps={} if deps is None else deps, uses={}, render=render, untested=untested, outcome=outcome,
+                   want_fingerprint=want_fingerprint)
         return st, render.calls
     finally:
         notes.close()
@@ -106,6 +108,16 @@ def test_missing_unknown_and_edited(mod):
     git(mod.root, "rm", "-q", OUT)
     st, _ = judged(mod)
     assert (st.state, st.why, st.reason) == ("missing", "no generated file", "no generated file; run `pdd build m`")
+
+
+def test_status_wants_the_fingerprint_in_every_state(mod):
+    git(mod.root, "rm", "-q", OUT)
+    st, renders = judged(mod, "files")
+    assert (st.state, st.fingerprint, renders) == ("missing", None, 0)  # check and the hook: nothing rendered
+    st, renders = judged(mod, "files", want_fingerprint=True)
+    assert (st.state, st.fingerprint, renders) == ("missing", mod.fp, 1)  # status: rendered, so a bad prompt is exit 2
+    st, renders = judged(mod, "files", want_fingerprint=True, deps="dependency d has no usable generated module")
+    assert (st.state, st.fingerprint, renders) == ("missing", None, 0)
 
 
 def test_untested_and_failing(mod):

@@ -108,7 +108,8 @@ def matching_record(spec: "PromptSpec", source: "Source", records: list[NoteReco
 
 def judge(spec: "PromptSpec", source: "Source", *, have_notes: bool, generator: "Generator",
           deps: "dict[str, str] | str", uses: dict[str, str], render: Callable[[], str],
-          untested: str | None = None, outcome: dict[str, Any] | None = None) -> ModuleState:
+          untested: str | None = None, outcome: dict[str, Any] | None = None,
+          want_fingerprint: bool = False) -> ModuleState:
     """The state of ``spec``'s generated file in ``source`` (a :class:`pdd.provenance.source.Source`).
 
     ``have_notes``: a notes ref exists; ``generator``: the configured generator of the
@@ -117,35 +118,43 @@ def judge(spec: "PromptSpec", source: "Source", *, have_notes: bool, generator: 
     rendered prompt's text, called at most once and only when the fast path does not
     decide; ``untested``: why the module has no behavior tests (``None``: it has, or the
     caller reports it itself); ``outcome``: the newest run-record entry of the module
-    (``failing``). Raises what ``render`` raises and :class:`OSError` for an unreadable
-    working-tree file."""
+    (``failing``); ``want_fingerprint``: compute the fingerprint whatever the state
+    (``pdd status`` reports it, and so reports a prompt that does not render), rendering
+    unless the fast path gives it. Raises what ``render`` raises and :class:`OSError`
+    for an unreadable working-tree file."""
     from pdd.fingerprint import compute_fingerprint, generator_change, record_with_own_generator
 
     blob, records, others = source.provenance(spec.output)
     base = dict(name=spec.name, path=spec.output, prompt=spec.path, blob=blob, others=tuple(others))
-    if blob is None:
-        return ModuleState(state="missing", why="no generated file", **base)
-    if not have_notes:
-        return ModuleState(state="unknown", why=f"no notes ref {NOTES_REF}; fetch it: {FETCH_NOTES_HINT}", **base)
-    if not records:
-        why = (f"its note names {', '.join(others)}, not this path (copied or renamed by hand?)" if others
-               else f"its blob {blob[:10]} has no pdd note for this path: edited by hand")
-        return ModuleState(state="edited", why=why, **base)
-    note = records[-1]
-    if untested is not None:
-        return ModuleState(state="untested", why=untested, note=note, **base)
-    if isinstance(deps, str):
-        return ModuleState(state="stale", why=deps, note=note, **base)
-    current = generator.to_json()
-    match, same = matching_record(spec, source, records, current, deps, uses)
     rendered: list[str] = []
+    match: NoteRecord | None = None
+    same = False
 
-    def fingerprint() -> str:
+    def fingerprint() -> str | None:
+        if isinstance(deps, str):
+            return None  # a dependency is unusable: no fingerprint
         if match is not None and same and match.fingerprint:
             return match.fingerprint  # equal inputs: equal fingerprint, nothing rendered
         if not rendered:
             rendered.append(render())
         return compute_fingerprint(spec, rendered[0], generator, deps, uses)
+
+    def early(state: str, why: str, note: NoteRecord | None = None) -> ModuleState:
+        return ModuleState(state=state, why=why, note=note, fingerprint=fingerprint() if want_fingerprint else None, **base)
+
+    if blob is None:
+        return early("missing", "no generated file")
+    if not have_notes:
+        return early("unknown", f"no notes ref {NOTES_REF}; fetch it: {FETCH_NOTES_HINT}")
+    if not records:
+        return early("edited", f"its note names {', '.join(others)}, not this path (copied or renamed by hand?)" if others
+                     else f"its blob {blob[:10]} has no pdd note for this path: edited by hand")
+    note = records[-1]
+    if untested is not None:
+        return early("untested", untested, note)
+    if isinstance(deps, str):
+        return early("stale", deps, note)
+    match, same = matching_record(spec, source, records, generator.to_json(), deps, uses)
 
     if outcome and outcome.get("status") == "failed" and outcome.get("fingerprint") == fingerprint():
         what = ("the last build's behavior tests failed: " if outcome.get("tests") in ("failed", "timeout", "error")
@@ -163,7 +172,8 @@ def judge(spec: "PromptSpec", source: "Source", *, have_notes: bool, generator: 
     if own is not None:
         return ModuleState(state="generator-changed", note=own, why=(
             f"built with another generator ({generator_change(own.generator, generator)}); "
-            "its prompt and dependencies are unchanged, so it is not stale"), **base)
+            "its prompt and dependencies are unchanged, so it is not stale"),
+            fingerprint=fingerprint() if want_fingerprint else None, **base)
     reasons = []
     if note.prompt_blob and not source.matches(spec.path, note.prompt_blob):
         reasons.append("prompt changed")
