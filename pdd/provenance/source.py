@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pdd.errors import UsageError
 from pdd.git import BlobReader, git, rev_exists, run  # noqa: F401  (rev_exists: used by callers of this module)
-from pdd.provenance.record import FETCH_NOTES, NOTES_REF, TRACKING_PREFIX, NoteRecord, notes_refs, parse_note
+from pdd.provenance.record import (FETCH_NOTES, NOTES_REF, TRACKING_PREFIX, NoteRecord, notes_refs, parse_note,
+                                   records_for_path)
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 GITLINK_PREFIX = "gitlink:"  # snapshot value of a submodule entry (not a blob id)
@@ -77,8 +78,7 @@ def _provenance(notes: "Notes | None", blob: str, path: str) -> "tuple[list[Note
     if notes is None:
         return [], []
     records = notes.records(blob)
-    naming = sorted((r for r in records if r.path == path), key=lambda r: str(r.time or ""))
-    return naming, sorted({r.path for r in records if r.path and r.path != path})
+    return records_for_path(records, path), sorted({r.path for r in records if r.path and r.path != path})
 
 
 @dataclass
