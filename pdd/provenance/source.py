@@ -50,10 +50,6 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-# (blob id or None if absent, the records of its note naming the path, the other paths its note names)
-Provenance = "tuple[str | None, list[NoteRecord], list[str]]"
-
-
 class Source(Protocol):
     """Blob id, text and notes of a path in one state of the repository."""
 
