@@ -41,12 +41,12 @@ from pdd.atomicfile import write_atomic
 from pdd.backends import Completion
 from pdd.candidate import NoCodeError, Pipeline
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
-from pdd.freshness import (DependencyUnavailable, ModuleInputs, built_by_other_generator, git_blob_id,
-                            inputs_unchanged, module_inputs, worktree_blob_id)
+from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, module_inputs, worktree_source, worktree_uses
 from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
 from pdd.modelcall import ModelCaller, request_for
-from pdd.notes import NotesIndex, NotesWriter, records_for_path
+from pdd.notes import NotesIndex, NotesWriter
+from pdd.provenance.record import FETCH_NOTES, SCHEMA_VERSION, NoteRecord
 from pdd.policy import add_rung_usage, ladder_of, new_spend_entry, schedule
 from pdd.project import Project
 from pdd.prompt import INIT_TEXT, PromptSpec, untested_problem
@@ -259,6 +259,7 @@ class Builder:
         self.notes_index = NotesIndex(project.repo)
         self.have_notes = self.notes_index.exists
         self.known_fresh: set[str] = set()
+        self._rendered: dict[str, Any] = {}  # module -> its RenderedPrompt from plan (rendered once per build)
         self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
         self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}
@@ -290,17 +291,26 @@ class Builder:
         # errors stop the build before any write.
         from pdd.render import render_prompt
 
+        from pdd.fingerprint import generator_for
+        from pdd.provenance.state import matching_record
+
         order = topological_order(specs, wanted)
         for name in order:
             spec = specs[name]
             if name not in forced and all(d in self.known_fresh for d in spec.depends):
                 digests = self._dep_digests(spec, specs)
                 records = self._current_records(spec)[1]
-                if digests is not None and inputs_unchanged(self.project, spec, records, digests):
-                    self.known_fresh.add(name)
-                    continue
-            render_prompt(spec, self.project.root, self.config.prompts_dir)
-        from pdd.fingerprint import generator_for
+                if digests is not None and records:
+                    uses = worktree_uses(self.project, spec)[1] if spec.uses else {}
+                    try:  # the fast path of the judge: a generator-changed module is kept too
+                        matched = matching_record(spec, self._source(), records,
+                                                  generator_for(spec, self.config).to_json(), digests, uses)[0]
+                    except OSError:
+                        matched = None
+                    if matched is not None:
+                        self.known_fresh.add(name)
+                        continue
+            self._rendered[name] = render_prompt(spec, self.project.root, self.config.prompts_dir)
         from pdd.policy import check_ladder_reviewer
 
         generators = [generator_for(specs[n], self.config) for n in wanted]
@@ -331,18 +341,15 @@ class Builder:
         return (f"its behavior tests are still the placeholder `pdd new` wrote: write the acceptance tests in "
                 f"{', '.join(waiting)} and delete the placeholder test, then `pdd build`") if waiting else None
 
-    def _current_records(self, spec: PromptSpec) -> tuple[bytes | None, list[dict[str, Any]]]:
+    def _source(self) -> Any:
+        """The working tree with the notes read when the build started (:mod:`pdd.provenance.source`)."""
+        return worktree_source(self.project, self.notes_index)
+
+    def _current_records(self, spec: PromptSpec) -> tuple[bytes | None, list[NoteRecord]]:
         """(current file bytes or None, note records naming its path) from the notes snapshot."""
-        try:
-            with open(os.path.join(self.project.root, spec.output), "rb") as fh:
-                data = fh.read()
-        except (FileNotFoundError, IsADirectoryError):
-            return None, []
-        records = records_for_path(self.notes_index.records(git_blob_id(data)), spec.output)
-        if not records and self.have_notes:  # perhaps a filtered (e.g. CRLF) checkout
-            records = records_for_path(self.notes_index.records(worktree_blob_id(self.project, spec.output)),
-                                       spec.output)
-        return data, records
+        source = self._source()
+        data = source.read(spec.output)
+        return (None, []) if data is None else (data, source.provenance(spec.output)[1])
 
     def _dep_digests(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> dict[str, str] | None:
         """Interface digest of each dependency's current file; None if one is unusable."""
@@ -405,7 +412,7 @@ class Builder:
             self.reporter.message(
                 "warning: this clone has no pdd notes (refs/notes/pdd), so the provenance of the files in "
                 "generated/ is unknown and they will be regenerated (changed ones are saved under .pdd/backup/). "
-                "To use the team's notes instead, stop (Ctrl-C) and run: pdd notes sync")
+                f"To use the team's notes instead, stop (Ctrl-C) and run: {FETCH_NOTES}")
         if any(n not in self.untested and (n not in self.known_fresh or n in forced) for n in order):
             self.caller.prepare()  # the backend (SDK import, client) is built before the workers need it
             if self.reviewer is not None:
@@ -532,23 +539,26 @@ class Builder:
             ensure_packages(self.project.root, spec.output)
             return result
         try:
-            inputs = module_inputs(self.project, spec)
+            inputs = module_inputs(self.project, spec, self._rendered.pop(spec.name, None))
         except DependencyUnavailable as exc:
             result.status, result.error = "error", f"dependency unavailable: {exc}"
             return result
         result.fingerprint = inputs.fingerprint
         result.model = inputs.generator.model
-        current, records = self._current_records(spec)
-        genuine = False
+        from pdd.provenance.state import judge
+
+        source = self._source()
+        current = source.read(spec.output)
+        st = judge(spec, source, have_notes=self.have_notes, generator=inputs.generator, deps=inputs.dep_digests,
+                   uses=inputs.uses_digests, render=lambda: inputs.rendered)
+        genuine = st.note is not None
         if current is not None:
-            genuine = bool(records)
-            if not force and (any(r.get("fingerprint") == inputs.fingerprint for r in records)
-                              or built_by_other_generator(spec, inputs, records) is not None):  # generator-changed
+            if not force and st.state in ("fresh", "generator-changed"):
                 result.status, result.tests = "fresh", "not-run"
                 ensure_packages(self.project.root, spec.output)
                 result.seconds = time.monotonic() - t0
                 return result
-            if not records and self.have_notes and not force:
+            if st.state == "edited" and not force:
                 result.status = "error"
                 result.error = (f"{spec.output} was edited by hand (its blob has no pdd note); not overwriting it. "
                                 f"Run `pdd fix {spec.output}` to move the edit into the prompt, "
@@ -709,7 +719,7 @@ class Builder:
         if self.options.write_notes:
             with self._blob_lock:  # one pygit2 object-database write at a time
                 blob = self.project.repo.create_blob(data)
-            self.notes.add(str(blob), {
+            self.notes.add(str(blob), NoteRecord.from_dict({
                 "path": spec.output,
                 "prompt": spec.path,
                 "prompt_blob": inputs.prompt_blob,
@@ -717,25 +727,26 @@ class Builder:
                 "backend": inputs.generator.backend,
                 "model": result.model,
                 "rung": result.rung,
-                **({"ladder": result.ladder} if result.ladder else {}),
+                "ladder": result.ladder or None,
                 "served_model": completion.model,
-                **({"system_fingerprint": result.system_fingerprint} if result.system_fingerprint else {}),
-                **({"review": result.review} if result.review else {}),
+                "system_fingerprint": result.system_fingerprint or None,
+                "review": result.review or None,
                 "spend": {"requests": result.requests, "tokens_in": result.tokens_in, "tokens_out": result.tokens_out,
                           "cost_usd": None if result.cost_unknown else result.cost_usd},
                 "tokens_in": completion.tokens_in,
                 "tokens_out": completion.tokens_out,
                 "cost_usd": completion.cost_usd,
-                **({"backend_info": completion.extra["backend_info"]} if "backend_info" in completion.extra else {}),
+                "backend_info": completion.extra.get("backend_info"),
                 "tests": result.tests,
                 "sandbox": result.sandbox,
                 "attempts": result.attempts,
                 "time": now_iso(),
                 "pdd": __version__,
                 "inputs": inputs.to_note(),
-                **({"requirements": result.requirements} if result.requirements else {}),
+                "requirements": result.requirements or None,
                 **(self.options.note_extra or {}),
-            })
+                "schema": SCHEMA_VERSION,
+            }))
             self.notes.flush()  # returns once this note is committed (perhaps by another worker's flush)
         with self._packages_lock:
             ensure_packages(self.project.root, spec.output)

@@ -5,7 +5,7 @@ For the working tree (or, with ``staged``, git's index, or a commit) every file 
 line naming its path) and **fresh** (a line of that note carries the fingerprint
 computed now); no prompt may lack its module (**missing**) and no module its
 prompt (**orphan**). Blob ids come from git's index and trees through
-:mod:`pdd.gitsource`; of the working tree only the files git says differ from the
+:mod:`pdd.provenance.source`; of the working tree only the files git says differ from the
 index are hashed, and pygit2 is not imported.
 
 Freshness has an exact fast path: the note records the fingerprint's inputs (the
@@ -30,24 +30,19 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
-from pdd.gitsource import GITLINK_PREFIX, BlobReader, NotesReader, Snapshot, git, rev_exists, snapshot, staged_changes
+from pdd.git import BlobReader, git, rev_exists
 from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt, untested_problem
+from pdd.provenance.record import FETCH_NOTES, NOTES_REF
+from pdd.provenance.source import GITLINK_PREFIX, Notes, Snapshot, git_blob_id, snapshot, staged_changes
 from pdd.yamlcache import YamlCache
 
-# Works whether or not the remote has notes yet (a plain `git fetch` of refs/notes/pdd fails when it has none).
-FETCH_NOTES = "pdd notes sync"
+if TYPE_CHECKING:  # pragma: no cover
+    from pdd.provenance.state import ModuleState
 
-
-def _blob_id(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-INIT_BLOB = _blob_id(INIT_TEXT.encode("utf-8"))
+INIT_BLOB = git_blob_id(INIT_TEXT.encode("utf-8"))
 
 
 @dataclass
@@ -135,10 +130,11 @@ def _interface_key(blob: str | None) -> str:
 class Checker:
     """One check over a snapshot. Use :func:`run_check`."""
 
-    def __init__(self, root: Path, snap: Snapshot, config: Config, notes: NotesReader,
+    def __init__(self, root: Path, snap: Snapshot, config: Config, notes: Notes,
                  cache: YamlCache | None = None) -> None:
         self.root = root
         self.snap = snap
+        snap.notes = notes
         self.config = config
         self.notes = notes
         self.cache = cache
@@ -181,14 +177,6 @@ class Checker:
                 self.cache.put(key, self._digests[spec.name])
         return self._digests[spec.name]
 
-    def records(self, blob: str, path: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """(records naming ``path``, all records) of ``blob``'s note."""
-        from pdd.notes import parse_note
-
-        text = self.notes.note(blob)
-        all_records = parse_note(text, f"the note on blob {blob[:12]}") if text else []
-        return [r for r in all_records if r.get("path") == path], all_records
-
     def read_project_file(self, path: str) -> str | None:
         """Text of ``path`` in the snapshot's state (index or tree), also outside the
         prompts and generated folders the snapshot lists (``uses`` files)."""
@@ -196,59 +184,34 @@ class Checker:
             self.snap.blobs.update(snapshot(self.root, self.snap.kind, [path], self.snap.reader).blobs)
         return self.snap.read_text(path)
 
-    def is_fresh(self, spec: PromptSpec, records: list[dict[str, Any]], specs: dict[str, PromptSpec]) -> tuple[bool, str]:
-        """``(fresh, why)``. Fresh also when only the generator differs from the note's
-        (then ``why`` starts with ``generator-changed:``; see :mod:`pdd.fingerprint`)."""
+    def judge(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> "ModuleState":
+        """``spec``'s state in the snapshot (:func:`pdd.provenance.state.judge`); the
+        prompt is rendered from the snapshot only when its recorded inputs changed."""
         from pdd.fingerprint import generator_for
+        from pdd.provenance.state import judge
 
-        current = generator_for(spec, self.config)
-        generator = current.to_json()
-        deps = {}
+        deps: dict[str, str] | str = {}
         for d in spec.depends:
             digest = self.dep_digest(specs[d])
             if digest is None:
-                return False, f"dependency {d} has no usable generated module"
-            deps[d] = digest
+                deps = f"dependency {d} has no usable generated module"
+                break
+            deps[d] = digest  # type: ignore[index]
         uses: dict[str, str] = {}
         if spec.uses:
             from pdd.uses import used_interfaces
 
             uses = used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, self.read_project_file)[1]
-        prompt_blob = self.snap.blobs.get(spec.path)
-        changed = None
-        for r in records:
-            inputs = r.get("inputs") or {}
-            includes = inputs.get("includes")
-            if (r.get("prompt_blob") == prompt_blob and inputs.get("deps") == deps
-                    and (inputs.get("uses") or {}) == uses and isinstance(includes, dict)
-                    and all(self.snap.blobs.get(p) == b for p, b in includes.items())):
-                if inputs.get("generator") == generator:
-                    return True, "inputs unchanged"
-                changed = changed or r
-        if changed is not None:
-            return True, _generator_changed(changed, current)
-        # Slow path: render from the snapshot and compare fingerprints.
-        from pdd.fingerprint import compute_fingerprint, record_with_own_generator
-        from pdd.render import render_prompt
 
-        base = self.config.prompts_dir.rstrip("/") + "/"
-        rendered = render_prompt(spec, self.root, self.config.prompts_dir,
-                                 read=lambda name: self.snap.read_text(base + name))
-        fp = compute_fingerprint(spec, rendered.text, current, deps, uses)
-        if any(r.get("fingerprint") == fp for r in records):
-            return True, "fingerprint unchanged"
-        own = record_with_own_generator(spec, rendered.text, deps, records, uses)
-        if own is not None:
-            return True, _generator_changed(own, current)
-        reasons = []
-        newest = records[-1] if records else {}
-        if newest.get("prompt_blob") != prompt_blob:
-            reasons.append("prompt changed")
-        if (newest.get("inputs") or {}).get("deps") != deps:
-            reasons.append("a dependency's interface changed")
-        if ((newest.get("inputs") or {}).get("uses") or {}) != uses:
-            reasons.append("a used project file's interface changed")
-        return False, ", ".join(reasons) or "an included fragment changed"
+        def render() -> str:
+            from pdd.render import render_prompt
+
+            base = self.config.prompts_dir.rstrip("/") + "/"
+            return render_prompt(spec, self.root, self.config.prompts_dir,
+                                 read=lambda name: self.snap.read_text(base + name)).text
+
+        return judge(spec, self.snap, have_notes=self.notes.exists, generator=generator_for(spec, self.config),
+                     deps=deps, uses=uses, render=render)
 
     def check_module(self, spec: PromptSpec, specs: dict[str, PromptSpec], result: CheckResult) -> None:
         result.checked += 1
@@ -268,39 +231,25 @@ class Checker:
             if init not in self.snap.blobs:
                 result.problems.append(Problem(init, "missing", f"{init}, made by pdd for {spec.output}, is missing",
                                                f"pdd build {spec.name} && git add {init}", module=spec.name))
+        st = self.judge(spec, specs) if blob is not None and self.notes.exists else None
         if blob is None:
             result.problems.append(Problem(spec.output, "missing", f"{spec.path} has no generated module {spec.output}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
-            return
-        if not self.notes.exists:
-            return  # reported once, never as "edited"
-        records, all_records = self.records(blob, spec.output)
-        if not records:
-            other = sorted({str(r.get("path")) for r in all_records if r.get("path")})
-            why = (f"its note names {', '.join(other)}, not this path (copied or renamed by hand?)" if other
-                   else "its blob has no pdd note: edited by hand")
-            result.problems.append(Problem(spec.output, "edited", f"{spec.output} is not genuine: {why}",
+        elif st is None:
+            return  # no notes: reported once, never as "edited"
+        elif st.state == "edited":
+            result.problems.append(Problem(spec.output, "edited", f"{spec.output} is not genuine: {st.why}",
                                            f"pdd fix {spec.output}   (or: pdd build --force {spec.name})", module=spec.name))
-            return
-        fresh, why = self.is_fresh(spec, records, specs)
-        if fresh and why.startswith(GENERATOR_CHANGED):
-            result.problems.append(Problem(spec.output, GENERATOR_CHANGED, f"{spec.output}: {why}",
+        elif st.state == GENERATOR_CHANGED:
+            result.problems.append(Problem(spec.output, GENERATOR_CHANGED, f"{spec.output}: {st.why}",
                                            f"nothing required; `pdd build --force {spec.name}` regenerates it "
                                            "with the configured generator", module=spec.name, severity="warning"))
-        if not fresh:
-            result.problems.append(Problem(spec.output, "stale", f"{spec.output} is stale: {why}",
+        elif st.state == "stale":
+            result.problems.append(Problem(spec.output, "stale", f"{spec.output} is stale: {st.why}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))
 
 
 GENERATOR_CHANGED = "generator-changed"
-
-
-def _generator_changed(record: dict[str, Any], current: Any) -> str:
-    from pdd.fingerprint import generator_change
-
-    return (f"{GENERATOR_CHANGED}: built with another generator ("
-            f"{generator_change((record.get('inputs') or {}).get('generator'), current)}); "
-            "its prompt and dependencies are unchanged, so it is not stale")
 
 
 def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: BlobReader,
@@ -334,7 +283,7 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
                 return None  # not a module: let the full check report it
     # Prompts are read by index path (``:path``) through the one cat-file process;
     # blob ids then come from a single ``ls-files`` over just the paths involved.
-    from pdd.gitsource import _decode
+    from pdd.provenance.source import _decode
 
     def prompt_text(name: str) -> str | None:
         path = f"{prompts_dir}/{name}{PROMPT_SUFFIX}"
@@ -441,7 +390,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
         else:
             snap = snapshot(root, kind, [prompts_dir, GENERATED_DIR], reader)
             specs = _specs_from_snapshot(snap, config, yaml_cache)
-        notes = NotesReader(root, reader)
+        notes = Notes(root, reader)
         checker = Checker(root, snap, config, notes, yaml_cache)
         test_paths = sorted({t for s in specs.values() for t in s.tests})
         if test_paths:  # one listing of just these paths, in the same state
@@ -477,8 +426,8 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
 
         if not notes.exists and any(specs[n].output in snap.blobs for n in todo):
             result.problems.append(Problem(
-                "refs/notes/pdd", "notes-missing",
-                "this clone has no pdd notes (refs/notes/pdd), so provenance cannot be verified; "
+                NOTES_REF, "notes-missing",
+                f"this clone has no pdd notes ({NOTES_REF}), so provenance cannot be verified; "
                 "no file is reported as edited for that reason",
                 f"{FETCH_NOTES}   (fetches and merges the remote's notes, then pushes yours)"))
 

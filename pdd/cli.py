@@ -150,8 +150,9 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="Print the states as JSON."),
 ) -> None:
     """Each module's state: fresh, stale, edited, missing, orphan, failing (or unknown without notes), and why."""
-    from pdd.freshness import FETCH_NOTES_HINT, project_states
+    from pdd.freshness import project_states
     from pdd.project import open_project
+    from pdd.provenance.record import FETCH_NOTES_HINT, NOTES_REF
 
     from pdd.recovery import interrupted_fixes, stray_temp_files
 
@@ -174,7 +175,7 @@ def status(
         for s in states:
             print(f"{s.state:<8} {s.path:<{width}}  {s.reason}")
         if any(s.state == "unknown" for s in states):
-            print(f"\nprovenance unknown: this clone has no refs/notes/pdd. Get them: {FETCH_NOTES_HINT}")
+            print(f"\nprovenance unknown: this clone has no {NOTES_REF}. Get them: {FETCH_NOTES_HINT}")
         for rel in strays:
             print(f"leftover {rel}: a temporary file of an interrupted pdd; the next `pdd build` removes it")
         for f in fixes:

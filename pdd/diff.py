@@ -385,20 +385,17 @@ def _load_specs(side: Side, prompts_dir: str, tests_dir: str) -> tuple[dict[str,
 
 
 def _provenance(side: Side, path: str, project: Any, reader: Any) -> dict[str, Any] | None:
-    from pdd.notes import parse_note, records_for_path
-
     blob = side.blob(path, project)
     if blob is None:
         return None
     out: dict[str, Any] = {"blob": blob, "genuine": False}
     if reader is None:
         return out
-    records = records_for_path(parse_note(reader.note(blob) or ""), path)
+    records = reader.for_path(blob, path)
     if records:
         r = records[-1]
-        out.update(genuine=True, fingerprint=r.get("fingerprint"), model=r.get("model"), backend=r.get("backend"),
-                   tokens_in=r.get("tokens_in"), tokens_out=r.get("tokens_out"), cost_usd=r.get("cost_usd"),
-                   time=r.get("time"))
+        out.update(genuine=True, fingerprint=r.fingerprint, model=r.model, backend=r.backend,
+                   tokens_in=r.tokens_in, tokens_out=r.tokens_out, cost_usd=r.cost_usd, time=r.time)
     return out
 
 
@@ -410,7 +407,8 @@ def diff_modules(project: Any, names: list[str], options: DiffOptions) -> DiffRe
     """Review the modules ``names`` (all changed modules when empty) between
     ``options.base`` and ``options.head``. Raises :class:`UsageError` (exit 2) for
     an unknown revision or module name, :class:`InputError` for a bad head prompt."""
-    from pdd.gitsource import BlobReader, NotesReader
+    from pdd.git import BlobReader
+    from pdd.provenance.source import Notes
 
     root: Path = project.root
     base_rev = _resolve(root, options.base, "--base") if options.base else _resolve(root, default_base(root), "base")
@@ -432,7 +430,7 @@ def diff_modules(project: Any, names: list[str], options: DiffOptions) -> DiffRe
         chosen.append(name)
     reader = BlobReader(root)
     try:
-        notes_reader = NotesReader(root, reader)
+        notes_reader = Notes(root, reader)
         notes_reader = notes_reader if notes_reader.exists else None
         scratch = Path(tempfile.mkdtemp(prefix="pdd-diff-"))
         try:

@@ -165,7 +165,7 @@ def estimate_build(project: Any, options: Any) -> Estimate:
         try:
             inputs = module_inputs(project, spec)
             rendered, contexts, gen = inputs.rendered, list(inputs.dep_contexts), inputs.generator
-            if name not in forced and current is not None and any(r.get("fingerprint") == inputs.fingerprint
+            if name not in forced and current is not None and any(r.fingerprint == inputs.fingerprint
                                                                   for r in records):
                 out.modules.append(ModuleEstimate(name, "fresh"))
                 continue

@@ -130,37 +130,35 @@ def _resolve_path(project: Any, raw: str, cwd: Path) -> str:
 def explain(project: Any, raw_path: str, cwd: Path | None = None) -> dict[str, Any]:
     """Provenance and current state of a generated file. Raises :class:`UsageError`
     if the file does not exist."""
-    from pdd.freshness import (FETCH_NOTES_HINT, DependencyUnavailable, file_state, latest_outcomes,
-                               module_inputs, worktree_blob_id)
-    from pdd.notes import notes_ref_exists, read_notes, records_for_path
+    from pdd.freshness import file_state, latest_outcomes, worktree_source
+    from pdd.provenance.record import FETCH_NOTES_HINT, NOTES_REF
+    from pdd.provenance.source import Notes
 
     rel = _resolve_path(project, raw_path, cwd or Path.cwd())
     path = project.root / rel
     if not path.is_file():
         raise UsageError(f"no such file: {rel}", hint="give the path of a file under generated/ (or a module name)")
-    blob = worktree_blob_id(project, rel)
-    have_notes = notes_ref_exists(project.repo)
-    records = records_for_path(read_notes(project.repo, blob), rel) if have_notes else []
-    note = records[-1] if records else None
-    spec = next((s for s in project.specs().values() if s.output == rel), None)
-
-    if spec is not None:
-        try:
-            inputs = module_inputs(project, spec)
-        except DependencyUnavailable:
-            inputs = None
-        st = file_state(project, spec, inputs, have_notes, latest_outcomes(project))
-        state, reason = st.state, st.reason
-        current_prompt_blob = worktree_blob_id(project, spec.path)
-    else:
-        inputs = None
-        current_prompt_blob = None
-        if not have_notes:
-            state, reason = "unknown", f"no notes ref refs/notes/pdd; fetch it: {FETCH_NOTES_HINT}"
-        elif rel.startswith("generated/"):
-            state, reason = "orphan", "no prompt generates this file"
+    notes = Notes(project.root)
+    try:
+        source = worktree_source(project, notes)
+        blob = source.filtered_blob(rel)
+        records = source.provenance(rel)[1]
+        note = records[-1] if records else None
+        spec = next((s for s in project.specs().values() if s.output == rel), None)
+        if spec is not None:
+            st = file_state(project, spec, notes, latest_outcomes(project))
+            state, reason = st.state, st.reason
+            current_prompt_blob = source.filtered_blob(spec.path)
         else:
-            state, reason = "not-generated", "not a generated module: no prompt writes it"
+            current_prompt_blob = None
+            if not notes.exists:
+                state, reason = "unknown", f"no notes ref {NOTES_REF}; fetch it: {FETCH_NOTES_HINT}"
+            elif rel.startswith("generated/"):
+                state, reason = "orphan", "no prompt generates this file"
+            else:
+                state, reason = "not-generated", "not a generated module: no prompt writes it"
+    finally:
+        notes.close()
 
     out: dict[str, Any] = {
         "path": rel,
@@ -171,12 +169,12 @@ def explain(project: Any, raw_path: str, cwd: Path | None = None) -> dict[str, A
         "fresh": state == "fresh",
         "reason": reason,
         "notes_on_blob": len(records),
-        "note": note,
+        "note": note.to_dict() if note is not None else None,
         "prompt": None,
     }
     if note is not None:
-        prompt_path = note.get("prompt") or (spec.path if spec else None)
-        prompt_blob = note.get("prompt_blob")
+        prompt_path = note.prompt or (spec.path if spec else None)
+        prompt_blob = note.prompt_blob
         out["prompt"] = {
             "path": prompt_path,
             "blob": prompt_blob,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pdd.canonical import digest
 from pdd.config import Config
@@ -112,13 +113,13 @@ def generator_from_json(data: object) -> Generator | None:
 
 
 def record_with_own_generator(spec: PromptSpec, rendered_text: str, dep_digests: Mapping[str, str],
-                              records: list[dict], uses_digests: Mapping[str, str] | None = None) -> dict | None:
-    """The newest note record whose fingerprint equals the fingerprint computed now
+                              records: list[Any], uses_digests: Mapping[str, str] | None = None) -> Any:
+    """The newest :class:`pdd.provenance.record.NoteRecord` of ``records`` whose fingerprint equals the fingerprint computed now
     with the generator *it* recorded (prompt, dependency and ``uses`` inputs
     unchanged), or None."""
     for r in reversed(records):
-        g = generator_from_json((r.get("inputs") or {}).get("generator"))
-        if g is not None and compute_fingerprint(spec, rendered_text, g, dep_digests, uses_digests) == r.get("fingerprint"):
+        g = generator_from_json(r.generator)
+        if g is not None and compute_fingerprint(spec, rendered_text, g, dep_digests, uses_digests) == r.fingerprint:
             return r
     return None
 

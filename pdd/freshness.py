@@ -1,61 +1,47 @@
-"""Module inputs and states: fresh, stale, edited, missing, orphan, failing.
+"""Module inputs in the working tree, and the states of a project's modules.
 
-Definitions (product contract, "Provenance in git notes"):
-
-* **genuine**: the file's blob has a note line naming its path; otherwise it was
-  **edited** by hand;
-* **stale**: genuine, but no note line for the path carries the fingerprint
-  computed now;
-* **missing**: a prompt without its module; **orphan**: a module under
-  ``generated/`` without a prompt;
-* **failing**: the newest run record for the module failed its behavior tests
-  with the current fingerprint;
-* **generator-changed**: genuine and not stale, but built by another generator
-  (backend, model, parameters or template) than the configured one, e.g. with
-  ``PDD_BACKEND``/``PDD_MODEL`` set in one person's environment: a warning, not a
-  failure; see :mod:`pdd.fingerprint`;
-* **untested**: the module's behavior-test files are missing (and it did not opt
-  out with ``tests: []`` and ``untested_reason``): a failure, not a pass;
-* **unknown**: the notes ref is absent (a clone that never fetched the notes), so
-  provenance cannot be judged — never reported as edited.
-
-The working-tree files are read here (for ``status`` and ``build``); the
-pre-commit hook and ``check`` use the index and trees instead.
+:func:`module_inputs` renders a prompt and computes its fingerprint from the
+dependencies' current files (for ``pdd build``); :func:`project_states` (``pdd
+status``) and :func:`file_state` judge each module with the one judge,
+:func:`pdd.provenance.state.judge` (the states and their definitions are there),
+reading the working tree through :class:`pdd.provenance.source.WorktreeSource`: a
+module whose recorded inputs are unchanged is judged without rendering its prompt.
+The pre-commit hook and ``check`` use the index and trees instead (:mod:`pdd.check`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pdd.fingerprint import Generator, compute_fingerprint, generator_change, generator_for, record_with_own_generator
+from pdd.fingerprint import Generator, compute_fingerprint, generator_for
 from pdd.generation import DependencyContext
 from pdd.interface import extract_interface, interface_digest
-from pdd.notes import notes_ref_exists, read_notes, records_for_path
 from pdd.project import Project
 from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
+from pdd.provenance.record import FETCH_NOTES_HINT  # noqa: F401  (re-exported)
+from pdd.provenance.source import Notes, WorktreeSource, git_blob_id  # noqa: F401  (git_blob_id: re-exported)
+from pdd.provenance.state import ModuleState, judge
 from pdd.render import render_prompt
 
-STATES = ("fresh", "generator-changed", "stale", "edited", "missing", "orphan", "failing", "untested", "unknown", "broken")
-FETCH_NOTES_HINT = "pdd notes sync   (fetches and merges the remote's notes, if it has any)"
+if TYPE_CHECKING:  # pragma: no cover
+    from pdd.render import RenderedPrompt
 
 
-def git_blob_id(data: bytes) -> str:
-    """The git blob id (SHA-1 hex) of ``data``, as ``git hash-object --no-filters`` computes it."""
-    import hashlib
-
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+def worktree_source(project: Project, notes: Notes | None = None) -> WorktreeSource:
+    """The working tree of ``project`` as a :class:`pdd.provenance.source.Source`, hashing
+    with the repository's filters through its pygit2 repository."""
+    return WorktreeSource(project.root, notes, project.repo)
 
 
 def worktree_blob_id(project: Project, rel: str) -> str:
     """The blob id ``git add`` would give working-tree file ``rel``: the repository's
     filters (``core.autocrlf``, ``.gitattributes`` ``eol``/``text``) applied, so it
-    equals the id in the index and in notes. Raises :class:`OSError` if unreadable."""
-    try:
-        return str(project.repo.hashfile(rel))
-    except Exception as exc:  # pygit2.GitError for a missing or unreadable file
-        raise OSError(f"{rel}: {exc}") from None
+    equals the id in the index and in notes. Raises :class:`OSError` if unreadable or absent."""
+    blob = worktree_source(project).filtered_blob(rel)
+    if blob is None:
+        raise OSError(f"{rel}: no such file")
+    return blob
 
 
 @dataclass(frozen=True)
@@ -96,11 +82,13 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
         raise DependencyUnavailable(f"{dep.output}: {exc.__class__.__name__}: {exc}") from None
 
 
-def module_inputs(project: Project, spec: PromptSpec) -> ModuleInputs:
-    """Render ``spec`` and compute its fingerprint from the dependencies' current
-    files. Raises :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
+def module_inputs(project: Project, spec: PromptSpec, rendered: "RenderedPrompt | None" = None) -> ModuleInputs:
+    """Render ``spec`` (unless ``rendered``, its rendering, is given) and compute its
+    fingerprint from the dependencies' current files. Raises
+    :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
     specs = project.usable_specs()[0]  # its dependencies are usable (a broken prompt is not one)
-    rendered = render_prompt(spec, project.root, project.config.prompts_dir)
+    if rendered is None:
+        rendered = render_prompt(spec, project.root, project.config.prompts_dir)
     contexts = []
     digests = {}
     for dep_name in spec.depends:
@@ -137,60 +125,6 @@ def worktree_uses(project: Project, spec: PromptSpec) -> tuple[list[tuple[str, s
     return used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, worktree_reader(project.root))
 
 
-def inputs_unchanged(project: Project, spec: PromptSpec, records: list[dict[str, Any]], dep_digests: dict[str, str]) -> bool:
-    """True if a note record's input manifest (prompt blob, included fragments'
-    blobs, dependency interface digests) equals the current inputs: the prompt side
-    of the fingerprint is then necessarily unchanged, and nothing needs rendering.
-    The recorded generator may differ from the configured one (``generator-changed``
-    is not stale; see :mod:`pdd.fingerprint`). ``dep_digests``: current interface
-    digest of each dependency."""
-    if not records:
-        return False
-    uses = worktree_uses(project, spec)[1] if spec.uses else {}
-    for r in records:
-        inputs = r.get("inputs") or {}
-        includes = inputs.get("includes")
-        if (not isinstance(inputs.get("generator"), dict) or inputs.get("deps") != dep_digests
-                or (inputs.get("uses") or {}) != uses or not isinstance(includes, dict)):
-            continue
-        try:
-            if matches_blob(project, spec.path, r.get("prompt_blob")) and all(
-                    matches_blob(project, p, b) for p, b in includes.items()):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def matches_blob(project: Project, rel: str, blob: Any) -> bool:
-    """True if working-tree file ``rel`` is blob ``blob``. The plain hash of the bytes
-    is tried first (cheap, and right unless a filter applies); then the hash with
-    the repository's filters (a CRLF checkout). Raises :class:`OSError` if unreadable."""
-    if not isinstance(blob, str) or not blob:
-        return False
-    with open(os.path.join(project.root, rel), "rb") as fh:
-        if git_blob_id(fh.read()) == blob:
-            return True
-    return worktree_blob_id(project, rel) == blob
-
-
-@dataclass
-class ModuleState:
-    """The state of one module (or orphan file) and why."""
-
-    name: str | None
-    path: str
-    state: str
-    reason: str
-    prompt: str | None = None
-    fingerprint: str | None = None
-    note: dict[str, Any] | None = field(default=None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"module": self.name, "path": self.path, "prompt": self.prompt, "state": self.state,
-                "reason": self.reason, "fingerprint": self.fingerprint}
-
-
 def latest_outcomes(project: Project) -> dict[str, dict[str, Any]]:
     """Per module, the newest run-record entry (see :mod:`pdd.runs`)."""
     from pdd.runs import latest_module_outcomes
@@ -198,62 +132,32 @@ def latest_outcomes(project: Project) -> dict[str, dict[str, Any]]:
     return latest_module_outcomes(project.root)
 
 
-def file_state(project: Project, spec: PromptSpec, inputs: ModuleInputs | None, have_notes: bool,
-               outcomes: dict[str, dict[str, Any]] | None = None) -> ModuleState:
-    """The state of ``spec``'s generated file in the working tree."""
-    path = project.root / spec.output
-    base = dict(name=spec.name, path=spec.output, prompt=spec.path, fingerprint=inputs.fingerprint if inputs else None)
-    if not path.is_file():
-        return ModuleState(state="missing", reason="no generated file; run `pdd build " + spec.name + "`", **base)
-    blob = git_blob_id(path.read_bytes())
-    records = records_for_path(read_notes(project.repo, blob), spec.output) if have_notes else []
-    if have_notes and not records:  # perhaps a filtered (e.g. CRLF) checkout
-        blob = worktree_blob_id(project, spec.output)
-        records = records_for_path(read_notes(project.repo, blob), spec.output)
-    if not have_notes:
-        return ModuleState(state="unknown", reason=f"no notes ref {'refs/notes/pdd'}; fetch it: {FETCH_NOTES_HINT}", **base)
-    if not records:
-        return ModuleState(state="edited", reason=f"blob {blob[:10]} has no pdd note for this path: edited by hand; "
-                                                   f"run `pdd fix {spec.output}` or `pdd build --force {spec.name}`", **base)
-    note = records[-1]
+def file_state(project: Project, spec: PromptSpec, notes: Notes, outcomes: dict[str, dict[str, Any]] | None = None,
+               digests: dict[str, str | None] | None = None) -> ModuleState:
+    """The state of ``spec``'s generated file in the working tree (:func:`pdd.provenance.state.judge`).
+    ``notes``: the notes read; ``digests``: a cache of dependencies' interface digests
+    by output path, shared across calls. Raises :class:`pdd.errors.InputError` for a
+    prompt that does not render (rendered unless its recorded inputs are unchanged: the
+    fingerprint is reported in every state)."""
+    specs = project.usable_specs()[0]
+    cache = {} if digests is None else digests
+    deps: dict[str, str] | str = {}
+    for d in spec.depends:
+        dep = specs[d]
+        if dep.output not in cache:
+            try:
+                cache[dep.output] = interface_digest(dependency_interface(project, dep))
+            except DependencyUnavailable:
+                cache[dep.output] = None
+        if cache[dep.output] is None:
+            deps = f"dependency {d} has no usable generated module"
+            break
+        deps[d] = cache[dep.output]  # type: ignore[index]
+    uses = worktree_uses(project, spec)[1] if spec.uses else {}
     untested = untested_problem(spec, lambda t: (project.root / t).is_file())
-    if untested is not None:
-        return ModuleState(state="untested", reason=f"{untested}; or opt out with `tests: []` and `untested_reason:`",
-                           note=note, **base)
-    if inputs is None:
-        return ModuleState(state="stale", reason="a dependency is missing or does not parse", note=note, **base)
-    outcome = (outcomes or {}).get(spec.name)
-    if outcome and outcome.get("fingerprint") == inputs.fingerprint and outcome.get("status") == "failed":
-        what = ("the last build's behavior tests failed: " if outcome.get("tests") in ("failed", "timeout", "error")
-                else "the last build failed: ")
-        return ModuleState(state="failing", reason=what + str(outcome.get("error") or ""), note=note, **base)
-    if any(r.get("fingerprint") == inputs.fingerprint for r in records):
-        return ModuleState(state="fresh", reason="genuine and up to date", note=note, **base)
-    own = built_by_other_generator(spec, inputs, records)
-    if own is not None:
-        return ModuleState(state="generator-changed", reason=(
-            f"built with another generator ({generator_change((own.get('inputs') or {}).get('generator'), inputs.generator)}); "
-            f"prompt and dependencies unchanged, so not stale; `pdd build --force {spec.name}` regenerates it"),
-            note=own, **base)
-    return ModuleState(state="stale", reason=_why_stale(note, inputs), note=note, **base)
-
-
-def built_by_other_generator(spec: PromptSpec, inputs: ModuleInputs, records: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The note record that matches ``inputs`` except for its generator, or None
-    (see :func:`pdd.fingerprint.record_with_own_generator`)."""
-    return record_with_own_generator(spec, inputs.rendered, inputs.dep_digests, records, inputs.uses_digests)
-
-
-def _why_stale(note: dict[str, Any], inputs: ModuleInputs) -> str:
-    recorded = note.get("inputs") or {}
-    reasons = []
-    if note.get("prompt_blob") and note.get("prompt_blob") != inputs.prompt_blob:
-        reasons.append("prompt changed")
-    if recorded.get("includes") not in (None, inputs.includes):
-        reasons.append("an included fragment changed")
-    if recorded.get("deps") not in (None, inputs.dep_digests):
-        reasons.append("a dependency's interface changed")
-    return (", ".join(reasons) or "fingerprint changed") + "; run `pdd build`"
+    return judge(spec, worktree_source(project, notes), have_notes=notes.exists, generator=generator_for(spec, project.config),
+                 deps=deps, uses=uses, untested=untested, outcome=(outcomes or {}).get(spec.name), want_fingerprint=True,
+                 render=lambda: render_prompt(spec, project.root, project.config.prompts_dir).text)
 
 
 def project_states(project: Project) -> list[ModuleState]:
@@ -261,18 +165,19 @@ def project_states(project: Project) -> list[ModuleState]:
     prompt (or a dependency's) is broken is in state ``broken`` with the error (file
     and line) as its reason; the other modules' states are still computed."""
     specs, broken = project.usable_specs()
-    have_notes = notes_ref_exists(project.repo)
+    notes = Notes(project.root)
     outcomes = latest_outcomes(project)
     states: list[ModuleState] = []
-    for name in sorted(specs):
-        spec = specs[name]
-        try:
-            inputs: ModuleInputs | None = module_inputs(project, spec)
-        except DependencyUnavailable:
-            inputs = None
-        states.append(file_state(project, spec, inputs, have_notes, outcomes))
+    digests: dict[str, str | None] = {}
+    try:
+        if notes.exists and len(specs) > 16:
+            notes.load_listing()
+        for name in sorted(specs):
+            states.append(file_state(project, specs[name], notes, outcomes, digests))
+    finally:
+        notes.close()
     for name, exc in broken.items():
-        states.append(ModuleState(name=name, path=exc.path, state="broken", reason=str(exc).replace("\n", " ")))
+        states.append(ModuleState(name=name, path=exc.path, state="broken", why=str(exc).replace("\n", " ")))
     outputs = {s.output for s in specs.values()} | {f"{GENERATED_DIR}/{n}.py" for n in broken}
     gen = project.root / GENERATED_DIR
     if gen.is_dir():
@@ -280,6 +185,6 @@ def project_states(project: Project) -> list[ModuleState]:
             rel = p.relative_to(project.root).as_posix()
             if p.name == "__init__.py" or rel in outputs or "__pycache__" in p.parts:
                 continue
-            states.append(ModuleState(name=None, path=rel, state="orphan", reason="no prompt generates this file; "
+            states.append(ModuleState(name=None, path=rel, state="orphan", why="no prompt generates this file; "
                                       f"delete it (git rm {rel}) or write its prompt"))
     return sorted(states, key=lambda s: s.path)

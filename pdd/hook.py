@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pdd.check import CheckResult, format_text, run_check
 from pdd.errors import PddError
+from pdd.provenance.record import FETCH_NOTES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +64,7 @@ _REFUSALS = {
     "requirement-dangling": ("a behavior test cites a requirement id that its prompt does not define (trace: required)",
                              "cite an id the prompt defines, or add `- [ID] ...` to its Acceptance; `pdd trace` shows the matrix"),
     "notes-missing": ("this clone has no provenance notes",
-                      "to get the provenance notes: pdd notes sync"),
+                      f"to get the provenance notes: {FETCH_NOTES}"),
 }
 
 

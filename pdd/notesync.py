@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pdd.errors import PddError, UsageError
 from pdd.git import rev_exists, run
-from pdd.gitsource import NOTES_REF
+from pdd.provenance.record import NOTES_REF, tracking_ref  # noqa: F401  (tracking_ref: re-exported)
 
 MAX_SYNC_TRIES = 5
 
@@ -26,11 +26,6 @@ class SyncError(PddError):
     """``pdd notes sync`` could not push (exit 1)."""
 
     exit_code = 1
-
-
-def tracking_ref(remote: str) -> str:
-    """The remote-tracking notes ref of ``remote``."""
-    return f"refs/notes/remotes/{remote}/pdd"
 
 
 def fetch_refspec(remote: str) -> str:

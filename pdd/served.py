@@ -18,25 +18,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from pdd.notes import NotesIndex, records_for_path
+from pdd.provenance.record import NoteRecord
 
 
-def _current_notes(project: Any) -> dict[str, dict[str, Any]]:
+def _notes(project: Any) -> Any:
+    """The notes of ``project`` (:class:`pdd.provenance.source.Notes`), listed once."""
+    from pdd.provenance.source import Notes
+
+    notes = Notes(project.root)
+    if notes.exists:
+        notes.load_listing()
+    return notes
+
+
+def _current_notes(project: Any) -> dict[str, NoteRecord]:
     """Newest note record of each module's file in git's index, by output path. The blob ids
     come from the index, so nothing in the working tree is read or hashed."""
-    index = NotesIndex(project.repo)
-    out: dict[str, dict[str, Any]] = {}
-    if not index.exists:
-        return out
-    staged = project.repo.index
-    for spec in project.usable_specs()[0].values():
-        try:
-            blob = str(staged[spec.output].id)
-        except KeyError:
-            continue
-        records = records_for_path(index.records(blob), spec.output)
-        if records:
-            out[spec.output] = records[-1]
+    from pdd.prompt import GENERATED_DIR
+    from pdd.provenance.source import snapshot
+
+    out: dict[str, NoteRecord] = {}
+    notes = _notes(project)
+    try:
+        if not notes.exists:
+            return out
+        specs = project.usable_specs()[0].values()
+        snap = snapshot(project.root, "index", [GENERATED_DIR], notes.reader)
+        for spec in specs:
+            blob = snap.blobs.get(spec.output)
+            records = notes.for_path(blob, spec.output) if blob else []
+            if records:
+                out[spec.output] = records[-1]
+    finally:
+        notes.close()
     return out
 
 
@@ -54,14 +68,14 @@ def served_changes(project: Any) -> list[dict[str, str]]:
                 seen[requested] = (when, served)
 
     for record in notes.values():
-        observe(str(record.get("time") or ""), record.get("model"), record.get("served_model"))
+        observe(str(record.time or ""), record.model, record.served_model)
     for run in load_runs(project.root):
         for entry in (run.get("modules") or {}).values():
             if isinstance(entry, dict) and entry.get("requests"):
                 observe(str(run.get("ended") or run.get("started") or ""), entry.get("model"), entry.get("served_model"))
     out = []
     for path, record in sorted(notes.items()):
-        requested, recorded = record.get("model"), record.get("served_model")
+        requested, recorded = record.model, record.served_model
         if not isinstance(requested, str) or not isinstance(recorded, str) or requested not in seen:
             continue
         latest = seen[requested][1]
@@ -86,7 +100,7 @@ def tree_spend(project: Any, rev: str = "HEAD") -> dict[str, Any]:
         commit = project.repo.revparse_single(rev).peel(pygit2.Commit)
     except (KeyError, ValueError, pygit2.GitError):
         raise UsageError(f"{rev!r} names no commit", hint="commit first, or give --rev REV") from None
-    index = NotesIndex(project.repo)
+    index = _notes(project)
     total: dict[str, Any] = {"rev": rev, "commit": str(commit.id), "modules": 0, "with_spend": 0, "requests": 0,
                              "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "by_model": {}}
     unknown = False
@@ -98,25 +112,26 @@ def tree_spend(project: Any, rev: str = "HEAD") -> dict[str, Any]:
             if entry.type_str == "tree" and (prefix or entry.name == "generated"):
                 stack.append((project.repo[entry.id], path + "/"))
             elif entry.type_str == "blob" and prefix and path.endswith(".py") and not path.endswith("__init__.py"):
-                records = records_for_path(index.records(str(entry.id)), path)
+                records = index.for_path(str(entry.id), path)
                 if not records:
                     continue
                 r = records[-1]
                 total["modules"] += 1
-                spend = r.get("spend") if isinstance(r.get("spend"), dict) else None
+                spend = r.spend if isinstance(r.spend, dict) else None
                 total["with_spend"] += 1 if spend else 0
-                part = spend or {"requests": 1, "tokens_in": r.get("tokens_in"), "tokens_out": r.get("tokens_out"),
-                                 "cost_usd": r.get("cost_usd")}
+                part = spend or {"requests": 1, "tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
+                                 "cost_usd": r.cost_usd}
                 total["requests"] += part.get("requests") or 0
                 total["tokens_in"] += part.get("tokens_in") or 0
                 total["tokens_out"] += part.get("tokens_out") or 0
                 cost = part.get("cost_usd")
                 if isinstance(cost, (int, float)):
                     total["cost_usd"] += cost
-                    model = str(r.get("model"))
+                    model = str(r.model)
                     total["by_model"][model] = round(total["by_model"].get(model, 0.0) + cost, 10)
                 elif part.get("requests"):
                     unknown = True
+    index.close()
     total["cost_usd"] = None if unknown else round(total["cost_usd"], 10)
     return total
 

@@ -216,13 +216,15 @@ def run_outcomes(project: "Project", spec: "PromptSpec") -> dict[str, str]:
 def note_results(project: "Project", spec: "PromptSpec") -> dict[str, str] | None:
     """The ``requirements`` field of the newest note of ``spec``'s generated file
     in the working tree, or ``None`` (no file, no note, or built before pdd recorded it)."""
-    from pdd.freshness import worktree_blob_id
-    from pdd.notes import notes_ref_exists, read_notes, records_for_path
+    from pdd.freshness import worktree_source
+    from pdd.provenance.source import Notes
 
-    if not (project.root / spec.output).is_file() or not notes_ref_exists(project.repo):
-        return None
-    records = records_for_path(read_notes(project.repo, worktree_blob_id(project, spec.output)), spec.output)
-    reqs = records[-1].get("requirements") if records else None
+    notes = Notes(project.root)
+    try:
+        records = worktree_source(project, notes).provenance(spec.output)[1] if notes.exists else []
+    finally:
+        notes.close()
+    reqs = records[-1].requirements if records else None
     return {str(k): str(v) for k, v in reqs.items()} if isinstance(reqs, dict) else None
 
 

@@ -11,6 +11,7 @@ import pygit2
 import pytest
 
 import pdd.notes as notes_mod
+from pdd.provenance.record import SCHEMA_VERSION, NoteRecord
 from pdd.notes import (
     NOTES_REF,
     NotesError,
@@ -58,8 +59,8 @@ def ref_commits(repo: pygit2.Repository) -> list[str]:
     return git(workdir(repo), "rev-list", NOTES_REF).split()
 
 
-def rec(path: str, **extra) -> dict:
-    return {"path": path, "fingerprint": "f" * 64, **extra}
+def rec(path: str, **extra) -> NoteRecord:
+    return NoteRecord.from_dict({"path": path, "fingerprint": "f" * 64, **extra, "schema": SCHEMA_VERSION})
 
 
 # --- pure helpers ----------------------------------------------------------------
@@ -72,8 +73,8 @@ def test_format_record_is_compact_sorted_json():
 
 
 def test_parse_note_skips_non_objects(capsys):
-    text = '{"a":1}\n\nnot json\n[1,2]\n"str"\n  {"b":2}  \n'
-    assert parse_note(text, where="note of blob t1") == [{"a": 1}, {"b": 2}]
+    text = '{"path":"a"}\n\nnot json\n[1,2]\n"str"\n  {"path":"b"}  \n'
+    assert parse_note(text, where="note of blob t1") == [NoteRecord(path="a", schema=1), NoteRecord(path="b", schema=1)]
     err = capsys.readouterr().err
     # each malformed line is reported with its line number (the blank line 2 is not)
     assert "note of blob t1, line 3: not a JSON object (malformed)" in err
@@ -89,10 +90,10 @@ def test_merge_note_text_sorted_unique():
 
 
 def test_records_for_path_newest_last():
-    records = [{"path": "a", "time": "2026-01-02"}, {"path": "b", "time": "2026-01-03"},
-               {"path": "a", "time": "2026-01-01"}, {"path": "a"}]
+    records = [NoteRecord(path="a", time="2026-01-02"), NoteRecord(path="b", time="2026-01-03"),
+               NoteRecord(path="a", time="2026-01-01"), NoteRecord(path="a")]
     out = records_for_path(records, "a")
-    assert [r.get("time") for r in out] == [None, "2026-01-01", "2026-01-02"]
+    assert [r.time for r in out] == [None, "2026-01-01", "2026-01-02"]
 
 
 # --- NotesWriter -----------------------------------------------------------------
@@ -140,7 +141,7 @@ def test_notes_readable_by_git_and_pygit2(repo):
     w.add(b, r1)  # duplicate line collapses
     w.flush()
     shown = note_show(repo, b)
-    assert shown == format_record(r1) + "\n" + format_record(r2) + "\n"
+    assert shown == r1.to_line() + "\n" + r2.to_line() + "\n"
     assert read_notes(repo, b) == [r1, r2]
     # the note is attached to the blob: git lists it
     listed = [ln.split() for ln in git(workdir(repo), "notes", "--ref", "pdd", "list").splitlines()]
@@ -150,9 +151,9 @@ def test_notes_readable_by_git_and_pygit2(repo):
 def test_existing_notes_kept_and_merged_sorted_unique(repo):
     b, other = blob(repo, "a = 1\n"), blob(repo, "b = 2\n")
     wd = workdir(repo)
-    existing = format_record(rec("generated/zz.py"))
+    existing = rec("generated/zz.py").to_line()
     git(wd, "notes", "--ref", "pdd", "add", "-m", existing, b)
-    git(wd, "notes", "--ref", "pdd", "add", "-m", format_record(rec("generated/other.py")), other)
+    git(wd, "notes", "--ref", "pdd", "add", "-m", rec("generated/other.py").to_line(), other)
     w = NotesWriter(repo)
     new = rec("generated/aa.py")
     w.add(b, new)
@@ -160,7 +161,7 @@ def test_existing_notes_kept_and_merged_sorted_unique(repo):
     w.flush()
     lines = note_show(repo, b).splitlines()
     assert lines == sorted(lines)
-    assert lines == [format_record(new), existing]
+    assert lines == [new.to_line(), existing]
     # the untouched note is still there
     assert read_notes(repo, other) == [rec("generated/other.py")]
 
@@ -215,9 +216,9 @@ def test_fanout_notes_tree(repo):
 
     for b, r in ((in_folder, r_in), (no_folder, r_no)):
         assert read_notes(repo, b) == [r]
-        assert note_show(repo, b) == format_record(r) + "\n"
+        assert note_show(repo, b) == r.to_line() + "\n"
     # the old note was found in its fanout folder and merged, not shadowed
-    assert note_show(repo, existing).splitlines() == sorted([format_record(r_ex), "git-made note"])
+    assert note_show(repo, existing).splitlines() == sorted([r_ex.to_line(), "git-made note"])
     assert read_notes(repo, existing) == [r_ex]
     # the new note went into the existing folder, not next to it at the root
     new_tree = repo.references[NOTES_REF].peel(pygit2.Commit).tree
@@ -254,7 +255,7 @@ def test_concurrent_ref_update_between_read_and_cas_is_not_lost(repo, monkeypatc
             git(wd, "notes", "--ref", "pdd", "append", "-m", "their line", b_pdd)
         return _real_run(args, *a, **kw)
 
-    monkeypatch.setattr(notes_mod.subprocess, "run", racing_run)
+    monkeypatch.setattr(subprocess, "run", racing_run)
     w = NotesWriter(repo)
     w.add(b_pdd, rec("generated/second.py"))
     assert w.flush() == 1
@@ -263,8 +264,8 @@ def test_concurrent_ref_update_between_read_and_cas_is_not_lost(repo, monkeypatc
 
     assert note_show(repo, b_other) == "theirs\n"
     lines = note_show(repo, b_pdd).splitlines()
-    assert format_record(rec("generated/first.py")) in lines
-    assert format_record(rec("generated/second.py")) in lines
+    assert rec("generated/first.py").to_line() in lines
+    assert rec("generated/second.py").to_line() in lines
     assert "their line" in lines
     # history: pdd's commit sits on top of the concurrent ones
     assert len(ref_commits(repo)) == 4
@@ -278,7 +279,7 @@ def test_failed_write_keeps_old_ref_and_pending(repo, monkeypatch):
     def boom(*a, **kw):
         raise OSError("no git")
 
-    monkeypatch.setattr(notes_mod.subprocess, "run", boom)
+    monkeypatch.setattr(subprocess, "run", boom)
     with pytest.raises(OSError):
         w.flush()
     monkeypatch.undo()
@@ -291,7 +292,7 @@ def test_cas_exhaustion_keeps_pending(repo, monkeypatch):
     b = blob(repo, "q = 1\n")
     w = NotesWriter(repo)
     w.add(b, rec("generated/q.py"))
-    monkeypatch.setattr(notes_mod.subprocess, "run",
+    monkeypatch.setattr(subprocess, "run",
                         lambda args, *a, **kw: subprocess.CompletedProcess(args, 1, "", "lock"))
     with pytest.raises(NotesError):
         w.flush()
@@ -314,7 +315,7 @@ def test_update_ref_failure_that_is_not_a_race_says_what_git_said(repo, monkeypa
         calls.append(args)
         return subprocess.CompletedProcess(args, 128, "", "fatal: cannot lock ref 'refs/notes/pdd': File exists")
 
-    monkeypatch.setattr(notes_mod.subprocess, "run", refuse)
+    monkeypatch.setattr(subprocess, "run", refuse)
     with pytest.raises(NotesError) as info:
         w.flush()
     monkeypatch.undo()
@@ -324,7 +325,7 @@ def test_update_ref_failure_that_is_not_a_race_says_what_git_said(repo, monkeypa
     assert repo.references[NOTES_REF].target == tip
     assert read_notes(repo, b) == [rec("generated/r0.py")]
     assert w.flush() == 1  # the records were kept for a later flush
-    assert {r["path"] for r in read_notes(repo, b)} == {"generated/r0.py", "generated/r1.py"}
+    assert {r.path for r in read_notes(repo, b)} == {"generated/r0.py", "generated/r1.py"}
 
 
 def test_cas_exhaustion_raises_and_leaves_ref(repo, monkeypatch):
@@ -346,7 +347,7 @@ def test_cas_exhaustion_raises_and_leaves_ref(repo, monkeypatch):
         repo.references.create(NOTES_REF, moved, force=True)
         return subprocess.CompletedProcess(args, 1, "", "cannot lock ref: is at X but expected Y")
 
-    monkeypatch.setattr(notes_mod.subprocess, "run", lose_race)
+    monkeypatch.setattr(subprocess, "run", lose_race)
     with pytest.raises(NotesError) as info:
         w.flush()
     monkeypatch.undo()
@@ -374,15 +375,16 @@ def test_add_from_threads(repo):
     assert len(ref_commits(repo)) == 1
     for i, b in enumerate(blobs):
         got = read_notes(repo, b)
-        assert sorted(r["worker"] for r in got) == [0, 1, 2, 3]
-        assert {r["path"] for r in got} == {f"generated/t{i}.py"}
+        assert sorted(r.extra["worker"] for r in got) == [0, 1, 2, 3]
+        assert {r.path for r in got} == {f"generated/t{i}.py"}
 
 
 def test_note_lines_json_round_trip(repo):
     b = blob(repo, "u = 1\n")
-    record = {"path": "generated/ü.py", "cost_usd": None, "tokens_in": 12, "inputs": {"deps": {"a": "b"}}}
+    record = NoteRecord(path="generated/ü.py", cost_usd=None, tokens_in=12, inputs={"deps": {"a": "b"}})
     w = NotesWriter(repo)
     w.add(b, record)
     w.flush()
-    assert json.loads(note_show(repo, b)) == record
+    assert json.loads(note_show(repo, b)) == record.to_dict()
+    assert json.loads(note_show(repo, b))["schema"] == SCHEMA_VERSION and json.loads(note_show(repo, b))["cost_usd"] is None
     assert read_notes(repo, b) == [record]
