@@ -141,6 +141,10 @@ class Checker:
         self._digests: dict[str, str | None] = {}
         self._texts: dict[str, str] = {}
         self.test_files: set[str] = set()  # behavior-test files present in the state checked
+        # The snapshot lists only the staged modules' own paths (the hook's narrow plan):
+        # included fragments are listed when a note names them, the prompts folder before a render.
+        self.partial = False
+        self._listed: set[str] = set()
 
     def prefetch_texts(self, paths: list[str]) -> None:
         """Read many files of the snapshot in one batch (for :meth:`dep_digest`),
@@ -177,11 +181,19 @@ class Checker:
                 self.cache.put(key, self._digests[spec.name])
         return self._digests[spec.name]
 
+    def list_more(self, paths: "list[str] | set[str]") -> None:
+        """Add ``paths`` (files or folders) to the snapshot from the same state, in one
+        listing: files outside the folders it lists (``uses`` files), or, when it is
+        :attr:`partial` (the hook's narrow plan), included fragments and the prompts folder."""
+        missing = sorted(p for p in paths if p not in self.snap.blobs and p not in self._listed)
+        if missing:
+            self._listed.update(missing)
+            self.snap.blobs.update(snapshot(self.root, self.snap.kind, missing, self.snap.reader).blobs)
+
     def read_project_file(self, path: str) -> str | None:
         """Text of ``path`` in the snapshot's state (index or tree), also outside the
         prompts and generated folders the snapshot lists (``uses`` files)."""
-        if path not in self.snap.blobs:
-            self.snap.blobs.update(snapshot(self.root, self.snap.kind, [path], self.snap.reader).blobs)
+        self.list_more([path])
         return self.snap.read_text(path)
 
     def judge(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> "ModuleState":
@@ -203,10 +215,16 @@ class Checker:
 
             uses = used_interfaces(spec.path, spec.keys_line.get("uses"), spec.uses, self.read_project_file)[1]
 
+        blob = self.snap.blobs.get(spec.output)
+        if self.partial and blob is not None:
+            self.list_more({p for r in self.notes.records(blob) if isinstance(r.includes, dict) for p in r.includes})
+
         def render() -> str:
             from pdd.render import render_prompt
 
             base = self.config.prompts_dir.rstrip("/") + "/"
+            if self.partial:
+                self.list_more([base.rstrip("/")])
             return render_prompt(spec, self.root, self.config.prompts_dir,
                                  read=lambda name: self.snap.read_text(base + name)).text
 
@@ -313,9 +331,17 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
         return None
     paths = ({s.path for s in specs.values()} | {s.output for s in specs.values()} | init_paths
              | {i for s in specs.values() for i in _package_inits(s.output)})
-    # The prompts folder too (a listing only): includes are compared, or rendered, from the index.
-    snap = snapshot(root, "index", sorted(paths) + [prompts_dir], reader)
+    # One pathspec per folder, not per file (git matches every index entry against every
+    # pathspec); a file directly in a top-level folder is named itself (its folder is all).
+    snap = snapshot(root, "index", _folders(paths), reader)
+    snap.blobs = {p: b for p, b in snap.blobs.items() if p in paths}
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
+
+
+def _folders(paths: "set[str]") -> list[str]:
+    """The pathspecs that cover ``paths``: each path's folder, or the path itself when its
+    folder is a top-level one (``prompts/a.prompt``, ``generated/__init__.py``)."""
+    return sorted({p.rsplit("/", 1)[0] if p.count("/") > 1 else p for p in paths})
 
 def _trace_problems(root: Path, kind: str, specs: dict[str, PromptSpec], changes: dict[str, str] | None,
                     reader: BlobReader, result: CheckResult) -> None:
@@ -392,6 +418,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
             specs = _specs_from_snapshot(snap, config, yaml_cache)
         notes = Notes(root, reader)
         checker = Checker(root, snap, config, notes, yaml_cache)
+        checker.partial = plan is not None
         test_paths = sorted({t for s in specs.values() for t in s.tests})
         if test_paths:  # one listing of just these paths, in the same state
             checker.test_files = set(snapshot(root, snap.kind, test_paths, reader).blobs)
