@@ -84,7 +84,9 @@ def record_problem(obj: Any) -> str | None:
         return None
 
     for name, types in RECORD_FIELDS.items():
-        if name in obj and (why := bad(name, obj[name], types)):
+        # type() in types first: JSON values are of exact types, so a valid value (all
+        # but always) is decided without the general check (which also rejects booleans).
+        if name in obj and type(obj[name]) not in types and (why := bad(name, obj[name], types)):
             return why
     if isinstance(obj.get("tokens_in"), int) and obj["tokens_in"] < 0 or \
             isinstance(obj.get("tokens_out"), int) and obj["tokens_out"] < 0:
@@ -184,9 +186,20 @@ class NoteRecord:
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> "NoteRecord":
         """The record of a decoded line that :func:`record_problem` accepts."""
-        known = {k: v for k, v in obj.items() if k in _KNOWN}
-        known.setdefault("schema", 1)
-        return cls(**known, extra={k: v for k, v in obj.items() if k not in _KNOWN})
+        values = dict(_DEFAULTS)
+        values["schema"] = 1
+        extra = {}
+        for k, v in obj.items():
+            if k in _KNOWN:
+                values[k] = v
+            else:
+                extra[k] = v
+        values["extra"] = extra
+        # The fields set directly, as the frozen dataclass's __init__ would (its
+        # per-field object.__setattr__ dominates parsing thousands of notes).
+        record = object.__new__(cls)
+        record.__dict__.update(values)
+        return record
 
     @classmethod
     def from_line(cls, line: str) -> "NoteRecord | str":
@@ -203,6 +216,7 @@ _ALWAYS = ("path", "prompt", "prompt_blob", "fingerprint", "backend", "model", "
            "tokens_in", "tokens_out", "cost_usd", "tests", "sandbox", "attempts", "time", "pdd", "inputs")
 _OPTIONAL = ("ladder", "system_fingerprint", "review", "backend_info", "requirements", "adopted")
 _KNOWN = frozenset(f.name for f in fields(NoteRecord)) - {"extra"}
+_DEFAULTS = {f.name: f.default for f in fields(NoteRecord) if f.name != "extra"}
 
 
 def format_record(obj: dict[str, Any]) -> str:

@@ -294,12 +294,21 @@ class Notes:
         if self._listing is None:
             wanted: dict[str, list[str]] = {}
             for ref in self.refs:
-                for rec in git(self.root, "ls-tree", "-r", "-z", ref).split(b"\0"):
-                    meta, _, path = rec.partition(b"\t")
-                    fields = meta.split()
-                    if len(fields) == 3 and fields[1] == b"blob":
-                        key = path.replace(b"/", b"").decode("utf-8", "replace")
-                        wanted.setdefault(key, []).append(fields[2].decode("ascii"))
+                for rec in git(self.root, "ls-tree", "-r", "-z", ref).decode("utf-8", "replace").split("\0"):
+                    if rec.startswith("100644 blob "):  # all but always: "100644 blob <id>\t<path>", sliced
+                        tab = rec.find("\t", 12)
+                        key, note = rec[tab + 1:].replace("/", ""), rec[12:tab]
+                    else:
+                        meta, _, path = rec.partition("\t")
+                        fields = meta.split()
+                        if len(fields) != 3 or fields[1] != "blob":
+                            continue
+                        key, note = path.replace("/", ""), fields[2]
+                    got = wanted.get(key)
+                    if got is None:
+                        wanted[key] = [note]
+                    else:
+                        got.append(note)
             self._listing = wanted
         return self._listing
 
