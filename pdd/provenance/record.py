@@ -83,11 +83,13 @@ def record_problem(obj: Any) -> str | None:
             return f"{name!r} must be {want}, got {json.dumps(value)[:60]}"
         return None
 
-    for name, types in RECORD_FIELDS.items():
-        # type() in types first: JSON values are of exact types, so a valid value (all
-        # but always) is decided without the general check (which also rejects booleans).
-        if name in obj and type(obj[name]) not in types and (why := bad(name, obj[name], types)):
-            return why
+    # One pass over the line's keys, exact types (JSON values are of exact types): a valid
+    # record, all but always, is decided without the general check, which (in the order of
+    # RECORD_FIELDS, so the first bad key is named) also rejects booleans.
+    if not all(type(v) in RECORD_FIELDS.get(k, (type(v),)) for k, v in obj.items()):
+        for name, types in RECORD_FIELDS.items():
+            if name in obj and (why := bad(name, obj[name], types)):
+                return why
     if isinstance(obj.get("tokens_in"), int) and obj["tokens_in"] < 0 or \
             isinstance(obj.get("tokens_out"), int) and obj["tokens_out"] < 0:
         return "token counts must not be negative"
