@@ -237,3 +237,48 @@ def test_no_notes_ref_means_no_records(repo):
     finally:
         notes.close()
     assert subprocess.run(["git", "rev-parse", "--verify", "-q", NOTES_REF], cwd=repo).returncode != 0
+
+
+# --- the notes tree read through the cat-file process (the hook's path) ----------------------
+
+def test_tree_entries_of_a_raw_tree_equal_what_git_ls_tree_lists(repo):
+    from pdd.git import BlobReader
+    from pdd.provenance.source import tree_entries
+
+    write_file(repo, "dir with space/é.txt", "a\n")
+    (repo / "link").symlink_to("generated/plain.py")
+    git(repo, "add", "-A")
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{head},sub")  # a gitlink
+    tree = git(repo, "write-tree")
+    want = [(line.split("\t", 1)[1], line.split()[1])
+            for line in git(repo, "-c", "core.quotePath=false", "ls-tree", tree).splitlines()]
+    reader = BlobReader(repo)
+    try:
+        got = tree_entries(reader.read(tree))
+    finally:
+        reader.close()
+    assert got == want and ("sub", "commit") in got and ("dir with space", "tree") in got and ("link", "blob") in got
+
+
+def test_tree_entries_refuse_data_that_is_not_a_sha1_tree():
+    from pdd.provenance.source import tree_entries
+
+    assert tree_entries(b"") == []
+    assert tree_entries(b"100644 a\0" + b"\1" * 20) == [("a", "blob")]
+    assert tree_entries(b"100644 a\0" + b"\1" * 32) is None  # a SHA-256 id: left to git ls-tree
+    assert tree_entries(b"not a tree") is None
+
+
+def test_a_notes_ref_at_a_commit_that_is_not_a_notes_commit_is_a_usage_error(repo):
+    git(repo, "update-ref", NOTES_REF, git(repo, "rev-parse", "HEAD"))  # its tree holds project files, not notes
+    with pytest.raises(UsageError) as info:
+        Notes(repo)
+    assert info.value.exit_code == 2 and "its tree has blob '.gitattributes', which is not a note" in str(info.value)
+
+
+def test_a_boolean_where_a_count_belongs_is_still_refused():
+    # the exact-type pass must not let a JSON boolean through as an integer
+    assert NoteRecord.from_line(json.dumps({"path": "generated/a.py", "tokens_in": True})) == \
+        "'tokens_in' must be an integer or null, got true"
+    assert isinstance(NoteRecord.from_line(json.dumps({"path": "generated/a.py", "cost_usd": 1})), NoteRecord)

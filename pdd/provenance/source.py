@@ -248,17 +248,46 @@ def not_a_notes_commit(ref: str, why: str) -> NotesRefError:
     )
 
 
-def check_notes_ref(root: Path, ref: str, objtype: str) -> None:
+# Tree entry modes (git's tree object format) -> the object type `git ls-tree` names.
+_MODE_TYPES = {b"40000": "tree", b"160000": "commit"}
+
+
+def tree_entries(data: bytes) -> "list[tuple[str, str]] | None":
+    """``(name, type)`` of each entry of a raw git tree object with SHA-1 ids
+    (``cat-file`` output; git's tree format: ``<octal mode> <name>\\0<20-byte id>``
+    per entry), type ``tree``, ``commit`` (a gitlink) or ``blob`` as ``git ls-tree``
+    names them; ``None`` unless the data parses exactly so (e.g. a SHA-256 repository)."""
+    entries, pos = [], 0
+    try:
+        while pos < len(data):
+            space = data.index(b" ", pos)
+            nul = data.index(b"\0", space)
+            mode = data[pos:space]
+            if not mode.isdigit():
+                return None
+            entries.append((data[space + 1:nul].decode("utf-8", "replace"), _MODE_TYPES.get(mode, "blob")))
+            pos = nul + 21
+    except ValueError:
+        return None
+    return entries if pos == len(data) else None
+
+
+def check_notes_ref(root: Path, ref: str, objtype: str, reader: BlobReader | None = None) -> None:
     """Raise :class:`NotesRefError` unless ``ref`` (of object type ``objtype``) is a
-    notes commit: a commit whose tree is a notes tree (:func:`notes_tree_problem`)."""
+    notes commit: a commit whose tree is a notes tree (:func:`notes_tree_problem`).
+    With ``reader`` the tree is read through its ``cat-file`` process (no subprocess
+    of its own: the hook's path)."""
     if objtype != "commit":
         raise not_a_notes_commit(ref, f"it points at a {objtype or 'missing object'}")
-    entries = []
-    for rec in git(root, "ls-tree", "-z", ref).split(b"\0"):
-        meta, _, name = rec.partition(b"\t")
-        fields = meta.split()
-        if len(fields) == 3:
-            entries.append((name.decode("utf-8", "replace"), fields[1].decode("ascii", "replace")))
+    data = reader.read(f"{ref}^{{tree}}") if reader is not None else None
+    entries = tree_entries(data) if data is not None else None
+    if entries is None:
+        entries = []
+        for rec in git(root, "ls-tree", "-z", ref).split(b"\0"):
+            meta, _, name = rec.partition(b"\t")
+            fields = meta.split()
+            if len(fields) == 3:
+                entries.append((name.decode("utf-8", "replace"), fields[1].decode("ascii", "replace")))
     why = notes_tree_problem(entries)
     if why:
         raise not_a_notes_commit(ref, why)
@@ -282,7 +311,7 @@ class Notes:
         types = {name: kind for kind, _, name in (ln.partition(" ") for ln in listed.splitlines()) if name}
         self.refs = notes_refs(list(types), ref)
         for r in self.refs:
-            check_notes_ref(root, r, types[r])
+            check_notes_ref(root, r, types[r], self.reader)
         self.exists = bool(self.refs)
         self._cache: dict[str, str | None] = {}
         self._records: dict[str, list[NoteRecord]] = {}
