@@ -166,11 +166,12 @@ class Checker:
                 if hit is not MISS:
                     self._digests[spec.name] = hit
                     return hit
-            from pdd.interface import extract_interface, interface_digest
+            from pdd import targets
+            from pdd.interface import interface_digest
 
             text = self._texts[spec.output] if spec.output in self._texts else self.snap.read_text(spec.output)
             try:
-                self._digests[spec.name] = None if text is None else interface_digest(extract_interface(text, spec.output))
+                self._digests[spec.name] = None if text is None else interface_digest(targets.get().extract_interface(text, spec.output))
             except (SyntaxError, ValueError):
                 self._digests[spec.name] = None
             if blob is not None and self.cache is not None and self._digests[spec.name] is not None:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from pdd.fingerprint import Generator, compute_fingerprint, generator_for
 from pdd.generation import DependencyContext
-from pdd.interface import extract_interface, interface_digest
+from pdd import targets
+from pdd.interface import interface_digest
 from pdd.project import Project
 from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
-from pdd.provenance.record import FETCH_NOTES_HINT  # noqa: F401  (re-exported)
-from pdd.provenance.source import Notes, WorktreeSource, git_blob_id  # noqa: F401  (git_blob_id: re-exported)
+from pdd.provenance.source import Notes, WorktreeSource
 from pdd.provenance.state import ModuleState, judge
 from pdd.render import render_prompt
 
@@ -77,7 +77,7 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
     path = project.root / dep.output
     try:
         source = path.read_text(encoding="utf-8")
-        return extract_interface(source, dep.output)
+        return targets.get().extract_interface(source, dep.output)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         raise DependencyUnavailable(f"{dep.output}: {exc.__class__.__name__}: {exc}") from None
 

@@ -157,7 +157,7 @@ def test_rollback_keeps_an_edited_prompt_and_the_original_mode(tmp_path: Path) -
     """Rollback restores the original with its file mode, and a prompt edited since the
     adoption wrote it is moved into the adopt folder, never deleted."""
     from pdd.adopt import new_adopt_folder, rollback
-    from pdd.freshness import git_blob_id
+    from pdd.provenance.source import git_blob_id
 
     written = "# Goal\nx\n"
     folder = new_adopt_folder(tmp_path)
