@@ -203,14 +203,14 @@ def backup_path(root: Path, rel: str) -> Path:
 
 
 def ensure_packages(root: Path, output: str) -> None:
-    """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``
+    """Create the package files (the target's ``PACKAGE_FILE``) of ``output``'s packages under ``generated/``
     (each checked once per process). pdd owns these files: one edited by hand is
     saved under ``.pdd/backup/`` and rewritten. Raises :class:`UsageError` if a
     package folder resolves outside ``generated/`` (a symbolic link), writing nothing."""
     parts = output.split("/")[:-1]
     generated_root = os.path.realpath(os.path.join(root, parts[0])) if parts else ""
     for depth in range(1, len(parts) + 1):
-        init = os.path.join(root, *parts[:depth], "__init__.py")
+        init = os.path.join(root, *parts[:depth], targets.get().PACKAGE_FILE)
         if init in _ensured:
             continue
         real = os.path.realpath(init)

@@ -19,7 +19,7 @@ from pdd.generation import DependencyContext
 from pdd import targets
 from pdd.interface import interface_digest
 from pdd.project import Project
-from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
+from pdd.prompt import GENERATED_DIR, TARGET, PromptSpec, default_output, untested_problem
 from pdd.provenance.source import Notes, WorktreeSource
 from pdd.provenance.state import ModuleState, judge
 from pdd.render import render_prompt
@@ -178,12 +178,12 @@ def project_states(project: Project) -> list[ModuleState]:
         notes.close()
     for name, exc in broken.items():
         states.append(ModuleState(name=name, path=exc.path, state="broken", why=str(exc).replace("\n", " ")))
-    outputs = {s.output for s in specs.values()} | {f"{GENERATED_DIR}/{n}.py" for n in broken}
+    outputs = {s.output for s in specs.values()} | {default_output(n) for n in broken}
     gen = project.root / GENERATED_DIR
     if gen.is_dir():
-        for p in sorted(gen.rglob("*.py")):
+        for p in sorted(gen.rglob("*" + TARGET.SUFFIX)):
             rel = p.relative_to(project.root).as_posix()
-            if p.name == "__init__.py" or rel in outputs or "__pycache__" in p.parts:
+            if p.name == TARGET.PACKAGE_FILE or rel in outputs or "__pycache__" in p.parts:
                 continue
             states.append(ModuleState(name=None, path=rel, state="orphan", why="no prompt generates this file; "
                                       f"delete it (git rm {rel}) or write its prompt"))

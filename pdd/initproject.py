@@ -105,7 +105,7 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     create(CONFIG_RELPATH, NEW_PROJECT_CONFIG)
     create(".pdd/.gitignore", PDD_GITIGNORE)
     create(f"prompts/{targets.get().STYLE_FRAGMENT}", targets.get().STYLE_TEXT)  # the style fragment
-    create("generated/__init__.py", INIT_TEXT)
+    create(f"generated/{targets.get().PACKAGE_FILE}", INIT_TEXT)
     if not (root / "behavior_tests").exists():
         (root / "behavior_tests").mkdir(parents=True)
         changed.append("created behavior_tests/")
