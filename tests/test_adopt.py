@@ -4,8 +4,6 @@ discovery, shim, package order, the crash record and its rollback (through the C
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

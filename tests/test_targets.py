@@ -9,13 +9,13 @@ import hashlib
 import inspect
 import json
 import keyword
-import subprocess
 import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import fresh_python
 from pdd import interface, targets
 from pdd.errors import InputError
 from pdd.extract import NoCodeError
@@ -66,8 +66,7 @@ def test_registry_and_target_load_without_ast_typing_or_dataclasses():
             "p.import_name('generated/a/b.py'); p.is_module_part('x'); "
             "print(sorted(m for m in ('ast', 'typing', 'dataclasses', 'pdd.targets.pyast', 'pdd.targets.protocol') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_parsing_a_prompt_does_not_import_the_linter():
@@ -75,8 +74,7 @@ def test_parsing_a_prompt_does_not_import_the_linter():
     code = ("import sys; from pdd.prompt import parse_prompt; "
             "parse_prompt('---\\nlint: {disable: [prompt-too-large]}\\n---\\n# x\\n', path='prompts/a.prompt', name='a'); "
             "print('pdd.lint' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert fresh_python(code) == "False"
 
 
 def test_an_unknown_lint_rule_is_still_an_error_at_its_line():
