@@ -77,8 +77,9 @@ def module_code(i: int, regenerated: bool = False) -> str:
 
 def make_repo(path: Path, n: int, depends: bool = False) -> tuple[Path, str]:
     """The repository and the path of the staged, genuinely changed generated file."""
-    from pdd.freshness import git_blob_id, module_inputs
-    from pdd.notes import format_record
+    from pdd.freshness import module_inputs
+    from pdd.provenance.record import format_record
+    from pdd.provenance.source import git_blob_id
     from pdd.project import Project
     from pdd.config import load_config
     from pdd.prompt import INIT_TEXT

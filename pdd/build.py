@@ -259,7 +259,7 @@ class Builder:
         self._blob_lock = threading.Lock()
         self._read_notes()
         self.known_fresh: set[str] = set()
-        self._rendered: dict[str, Any] = {}  # module -> its RenderedPrompt from plan (rendered once per build)
+        self._rendered: dict[str, Any] = {}  # module -> its pdd.render.Rendered from plan (rendered once per build)
         self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
         self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}

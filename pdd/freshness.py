@@ -25,7 +25,7 @@ from pdd.provenance.state import ModuleState, judge
 from pdd.render import render_prompt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pdd.render import RenderedPrompt
+    from pdd.render import Rendered
 
 
 def worktree_source(project: Project, notes: Notes | None = None) -> WorktreeSource:
@@ -82,7 +82,7 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
         raise DependencyUnavailable(f"{dep.output}: {exc.__class__.__name__}: {exc}") from None
 
 
-def module_inputs(project: Project, spec: PromptSpec, rendered: "RenderedPrompt | None" = None) -> ModuleInputs:
+def module_inputs(project: Project, spec: PromptSpec, rendered: "Rendered | None" = None) -> ModuleInputs:
     """Render ``spec`` (unless ``rendered``, its rendering, is given) and compute its
     fingerprint from the dependencies' current files. Raises
     :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
