@@ -89,8 +89,9 @@ def make_repo(path: Path, n: int, depends: bool = False, many: int = 1000) -> tu
     """The repository and the names of the ``many`` modules (every ``n // many``-th)
     whose generated file is changed genuinely: their new blobs are noted too, and the
     first one's new text is written and staged (:func:`stage_changed` writes the rest)."""
-    from pdd.freshness import git_blob_id, module_inputs
+    from pdd.freshness import module_inputs
     from pdd.provenance.record import NoteRecord
+    from pdd.provenance.source import git_blob_id
     from pdd.project import Project
     from pdd.config import load_config
     from pdd.prompt import INIT_TEXT

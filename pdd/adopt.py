@@ -559,7 +559,7 @@ def rollback(root: Path, folder: Path) -> list[str]:
     done = []
     original = (folder / "original" / data["original"]).read_bytes()
     target = root / data["original"]
-    from pdd.freshness import git_blob_id
+    from pdd.provenance.source import git_blob_id
 
     mode = data.get("mode") if isinstance(data.get("mode"), int) else 0o644
     if not target.is_file() or target.read_bytes() != original:
@@ -738,7 +738,8 @@ class Adopter:
 
     def _adopt_locked(self, rel: str) -> AdoptReport:
         from pdd.differential import EngineOptions, Implementation, compare, difference_text
-        from pdd.extract import NoCodeError, check_compiles, extract_code
+        from pdd import targets
+        from pdd.extract import NoCodeError
         from pdd.fingerprint import generator_for
         from pdd.fix import NoPromptError, extract_prompt
         from pdd.generation import initial_messages, normalise_test_output
@@ -782,8 +783,8 @@ class Adopter:
                 code_answer = self._ask(regen, spec.name, gen, report)
                 evidence: list[str] = []
                 try:
-                    code = extract_code(code_answer.text)
-                    problem = check_compiles(code, spec.output)
+                    code = targets.get().extract_code(code_answer.text)
+                    problem = targets.get().check_compiles(code, spec.output)
                 except NoCodeError as exc:
                     code, problem = None, str(exc)
                 if problem:
@@ -872,7 +873,7 @@ class Adopter:
     def _accept(self, report: AdoptReport, ctx: dict[str, Any], spec: Any, code: str, shim: str) -> None:
         """Show the evidence, confirm, then write in crash-safe order."""
         from pdd.build import BuildOptions, Builder
-        from pdd.freshness import git_blob_id
+        from pdd.provenance.source import git_blob_id
 
         root, rel = self.project.root, report.path
         self.show(f"--- {spec.path} (adopted from {rel}) ---\n{report.prompt.rstrip()}\n--- evidence ---\n"

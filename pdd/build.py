@@ -36,16 +36,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pdd import __version__
+from pdd import __version__, targets
 from pdd.atomicfile import write_atomic
 from pdd.backends import Completion
 from pdd.candidate import NoCodeError, Pipeline
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
-from pdd.freshness import DependencyUnavailable, ModuleInputs, git_blob_id, module_inputs, worktree_source, worktree_uses
+from pdd.freshness import DependencyUnavailable, ModuleInputs, module_inputs, worktree_source, worktree_uses
 from pdd.generation import bounded_retry_messages, concise_feedback, initial_messages, normalise_test_output
 from pdd.graph import closure, edges_within, topological_order
 from pdd.modelcall import ModelCaller, request_for
-from pdd.notes import NotesIndex, NotesWriter
+from pdd.notes import NotesWriter
+from pdd.provenance.source import Notes, git_blob_id
 from pdd.provenance.record import FETCH_NOTES, SCHEMA_VERSION, NoteRecord
 from pdd.policy import add_rung_usage, ladder_of, new_spend_entry, schedule
 from pdd.project import Project
@@ -202,14 +203,14 @@ def backup_path(root: Path, rel: str) -> Path:
 
 
 def ensure_packages(root: Path, output: str) -> None:
-    """Create the ``__init__.py`` files of ``output``'s packages under ``generated/``
+    """Create the package files (the target's ``PACKAGE_FILE``) of ``output``'s packages under ``generated/``
     (each checked once per process). pdd owns these files: one edited by hand is
     saved under ``.pdd/backup/`` and rewritten. Raises :class:`UsageError` if a
     package folder resolves outside ``generated/`` (a symbolic link), writing nothing."""
     parts = output.split("/")[:-1]
     generated_root = os.path.realpath(os.path.join(root, parts[0])) if parts else ""
     for depth in range(1, len(parts) + 1):
-        init = os.path.join(root, *parts[:depth], "__init__.py")
+        init = os.path.join(root, *parts[:depth], targets.get().PACKAGE_FILE)
         if init in _ensured:
             continue
         real = os.path.realpath(init)
@@ -256,10 +257,9 @@ class Builder:
         self._accepts = 0
         self._packages_lock = threading.Lock()
         self._blob_lock = threading.Lock()
-        self.notes_index = NotesIndex(project.repo)
-        self.have_notes = self.notes_index.exists
+        self._read_notes()
         self.known_fresh: set[str] = set()
-        self._rendered: dict[str, Any] = {}  # module -> its RenderedPrompt from plan (rendered once per build)
+        self._rendered: dict[str, Any] = {}  # module -> its pdd.render.Rendered from plan (rendered once per build)
         self.untested: dict[str, str] = {}  # module -> why it has no behavior tests
         self.broken: dict[str, InputError] = {}  # module -> why its prompt (or a dependency's) is unusable
         self._digests: dict[str, str] = {}
@@ -353,7 +353,7 @@ class Builder:
 
     def _dep_digests(self, spec: PromptSpec, specs: dict[str, PromptSpec]) -> dict[str, str] | None:
         """Interface digest of each dependency's current file; None if one is unusable."""
-        from pdd.interface import extract_interface, interface_digest
+        from pdd.interface import interface_digest
 
         out = {}
         for d in spec.depends:
@@ -365,7 +365,7 @@ class Builder:
             blob = git_blob_id(data)
             if blob not in self._digests:
                 try:
-                    self._digests[blob] = interface_digest(extract_interface(data.decode("utf-8"), dep.output))
+                    self._digests[blob] = interface_digest(targets.get().extract_interface(data.decode("utf-8"), dep.output))
                 except (SyntaxError, ValueError):
                     return None
             out[d] = self._digests[blob]
@@ -380,6 +380,12 @@ class Builder:
             self._sandbox = select(self.config.test_sandbox)
         return self._sandbox
 
+    def _read_notes(self) -> None:
+        """List the notes (``refs/notes/pdd`` and the remote-tracking notes refs) once."""
+        self.notes_index = Notes(self.project.root)
+        self.notes_index.load_listing()
+        self.have_notes = self.notes_index.exists
+
     def run(self) -> BuildReport:
         """Plan and build under the repository lock (:func:`pdd.recovery.repo_lock`):
         a second build waits; leftover temporary files are removed first."""
@@ -387,8 +393,7 @@ class Builder:
 
         with repo_lock(self.project.root, self.options.command, notify=self.reporter.message):
             # Provenance is read only now: a build that waited sees its twin's notes.
-            self.notes_index = NotesIndex(self.project.repo)
-            self.have_notes = self.notes_index.exists
+            self._read_notes()
             for rel in clean_leftovers(self.project.root):
                 self.reporter.message(f"removed {rel}, a temporary file left by an interrupted pdd")
             return self._run_locked()

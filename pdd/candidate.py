@@ -6,8 +6,8 @@ with feedback, accept; or compare) stays with it. Steps:
 
 1. :meth:`Pipeline.generate`: one request through a :class:`pdd.modelcall.ModelCaller`;
 2. :meth:`Pipeline.extract`: the module source out of the answer
-   (:func:`pdd.extract.extract_code`; :class:`pdd.extract.NoCodeError` when it has none);
-3. :meth:`Pipeline.trial`: the compile check (:func:`pdd.extract.check_compiles`),
+   (:meth:`pdd.targets.Target.extract_code`; :class:`pdd.extract.NoCodeError` when it has none);
+3. :meth:`Pipeline.trial`: the compile check (:meth:`pdd.targets.Target.check_compiles`),
    then the module's existing behavior-test files run against the candidate in an
    overlay (:func:`pdd.testrun.run_tests`; ``generated/`` is never touched), in the
    build's sandbox.
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pdd.extract import NoCodeError, check_compiles, extract_code
+from pdd import targets
+from pdd.extract import NoCodeError
 
 if TYPE_CHECKING:
     import threading
@@ -73,7 +74,7 @@ class Pipeline:
     @staticmethod
     def extract(text: str) -> str:
         """The module source in answer ``text``. Raises :class:`NoCodeError`."""
-        return extract_code(text)
+        return targets.get().extract_code(text)
 
     def trial(self, code: str) -> Verdict:
         """Compile ``code`` as the module's file, then run the behavior tests against it
@@ -81,7 +82,7 @@ class Pipeline:
         unusable, :class:`OSError` if the test command cannot be started."""
         from pdd.testrun import run_tests, test_settings
 
-        problem = check_compiles(code, self.spec.output)
+        problem = targets.get().check_compiles(code, self.spec.output)
         if problem is not None:
             return Verdict("syntax-error", problem)
         if not self.tests:

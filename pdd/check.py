@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from pdd.config import CONFIG_RELPATH, Config, parse_config
 from pdd.git import BlobReader, git, rev_exists
-from pdd.prompt import GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, PromptSpec, is_fragment, parse_prompt, untested_problem
+from pdd.prompt import (GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, TARGET, PromptSpec, default_output, is_fragment, parse_prompt,
+                        untested_problem)
 from pdd.provenance.record import FETCH_NOTES, NOTES_REF
 from pdd.provenance.source import GITLINK_PREFIX, Notes, Snapshot, git_blob_id, snapshot, staged_changes
 from pdd.yamlcache import YamlCache
@@ -112,9 +113,9 @@ def _dependents(specs: dict[str, PromptSpec], names: set[str]) -> set[str]:
 
 
 def _package_inits(output: str) -> list[str]:
-    """The ``__init__.py`` files pdd makes for ``output``'s packages."""
+    """The package files (the target's ``PACKAGE_FILE``) pdd makes for ``output``'s packages."""
     parts = output.split("/")[:-1]
-    return [("/".join(parts[:i + 1])) + "/__init__.py" for i in range(len(parts))]
+    return [("/".join(parts[:i + 1])) + "/" + TARGET.PACKAGE_FILE for i in range(len(parts))]
 
 
 def _interface_key(blob: str | None) -> str:
@@ -170,11 +171,12 @@ class Checker:
                 if hit is not MISS:
                     self._digests[spec.name] = hit
                     return hit
-            from pdd.interface import extract_interface, interface_digest
+            from pdd import targets
+            from pdd.interface import interface_digest
 
             text = self._texts[spec.output] if spec.output in self._texts else self.snap.read_text(spec.output)
             try:
-                self._digests[spec.name] = None if text is None else interface_digest(extract_interface(text, spec.output))
+                self._digests[spec.name] = None if text is None else interface_digest(targets.get().extract_interface(text, spec.output))
             except (SyntaxError, ValueError):
                 self._digests[spec.name] = None
             if blob is not None and self.cache is not None and self._digests[spec.name] is not None:
@@ -291,12 +293,12 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
                 return None  # its output may now be an orphan
             names.add(rel[:-len(PROMPT_SUFFIX)])
         elif p.startswith(GENERATED_DIR + "/"):
-            if p.endswith("/__init__.py"):
+            if p.endswith("/" + TARGET.PACKAGE_FILE):
                 if status == "D":
                     return None  # a pdd-owned package file deleted: the full check says which module lacks it
                 init_paths.add(p)
-            elif p.endswith(".py"):
-                names.add(p[len(GENERATED_DIR) + 1:-3])
+            elif p.endswith(TARGET.SUFFIX):
+                names.add(p[len(GENERATED_DIR) + 1:-len(TARGET.SUFFIX)])
             elif status != "D":
                 return None  # not a module: let the full check report it
     # Prompts are read by index path (``:path``) through the one cat-file process;
@@ -315,7 +317,7 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
             return None  # an orphan, or a module with a custom output path
         spec = parse_prompt(text, path=f"{prompts_dir}/{name}{PROMPT_SUFFIX}", name=name,
                             tests_dir=config.tests_dir, cache=cache)
-        if spec.output != f"{GENERATED_DIR}/{name}.py":
+        if spec.output != default_output(name):
             return None
         specs[name] = spec
     for d in sorted({d for s in specs.values() for d in s.depends} - set(specs)):
@@ -439,8 +441,8 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
             for p, status in changes.items():
                 if p in outputs:
                     touched.add(outputs[p])
-                if status == "D" and p.startswith(GENERATED_DIR + "/") and p.endswith("/__init__.py"):
-                    package = p[:-len("__init__.py")]  # the modules of that package lost their package file
+                if status == "D" and p.startswith(GENERATED_DIR + "/") and p.endswith("/" + TARGET.PACKAGE_FILE):
+                    package = p[:-len(TARGET.PACKAGE_FILE)]  # the modules of that package lost their package file
                     touched.update(n for n, s in specs.items() if s.output.startswith(package))
                 for n, s in specs.items():
                     if s.path == p:
@@ -448,7 +450,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
             todo = set(specs) if everything else _dependents(specs, touched)
             gen_paths = {p for p in changes if p.startswith(GENERATED_DIR + "/") and p in snap.blobs}
             # A prompt deleted: its output, if still present, is now an orphan.
-            gen_paths |= {f"{GENERATED_DIR}/{p[len(prompts_dir) + 1:-len(PROMPT_SUFFIX)]}.py"
+            gen_paths |= {default_output(p[len(prompts_dir) + 1:-len(PROMPT_SUFFIX)])
                           for p, st in changes.items() if st == "D" and p.endswith(PROMPT_SUFFIX)} & set(snap.blobs)
 
         if not notes.exists and any(specs[n].output in snap.blobs for n in todo):
@@ -479,12 +481,12 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
                                                f"{path} is a submodule; only pdd's output belongs in {GENERATED_DIR}/",
                                                f"git rm --cached {path}"))
                 continue
-            if path.endswith("/__init__.py"):
+            if path.endswith("/" + TARGET.PACKAGE_FILE):
                 if snap.blobs[path] != INIT_BLOB:
                     result.problems.append(Problem(path, "edited", f"{path} is made by pdd and was edited by hand",
                                                    f"pdd build  (it rewrites {path}), or git checkout -- {path}"))
                 continue
-            if path.endswith(".py"):
+            if path.endswith(TARGET.SUFFIX):
                 result.problems.append(Problem(path, "orphan", f"{path} has no prompt generating it",
                                                f"git rm {path}   (or write its prompt in {prompts_dir}/)"))
             else:  # bytecode, stubs, data, binaries: nothing under generated/ but pdd's modules

@@ -40,12 +40,6 @@ app = typer.Typer(
 )
 
 
-def _fail(exc: PddError) -> NoReturn:
-    """Pending removal at merge: re-raises ``exc`` for :func:`error_handler`
-    (left for the ``status`` and ``check`` bodies other branches edit)."""
-    raise exc
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"pdd {__version__}")
@@ -156,11 +150,8 @@ def status(
 
     from pdd.recovery import interrupted_fixes, stray_temp_files
 
-    try:
-        project = open_project()
-        states = project_states(project)
-    except PddError as exc:
-        _fail(exc)
+    project = open_project()
+    states = project_states(project)
     strays, fixes = stray_temp_files(project.root), interrupted_fixes(project.root)
     from pdd.served import served_changes
 
@@ -210,56 +201,53 @@ def check(
 
     if fmt not in ("text", "json", "github"):
         raise UsageError(f"unknown --format {fmt!r}", hint="use text, json or github")
-    try:
-        root = find_root(Path.cwd())
-        require_pdd_project(root)
-        result = run_check(root, staged=staged, rev=rev, trace=trace)
-        payload = result.to_json()
-        code = result.exit_code
-        info: list[str] = []
-        if not staged:  # information only: the served models and the spend recorded in the notes
-            from pdd.project import open_project
-            from pdd.served import format_tree_spend, served_changes, tree_spend
+    root = find_root(Path.cwd())
+    require_pdd_project(root)
+    result = run_check(root, staged=staged, rev=rev, trace=trace)
+    payload = result.to_json()
+    code = result.exit_code
+    info: list[str] = []
+    if not staged:  # information only: the served models and the spend recorded in the notes
+        from pdd.project import open_project
+        from pdd.served import format_tree_spend, served_changes, tree_spend
 
-            info_project = open_project(root)
-            payload["served_changes"] = served_changes(info_project) if rev is None else []
-            info += [c["message"] for c in payload["served_changes"]]
-            if spend:
-                payload["spend"] = tree_spend(info_project, rev or "HEAD")
-                info.append(format_tree_spend(payload["spend"]))
-        if tests:
-            from pdd.project import open_project
-            from pdd.testrun import run_tests, test_settings
+        info_project = open_project(root)
+        payload["served_changes"] = served_changes(info_project) if rev is None else []
+        info += [c["message"] for c in payload["served_changes"]]
+        if spend:
+            payload["spend"] = tree_spend(info_project, rev or "HEAD")
+            info.append(format_tree_spend(payload["spend"]))
+    if tests:
+        from pdd.project import open_project
+        from pdd.testrun import run_tests, test_settings
 
-            project = open_project(root)
-            from pdd.config import check_test_command
+        project = open_project(root)
+        from pdd.config import check_test_command
 
-            check_test_command(project.config, root)
-            files = sorted({t for s in project.specs().values() for t in s.existing_tests(root)})
-            outcome = run_tests(root, files, **test_settings(project.config)) if files else None
-            payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
-            if outcome is not None and not outcome.passed:
-                code = 1
-                print(outcome.output, file=sys.stderr)
-        if regenerate:
-            from pdd.progress import make_reporter
-            from pdd.project import open_project
-            from pdd.regenerate import regenerate as run_regenerate
+        check_test_command(project.config, root)
+        files = sorted({t for s in project.specs().values() for t in s.existing_tests(root)})
+        outcome = run_tests(root, files, **test_settings(project.config)) if files else None
+        payload["tests"] = {"status": outcome.status if outcome else "none", "files": files}
+        if outcome is not None and not outcome.passed:
+            code = 1
+            print(outcome.output, file=sys.stderr)
+    if regenerate:
+        from pdd.progress import make_reporter
+        from pdd.project import open_project
+        from pdd.regenerate import regenerate as run_regenerate
 
-            regen_project = open_project(root)
-            regen = run_regenerate(regen_project, make_reporter())
-            # With a deterministic backend (recorded answers) generation repeats, so committed code
-            # that differs from what its prompt produces was not generated from it (a forged note).
-            deterministic = regen.deterministic
-            payload["regenerate"] = {n: {"status": r.status, "tests": r.tests, "same_as_committed": regen.same_as_committed.get(n),
-                                         "error": r.error} for n, r in ((r.name, r) for r in regen.build.results)}
-            if regen.build.exit_code:
-                code = max(code, regen.build.exit_code)
-            if deterministic and any(r["status"] == "built" and not r["same_as_committed"]
-                                     for r in payload["regenerate"].values()):
-                code = max(code, 1)
-    except PddError as exc:
-        _fail(exc)
+        regen_project = open_project(root)
+        regen = run_regenerate(regen_project, make_reporter())
+        # With a deterministic backend (recorded answers) generation repeats, so committed code
+        # that differs from what its prompt produces was not generated from it (a forged note).
+        deterministic = regen.deterministic
+        payload["regenerate"] = {n: {"status": r.status, "tests": r.tests, "same_as_committed": regen.same_as_committed.get(n),
+                                     "error": r.error} for n, r in ((r.name, r) for r in regen.build.results)}
+        if regen.build.exit_code:
+            code = max(code, regen.build.exit_code)
+        if deterministic and any(r["status"] == "built" and not r["same_as_committed"]
+                                 for r in payload["regenerate"].values()):
+            code = max(code, 1)
     if fmt == "json":
         payload["exit_code"] = code
         print(json.dumps(payload, indent=2))

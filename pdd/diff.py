@@ -8,7 +8,7 @@ and a head (default: the working tree; or a revision), :func:`diff_modules` repo
    under the standard section it falls in (Goal, Inputs / Outputs, Constraints,
    Failure modes, Out of scope, Acceptance; ``front matter``; ``(other)``);
 2. **interface**: added, removed and changed public names and signatures of the
-   generated module (from :func:`pdd.interface.extract_interface`); removals and
+   generated module (from :meth:`pdd.targets.Target.extract_interface`); removals and
    signature changes are *breaking*, with the dependent modules listed (and those
    whose generated code names the symbol);
 3. **behavior**: the base and head sources (git blobs / working-tree text, copied to
@@ -78,7 +78,7 @@ class Side:
     plumbing) or the working tree (``rev=None``)."""
 
     def __init__(self, root: Path, rev: str | None, label: str) -> None:
-        from pdd.gitsource import snapshot
+        from pdd.provenance.source import snapshot
 
         self.root = root
         self.rev = rev
@@ -243,13 +243,13 @@ def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
 
 
 def public_names(source: str) -> dict[str, str]:
-    """Public names of a module with their shape, from :func:`extract_interface`:
+    """Public names of a module with their shape, from the target's ``extract_interface``:
     ``{"parse": "def parse(text: str) -> Decimal", "Money": "class Money(...)",
     "Money.add": "def add(self, other: Money) -> Money", "RATE": "RATE: float"}``.
     Raises :class:`SyntaxError`."""
-    from pdd.interface import extract_interface
+    from pdd import targets
 
-    tree = ast.parse(extract_interface(source))
+    tree = ast.parse(targets.get().extract_interface(source))
     out: dict[str, str] = {}
 
     def visit(body: list[ast.stmt], prefix: str) -> None:

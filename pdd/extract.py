@@ -4,10 +4,10 @@ Models wrap code in prose and Markdown fences, sometimes several, with or withou
 a language tag, and sometimes stop mid-fence. :func:`fenced_blocks` collects them
 (CommonMark fences of three or more backticks or tildes; a fence left open runs to
 the end of the answer). Which block is the module, and whether it compiles, is the
-output language's rule (:meth:`pdd.targets.Target.extract_code`): :func:`extract_code` and
-:func:`check_compiles` here ask the selected target. :func:`extract_code` raises
-:class:`NoCodeError` when there is no code block, its message quoting the first
-lines of the answer (:func:`answer_opening`).
+output language's rule (:meth:`pdd.targets.Target.extract_code` and
+:meth:`~pdd.targets.Target.check_compiles`); the target raises :class:`NoCodeError`
+when there is no code block, its message quoting the first lines of the answer
+(:func:`answer_opening`).
 """
 
 from __future__ import annotations
@@ -55,24 +55,8 @@ def fenced_blocks(answer: str) -> list[Block]:
     return blocks
 
 
-def extract_code(answer: str) -> str:
-    """The module source in ``answer``, by the selected target's rule
-    (:meth:`pdd.targets.Target.extract_code`). Raises :class:`NoCodeError` if there is none."""
-    from pdd import targets
-
-    return targets.get().extract_code(answer)
-
-
 def answer_opening(answer: str, lines: int = 3, width: int = 200) -> str:
     """The first ``lines`` non-blank lines of a model answer, quoted on one line
     (each cut at ``width`` characters), for messages about unusable answers."""
     first = [ln.strip()[:width] for ln in answer.splitlines() if ln.strip()][:lines]
     return " / ".join(repr(ln) for ln in first) if first else "(an empty answer)"
-
-
-def check_compiles(code: str, filename: str) -> str | None:
-    """``None`` if ``code`` compiles, else a one-line description with its line
-    (:meth:`pdd.targets.Target.check_compiles` of the selected target)."""
-    from pdd import targets
-
-    return targets.get().check_compiles(code, filename)

@@ -48,10 +48,10 @@ from pdd.fingerprint import generator_for
 from pdd.freshness import worktree_blob_id
 from pdd.generation import normalise_test_output
 from pdd.graph import check_graph
-from pdd.notes import read_notes, records_for_path
 from pdd.modelcall import ModelCaller, request_for
 from pdd.project import Project
 from pdd.prompt import PromptSpec, parse_prompt
+from pdd.provenance.source import Notes
 from pdd.recovery import FIX_RELPATH, finish_fix, interrupted_fixes, new_fix_folder, repo_lock, save_original, tmp_folder
 from pdd.runs import Spend, now_iso, write_run
 from pdd.testrun import run_tests, test_settings
@@ -225,13 +225,15 @@ def last_genuine(project: Project, path: str) -> tuple[str, bytes] | None:
             candidates.append(str(repo.revparse_single(f"{commit}:{path}").id))
         except (KeyError, ValueError):
             continue
-    seen = set()
-    for blob in candidates:
-        if blob in seen:
-            continue
-        seen.add(blob)
-        if records_for_path(read_notes(repo, blob), path):
-            return blob, repo[blob].data
+    candidates = list(dict.fromkeys(candidates))
+    notes = Notes(project.root)
+    try:
+        notes.prefetch(candidates)  # the notes of the whole walk in one listing and one batch read
+        for blob in candidates:
+            if notes.for_path(blob, path):
+                return blob, repo[blob].data
+    finally:
+        notes.close()
     return None
 
 
@@ -287,7 +289,12 @@ class Fixer:
         root = self.project.root
         path = root / spec.output
         edited = path.read_bytes()
-        if records_for_path(read_notes(self.project.repo, worktree_blob_id(self.project, spec.output)), spec.output):
+        notes = Notes(root)
+        try:
+            genuine = bool(notes.for_path(worktree_blob_id(self.project, spec.output), spec.output))
+        finally:
+            notes.close()
+        if genuine:
             return self.fix_module(spec)
         base = last_genuine(self.project, spec.output)
         if base is None:
@@ -316,7 +323,7 @@ class Fixer:
             for left in interrupted_fixes(root):
                 if left.prompt == spec.path:
                     raise UsageError(left.advice().replace("an interrupted", "an earlier, interrupted", 1),
-                                     hint=f"then run `pdd fix` again")
+                                     hint="then run `pdd fix` again")
                 self.reporter.message(f"warning: {left.advice()}")
             try:
                 return self._loop_locked(spec, mode, code, evidence_title, evidence, restore_code, saved)

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from pdd.fingerprint import Generator, compute_fingerprint, generator_for
 from pdd.generation import DependencyContext
-from pdd.interface import extract_interface, interface_digest
+from pdd import targets
+from pdd.interface import interface_digest
 from pdd.project import Project
-from pdd.prompt import GENERATED_DIR, PromptSpec, untested_problem
-from pdd.provenance.record import FETCH_NOTES_HINT  # noqa: F401  (re-exported)
-from pdd.provenance.source import Notes, WorktreeSource, git_blob_id  # noqa: F401  (git_blob_id: re-exported)
+from pdd.prompt import GENERATED_DIR, TARGET, PromptSpec, default_output, untested_problem
+from pdd.provenance.source import Notes, WorktreeSource
 from pdd.provenance.state import ModuleState, judge
 from pdd.render import render_prompt
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pdd.render import RenderedPrompt
+    from pdd.render import Rendered
 
 
 def worktree_source(project: Project, notes: Notes | None = None) -> WorktreeSource:
@@ -77,12 +77,12 @@ def dependency_interface(project: Project, dep: PromptSpec) -> str:
     path = project.root / dep.output
     try:
         source = path.read_text(encoding="utf-8")
-        return extract_interface(source, dep.output)
+        return targets.get().extract_interface(source, dep.output)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as exc:
         raise DependencyUnavailable(f"{dep.output}: {exc.__class__.__name__}: {exc}") from None
 
 
-def module_inputs(project: Project, spec: PromptSpec, rendered: "RenderedPrompt | None" = None) -> ModuleInputs:
+def module_inputs(project: Project, spec: PromptSpec, rendered: "Rendered | None" = None) -> ModuleInputs:
     """Render ``spec`` (unless ``rendered``, its rendering, is given) and compute its
     fingerprint from the dependencies' current files. Raises
     :class:`pdd.errors.InputError` or :class:`DependencyUnavailable`."""
@@ -178,12 +178,12 @@ def project_states(project: Project) -> list[ModuleState]:
         notes.close()
     for name, exc in broken.items():
         states.append(ModuleState(name=name, path=exc.path, state="broken", why=str(exc).replace("\n", " ")))
-    outputs = {s.output for s in specs.values()} | {f"{GENERATED_DIR}/{n}.py" for n in broken}
+    outputs = {s.output for s in specs.values()} | {default_output(n) for n in broken}
     gen = project.root / GENERATED_DIR
     if gen.is_dir():
-        for p in sorted(gen.rglob("*.py")):
+        for p in sorted(gen.rglob("*" + TARGET.SUFFIX)):
             rel = p.relative_to(project.root).as_posix()
-            if p.name == "__init__.py" or rel in outputs or "__pycache__" in p.parts:
+            if p.name == TARGET.PACKAGE_FILE or rel in outputs or "__pycache__" in p.parts:
                 continue
             states.append(ModuleState(name=None, path=rel, state="orphan", why="no prompt generates this file; "
                                       f"delete it (git rm {rel}) or write its prompt"))

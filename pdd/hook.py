@@ -22,12 +22,12 @@ from pdd.provenance.record import FETCH_NOTES
 
 def main(argv: list[str] | None = None) -> int:
     """Check the index of the repository in the current folder; print; return the exit code."""
-    import subprocess
+    from pdd.git import run
 
     if Path(".git").exists():  # git runs hooks at the top of the work tree
         root = Path.cwd()
     else:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+        top = run(None, "rev-parse", "--show-toplevel", text=True)
         if top.returncode != 0:
             print("pdd hook: not inside a git working tree", file=sys.stderr)
             return 2

@@ -26,8 +26,6 @@ from pdd.prompt import INIT_TEXT
 GITATTRIBUTES_LINE = "generated/** linguist-generated=true"
 GITIGNORE_LINES = ("__pycache__/", "*.pyc")
 PDD_GITIGNORE = "# pdd: local caches and run records, never committed\ncache/\nruns/\nbackup/\nfix/\n"
-#: The output language's style fragment (:mod:`pdd.targets`), written to prompts/ by ``pdd init``.
-STYLE_FRAGMENT = targets.get().STYLE_TEXT
 
 NEW_PROJECT_CONFIG = DEFAULT_CONFIG_TEXT.replace(
     "backend: replay\n", "backend: openai\n"
@@ -106,8 +104,8 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
 
     create(CONFIG_RELPATH, NEW_PROJECT_CONFIG)
     create(".pdd/.gitignore", PDD_GITIGNORE)
-    create(f"prompts/{targets.get().STYLE_FRAGMENT}", STYLE_FRAGMENT)
-    create("generated/__init__.py", INIT_TEXT)
+    create(f"prompts/{targets.get().STYLE_FRAGMENT}", targets.get().STYLE_TEXT)  # the style fragment
+    create(f"generated/{targets.get().PACKAGE_FILE}", INIT_TEXT)
     if not (root / "behavior_tests").exists():
         (root / "behavior_tests").mkdir(parents=True)
         changed.append("created behavior_tests/")
@@ -127,7 +125,8 @@ def init_project(root: Path, *, ci: str | None = None, hooks: bool = True) -> li
     if _git_config_get(root, "notes.pdd.mergeStrategy") is None:
         run(root, "config", "--local", "notes.pdd.mergeStrategy", "cat_sort_uniq", check=True)
         changed.append("set git config notes.pdd.mergeStrategy=cat_sort_uniq")
-    from pdd.notesync import configure_remote, remotes, tracking_ref
+    from pdd.notesync import configure_remote, remotes
+    from pdd.provenance.record import tracking_ref
 
     for remote in remotes(root):
         if configure_remote(root, remote):

@@ -13,15 +13,6 @@ from __future__ import annotations
 import hashlib
 
 
-def extract_interface(source: str, filename: str = "<module>") -> str:
-    """The public interface of module ``source`` as text, by the selected target.
-    Raises :class:`SyntaxError` if ``source`` does not parse. Deterministic for a
-    given source and interpreter version."""
-    from pdd import targets
-
-    return targets.get().extract_interface(source, filename)
-
-
 def interface_digest(interface: str) -> str:
     """SHA-256 (hex) of an interface text."""
     return hashlib.sha256(interface.encode("utf-8")).hexdigest()

@@ -6,7 +6,7 @@ least one error (warnings alone: 0) and 2 when a prompt cannot be parsed at all
 (``prompt-invalid``) or includes a file that does not exist (``include-missing``):
 bad input, as for every other command.
 
-Rules (:data:`RULES`):
+Rules (:data:`pdd.lint_rules.RULES`):
 
 =======================  ========  =====================================================
 id                       severity  fires when
@@ -64,7 +64,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from pdd import targets
-from pdd.lint_rules import RULES  # the rule ids (a module of their own: pdd.prompt reads them)
 
 if TYPE_CHECKING:
     from pdd.project import Project
@@ -729,7 +728,7 @@ def summary(report: LintReport) -> str:
 
 
 __all__ = [
-    "RULES", "SECTIONS", "DEFAULT_MAX_PROMPT_CHARS", "PLACEHOLDER_MARKER", "FORMATS", "Finding", "LintReport",
+    "SECTIONS", "DEFAULT_MAX_PROMPT_CHARS", "PLACEHOLDER_MARKER", "FORMATS", "Finding", "LintReport",
     "headings", "check_sections", "check_includes", "check_imports", "check_tests", "collect_tests",
     "parse_collection", "generated_imports", "lint_project", "format_report", "summary", "resolve_names",
     "max_prompt_chars",

@@ -34,7 +34,7 @@ from pdd.runs import Spend
 if TYPE_CHECKING:
     from pdd.fingerprint import Generator
     from pdd.project import Project
-    from pdd.spend import Budget, Price
+    from pdd.spend import Price
 
 
 def request_for(generator: "Generator", messages: Iterable[dict[str, str]], module: str, *,

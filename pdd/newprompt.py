@@ -33,9 +33,7 @@ from pdd.errors import InputError, UsageError
 PROMPT_TEMPLATE = "prompt.prompt.j2"
 #: The output language (:mod:`pdd.targets`): test template and path, style fragment, name rules.
 TARGET = targets.get()
-TEST_TEMPLATE = TARGET.TEST_TEMPLATE
 TEMPLATES_FRAGMENT_DIR = "_templates"
-STYLE_FRAGMENT = TARGET.STYLE_FRAGMENT
 PACKAGE_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -156,12 +154,12 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
     variables = {
         "name": name, "stem": stem, "module": module, "output": output, "prompt_path": prompt_rel,
         "test_path": test_rel, "depends": deps, "tests": [test_rel], "tests_declared": tests_declared,
-        "style_fragment": STYLE_FRAGMENT if (root / prompts_dir / STYLE_FRAGMENT).is_file() else "",
+        "style_fragment": TARGET.STYLE_FRAGMENT if (root / prompts_dir / TARGET.STYLE_FRAGMENT).is_file() else "",
     }
     env = _environment(root / prompts_dir / TEMPLATES_FRAGMENT_DIR)
     rendered: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for template in (PROMPT_TEMPLATE, TEST_TEMPLATE):
+    for template in (PROMPT_TEMPLATE, TARGET.TEST_TEMPLATE):
         tpl, filename = _render(env, template)
         try:
             rendered[template] = tpl.render(**variables)  # type: ignore[attr-defined]
@@ -171,7 +169,7 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
         sources[template] = _display(filename, root)
 
     prompt_text = rendered[PROMPT_TEMPLATE].rstrip("\n") + "\n"
-    test_text = rendered[TEST_TEMPLATE].rstrip("\n") + "\n"
+    test_text = rendered[TARGET.TEST_TEMPLATE].rstrip("\n") + "\n"
     try:
         spec = parse_prompt(prompt_text, path=prompt_rel, name=name, tests_dir=tests_dir)
         render_prompt(spec, root, prompts_dir)
@@ -183,7 +181,7 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
                          f"tests_declared) into the front matter", hint="nothing was written")
     problem = TARGET.check_compiles(test_text, test_rel)
     if problem:
-        raise UsageError(f"the template {sources[TEST_TEMPLATE]} makes a test file that does not compile: {problem}",
+        raise UsageError(f"the template {sources[TARGET.TEST_TEMPLATE]} makes a test file that does not compile: {problem}",
                          hint="fix the template; nothing was written")
 
     write_atomic(root / prompt_rel, prompt_text)
@@ -192,7 +190,7 @@ def scaffold(project, raw_name: str, depends: list[str]) -> NewModule:
     except BaseException:
         (root / prompt_rel).unlink(missing_ok=True)
         raise
-    return NewModule(name, prompt_rel, test_rel, sources[PROMPT_TEMPLATE], sources[TEST_TEMPLATE])
+    return NewModule(name, prompt_rel, test_rel, sources[PROMPT_TEMPLATE], sources[TARGET.TEST_TEMPLATE])
 
 
 def _display(filename: str, root: Path) -> str:

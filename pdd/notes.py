@@ -1,8 +1,7 @@
 """The writer of provenance notes on generated blobs, in ``refs/notes/pdd``.
 
 Reading is :mod:`pdd.provenance.source` (``Notes``) and the line format
-:mod:`pdd.provenance.record` (``NoteRecord``); the names re-exported here from there
-are for callers not yet moved.
+:mod:`pdd.provenance.record` (``NoteRecord``).
 
 Layout (product contract, "Provenance in git notes"): a note is attached to the
 **blob** of a generated file; its body is one JSON object per line (a
@@ -24,16 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pdd.errors import PddError
 from pdd.git import run
-from pdd.provenance.record import (  # noqa: F401  (re-exported: the readers' old home)
-    NOTES_REF,
-    NoteRecord,
-    format_record,
-    merge_note_text,
-    notes_refs,
-    parse_note,
-    record_problem,
-    records_for_path,
-)
+from pdd.provenance.record import NOTES_REF, NoteRecord, merge_note_text
 
 if TYPE_CHECKING:
     import pygit2
@@ -42,11 +32,6 @@ _ZERO = "0" * 40
 _MAX_CAS_TRIES = 8
 _BLOB_MODE = 0o100644
 _TREE_MODE = 0o040000
-
-
-def notes_ref_exists(repo: "pygit2.Repository", ref: str = NOTES_REF) -> bool:
-    """True if ``ref`` exists locally (for :data:`NOTES_REF`: or a remote-tracking notes ref)."""
-    return bool(notes_refs(list(repo.references), ref))
 
 
 def notes_commit(repo: "pygit2.Repository", ref: str) -> "pygit2.Commit | None":
@@ -71,21 +56,6 @@ def notes_commit(repo: "pygit2.Repository", ref: str) -> "pygit2.Commit | None":
     if why:
         raise not_a_notes_commit(ref, why)
     return obj
-
-
-def read_notes(repo: "pygit2.Repository", blob_hex: str, ref: str = NOTES_REF) -> list[NoteRecord]:
-    """The records noted on blob ``blob_hex`` (empty if none or no notes ref), from
-    ``ref`` and (for :data:`NOTES_REF`) the remote-tracking notes refs. One-off reads;
-    a command that reads many uses :class:`pdd.provenance.source.Notes` once."""
-    from pathlib import Path
-
-    from pdd.provenance.source import Notes
-
-    notes = Notes(Path(repo.workdir or repo.path), ref=ref)
-    try:
-        return notes.records(blob_hex)
-    finally:
-        notes.close()
 
 
 class NotesError(PddError):
@@ -201,15 +171,3 @@ def _update_tree(repo: "pygit2.Repository", tree: "pygit2.Tree | None", notes: d
         subtree = repo[tree[prefix].id]  # type: ignore[index]
         builder.insert(prefix, _update_tree(repo, subtree, sub), _TREE_MODE)
     return builder.write()
-
-
-def NotesIndex(repo: "pygit2.Repository", ref: str = NOTES_REF) -> Any:
-    """The notes of ``ref`` (and the remote-tracking notes refs), listed once: a
-    :class:`pdd.provenance.source.Notes` with its listing loaded (the old ``NotesIndex``)."""
-    from pathlib import Path
-
-    from pdd.provenance.source import Notes
-
-    notes = Notes(Path(repo.workdir or repo.path), ref=ref)
-    notes.load_listing()
-    return notes

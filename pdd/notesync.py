@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pdd.errors import PddError, UsageError
 from pdd.git import rev_exists, run
-from pdd.provenance.record import NOTES_REF, tracking_ref  # noqa: F401  (tracking_ref: re-exported)
+from pdd.provenance.record import NOTES_REF, tracking_ref
 
 MAX_SYNC_TRIES = 5
 

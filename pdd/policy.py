@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from pdd.project import Project
 
 VERDICTS = ("kept", "violated", "unclear")
-REVIEW_TEMPLATE = "pdd-review-1"
 _CONFIG = ".pdd/config.yaml"
 
 

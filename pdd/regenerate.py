@@ -20,7 +20,7 @@ from pdd.config import load_config
 from pdd.errors import UsageError
 from pdd.git import rev_exists, run
 from pdd.project import Project
-from pdd.prompt import GENERATED_DIR
+from pdd.prompt import GENERATED_DIR, TARGET
 
 
 @dataclass
@@ -46,7 +46,7 @@ def regenerate(project: Project, reporter: Reporter, jobs: int | None = None, at
     try:
         run(root, "worktree", "add", "--detach", "--quiet", str(tree), "HEAD", check=True)
         gen = tree / GENERATED_DIR
-        committed = {p.relative_to(tree).as_posix(): p.read_bytes() for p in gen.rglob("*.py")} if gen.exists() else {}
+        committed = {p.relative_to(tree).as_posix(): p.read_bytes() for p in gen.rglob("*" + TARGET.SUFFIX)} if gen.exists() else {}
         if gen.exists():
             shutil.rmtree(gen)
         scratch_project = Project(root=tree, config=load_config(tree))

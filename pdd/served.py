@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pdd import targets
 from pdd.provenance.record import NoteRecord
 
 
@@ -104,6 +105,7 @@ def tree_spend(project: Any, rev: str = "HEAD") -> dict[str, Any]:
     total: dict[str, Any] = {"rev": rev, "commit": str(commit.id), "modules": 0, "with_spend": 0, "requests": 0,
                              "tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "by_model": {}}
     unknown = False
+    target = targets.get()  # its modules, not its package files, carry the spend
     stack = [(commit.tree, "")]
     while stack:
         tree, prefix = stack.pop()
@@ -111,7 +113,7 @@ def tree_spend(project: Any, rev: str = "HEAD") -> dict[str, Any]:
             path = prefix + entry.name
             if entry.type_str == "tree" and (prefix or entry.name == "generated"):
                 stack.append((project.repo[entry.id], path + "/"))
-            elif entry.type_str == "blob" and prefix and path.endswith(".py") and not path.endswith("__init__.py"):
+            elif entry.type_str == "blob" and prefix and path.endswith(target.SUFFIX) and not path.endswith(target.PACKAGE_FILE):
                 records = index.for_path(str(entry.id), path)
                 if not records:
                     continue

@@ -157,7 +157,6 @@ class Budget:
         self.spent = 0.0
         self.reserved = 0.0
         self.stopped = False
-        self.stop_message: str | None = None
         self._lock = threading.Lock()
 
     @property
@@ -185,8 +184,6 @@ class Budget:
                     f"budget: the request for {request.module or 'a module'} was not sent: the build stopped at the "
                     f"{format_usd(self.limit)} budget"
                 )
-                if first:
-                    self.stop_message = message
                 raise BudgetExceeded(message, hint="finished modules were kept; raise --budget (or lower max_tokens, "
                                                    "which bounds the estimate) and run the command again")
             self.reserved += estimate

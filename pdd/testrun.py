@@ -131,7 +131,7 @@ def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None
 
 def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
     """Write the candidate under ``overlay`` (same relative path as ``output``), with
-    the ``__init__.py`` pdd makes for each of its packages that has none yet in the
+    the package file (the target's ``PACKAGE_FILE``) pdd makes for each of its packages that has none yet in the
     working tree; return the candidate's dotted module name."""
     from pdd.prompt import INIT_TEXT
 
@@ -140,10 +140,11 @@ def _write_overlay(overlay: Path, root: Path, output: str, code: str) -> str:
     for depth in range(1, len(packages) + 1):
         pkg_rel = PurePosixPath(*packages[:depth])
         (overlay / pkg_rel).mkdir(parents=True, exist_ok=True)
-        if not (root / pkg_rel / "__init__.py").is_file():
-            (overlay / pkg_rel / "__init__.py").write_text(INIT_TEXT, encoding="utf-8")
+        package_file = pkg_rel / get_target().PACKAGE_FILE
+        if not (root / package_file).is_file():
+            (overlay / package_file).write_text(INIT_TEXT, encoding="utf-8")
     (overlay / rel).write_text(code, encoding="utf-8")
-    return ".".join((*packages, rel.stem))
+    return get_target().import_name(output)
 
 
 def _read_report(overlay: Path) -> dict | None:

@@ -23,12 +23,6 @@ from pdd.errors import InputError
 TARGET = targets.get()
 
 
-def import_name(path: str) -> str:
-    """The dotted import name of repository-relative ``path`` (see the module doc;
-    the target's rule, :meth:`pdd.targets.Target.import_name`)."""
-    return TARGET.import_name(str(PurePosixPath(path)))
-
-
 def check_uses(path: str, line: int | None, values: tuple[str, ...], generated_dir: str) -> tuple[str, ...]:
     """Validate the ``uses`` paths of prompt ``path`` (front-matter ``line``): relative,
     without ``..``, ending in ``.py``, each once, not under ``generated_dir`` (a
@@ -66,7 +60,7 @@ def used_interfaces(spec_path: str, line: int | None, uses: tuple[str, ...],
             iface = TARGET.extract_interface(text, rel)
         except (SyntaxError, ValueError) as exc:
             raise InputError(spec_path, line, f"'uses' file {rel} does not parse: {exc}") from None
-        contexts.append((import_name(rel), iface))
+        contexts.append((TARGET.import_name(str(PurePosixPath(rel))), iface))
         digests[rel] = interface_digest(iface)
     return contexts, digests
 

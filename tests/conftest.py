@@ -25,7 +25,8 @@ Helpers (plain functions, importable as ``from conftest import ...``)
 ``init_git_repo``, ``write_file``, ``write_prompt``, ``write_test``,
 ``write_answer`` (for ``AnswersResponder`` directories), ``git``, ``commit_all``,
 ``blob_id``, ``notes_ref``, ``notes_list``, ``note_records``, ``request_modules``,
-``requests_by_module``, ``requests_for``, ``snapshot_files``; constants
+``requests_by_module``, ``requests_for``, ``snapshot_files``, ``fresh_python`` (stdout of
+``python -c CODE`` in a new interpreter, e.g. to see what an import loads); constants
 ``NOTES_REF``, ``DUMMY_API_KEY``, ``FAKE_MODEL`` and ``FAST_BEHAVIOR_TESTS`` (now
 empty: pdd turns pytest's plugin autoload off itself).
 """
@@ -253,6 +254,12 @@ def write_answer(directory: Path, name: str, code: str) -> Path:
     """Write the :class:`AnswersResponder` answer file for module ``name``
     (``billing/money`` -> ``DIRECTORY/billing/money.py``)."""
     return write_file(directory, module_key(name) + ".py", code)
+
+
+def fresh_python(code: str) -> str:
+    """Stdout of ``python -c CODE`` in a new interpreter (stripped); raises
+    :class:`subprocess.CalledProcessError` if it fails. For what an import loads."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def git(repo: Path, *args: str, check: bool = True, env: Optional[Mapping[str, str]] = None) -> str:

@@ -4,8 +4,6 @@ discovery, shim, package order, the crash record and its rollback (through the C
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -157,7 +155,7 @@ def test_rollback_keeps_an_edited_prompt_and_the_original_mode(tmp_path: Path) -
     """Rollback restores the original with its file mode, and a prompt edited since the
     adoption wrote it is moved into the adopt folder, never deleted."""
     from pdd.adopt import new_adopt_folder, rollback
-    from pdd.freshness import git_blob_id
+    from pdd.provenance.source import git_blob_id
 
     written = "# Goal\nx\n"
     folder = new_adopt_folder(tmp_path)

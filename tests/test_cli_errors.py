@@ -141,9 +141,8 @@ def test_a_pdd_error_through_the_real_cli(tmp_path):
 
 
 def test_commands_leave_errors_to_the_one_handler():
-    """No command catches a PddError to print it: only ``error_handler`` does. The
-    ``status`` and ``check`` bodies, which other branches edit this round, still call
-    ``_fail`` (now a re-raise); the lead removes both at the merge."""
+    """No command catches a PddError to print it: only ``error_handler`` does (the
+    ``_fail`` helper of the old per-command wrappers is gone)."""
     calls = {}
     for path in CLI_MODULES:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -153,5 +152,5 @@ def test_commands_leave_errors_to_the_one_handler():
                     if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_fail":
                         calls.setdefault(f"{path.name}:{func.name}", 0)
                         calls[f"{path.name}:{func.name}"] += 1
-    assert calls == {"cli.py:status": 1, "cli.py:check": 1}
+    assert calls == {}
     assert len(CLI_MODULES) >= 8

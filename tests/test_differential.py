@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from conftest import fresh_python
 from pdd import differential_runner as runner
 from pdd.differential import EngineOptions, Implementation, compare, difference_text
 
@@ -228,11 +228,8 @@ def test_compare_times_out_cleanly(tmp_path):
 
 
 def test_the_parent_side_does_not_import_hypothesis():
-    import subprocess
-
     code = "import sys, pdd.differential, pdd.diff; print('hypothesis' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert fresh_python(code) == "False"
 
 
 # ---------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdd.extract import NoCodeError, check_compiles, extract_code, fenced_blocks
+from pdd.extract import NoCodeError, fenced_blocks
+from pdd.targets.python import check_compiles, extract_code
 
 FENCE = "`" * 3
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pdd.interface import extract_interface, interface_digest
+from pdd.interface import interface_digest
+from pdd.targets.python import extract_interface
 
 
 def iface(src: str) -> str:

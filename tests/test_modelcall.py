@@ -6,13 +6,11 @@ laziness is checked in a fresh interpreter."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DUMMY_API_KEY, FAKE_MODEL, Reply, init_git_repo
+from conftest import DUMMY_API_KEY, FAKE_MODEL, Reply, fresh_python, init_git_repo
 from pdd import backends
 from pdd.backends import REGISTRY, BackendInfo, Completion, lookup, make_backend, names
 from pdd.config import Config, parse_config
@@ -131,8 +129,7 @@ def test_importing_the_registry_and_reading_config_imports_no_backend_or_sdk():
             "pdd.backends.lookup('openai')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('openai', 'anthropic', 'httpx', 'pydantic')"
             " or m.startswith('pdd.backends.')))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 # -- the request -------------------------------------------------------------------------------------------------------

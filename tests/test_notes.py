@@ -11,20 +11,24 @@ import pygit2
 import pytest
 
 import pdd.notes as notes_mod
-from pdd.provenance.record import SCHEMA_VERSION, NoteRecord
-from pdd.notes import (
-    NOTES_REF,
-    NotesError,
-    NotesWriter,
-    format_record,
-    merge_note_text,
-    notes_ref_exists,
-    parse_note,
-    read_notes,
-    records_for_path,
-)
+from pdd.notes import NotesError, NotesWriter
+from pdd.provenance.record import NOTES_REF, SCHEMA_VERSION, NoteRecord, format_record, merge_note_text, parse_note, records_for_path
+from pdd.provenance.source import Notes
 
 _real_run = subprocess.run  # before any monkeypatching
+
+
+def read_notes(repo: pygit2.Repository, blob: str) -> list[NoteRecord]:
+    """The records on ``blob`` as the one reader (``Notes``) sees them."""
+    notes = Notes(Path(repo.workdir))
+    try:
+        return notes.records(blob)
+    finally:
+        notes.close()
+
+
+def notes_ref_exists(repo: pygit2.Repository) -> bool:
+    return Notes(Path(repo.workdir)).exists
 
 
 def git(cwd: Path, *args: str, input: str | None = None) -> str:

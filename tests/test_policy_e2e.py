@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import pytest
 
 from conftest import (FakeModelServer, Reply, commit_all, fence, find_target_module, init_git_repo,
-                      module_key, note_records, request_text, run_pdd_cli, write_file, write_prompt, write_test)
+                      module_key, note_records, request_text, run_pdd_cli, write_prompt, write_test)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL, LARGE, REVIEWER = "small-model", "large-model", "reviewer-model"

@@ -9,14 +9,14 @@ import hashlib
 import inspect
 import json
 import keyword
-import subprocess
 import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdd import extract, interface, targets
+from conftest import fresh_python
+from pdd import interface, targets
 from pdd.errors import InputError
 from pdd.extract import NoCodeError
 from pdd.prompt import GENERATED_DIR, default_output, parse_prompt
@@ -66,8 +66,7 @@ def test_registry_and_target_load_without_ast_typing_or_dataclasses():
             "p.import_name('generated/a/b.py'); p.is_module_part('x'); "
             "print(sorted(m for m in ('ast', 'typing', 'dataclasses', 'pdd.targets.pyast', 'pdd.targets.protocol') "
             "if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert fresh_python(code) == "[]"
 
 
 def test_parsing_a_prompt_does_not_import_the_linter():
@@ -75,12 +74,7 @@ def test_parsing_a_prompt_does_not_import_the_linter():
     code = ("import sys; from pdd.prompt import parse_prompt; "
             "parse_prompt('---\\nlint: {disable: [prompt-too-large]}\\n---\\n# x\\n', path='prompts/a.prompt', name='a'); "
             "print('pdd.lint' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
-    import pdd.lint
-    import pdd.lint_rules
-
-    assert pdd.lint.RULES is pdd.lint_rules.RULES
+    assert fresh_python(code) == "False"
 
 
 def test_an_unknown_lint_rule_is_still_an_error_at_its_line():
@@ -147,7 +141,6 @@ def test_extraction_takes_the_fenced_module_out_of_prose(code, tag, before, afte
     answer = f"{before}\n```{tag}\n{code}\n```\n{after}"
     got = PY.extract_code(answer)
     assert got == code.strip("\n").rstrip() + "\n"
-    assert extract.extract_code(answer) == got  # the old name still answers, through the target
 
 
 @settings(max_examples=100, deadline=None)
@@ -172,16 +165,14 @@ def test_compile_check_reports_file_and_line():
     assert PY.check_compiles("x = (\n", "generated/a.py").startswith("generated/a.py:1: SyntaxError:")
     nul = PY.check_compiles("x = 1\0\n", "generated/a.py")  # no line to name: never "file:None"
     assert nul.startswith("generated/a.py: ") and "null bytes" in nul
-    assert extract.check_compiles("def f(:\n", "g.py") == PY.check_compiles("def f(:\n", "g.py")
 
 
 # --- interfaces and imports -------------------------------------------------------------
 
 
-def test_interface_through_the_target_and_the_old_name_agree():
+def test_interface_through_the_target():
     source = '"""Doc."""\nimport os\n__all__ = ["f"]\ndef f(x: int) -> int:\n    """F."""\n    return x + 1\ndef _g(): pass\n'
     text = PY.extract_interface(source, "m.py")
-    assert text == interface.extract_interface(source, "m.py")
     assert "def f(x: int) -> int:" in text and "_g" not in text and "import os" not in text and "return" not in text
     assert interface.interface_digest(text) == hashlib.sha256(text.encode()).hexdigest()
     with pytest.raises(SyntaxError):
@@ -210,12 +201,12 @@ def test_test_command_and_differential_command_use_this_interpreter():
 
 
 def test_collection_stub_compiles_and_scaffold_words_are_the_targets():
-    from pdd import initproject as scaffold, newprompt
+    from pdd import newprompt
 
     assert PY.check_compiles(PY.COLLECTION_STUB, "pdd_lint_stub.py") is None
-    assert newprompt.TEST_TEMPLATE == PY.TEST_TEMPLATE and (newprompt.PACKAGE_TEMPLATES / PY.TEST_TEMPLATE).is_file()
-    assert newprompt.STYLE_FRAGMENT == PY.STYLE_FRAGMENT == "_shared/python_style.md"
-    assert scaffold.STYLE_FRAGMENT == PY.STYLE_TEXT and PY.STYLE_TEXT.startswith("## Python style\n")
+    assert (newprompt.PACKAGE_TEMPLATES / PY.TEST_TEMPLATE).is_file()
+    assert PY.STYLE_FRAGMENT == "_shared/python_style.md"
+    assert PY.STYLE_TEXT.startswith("## Python style\n")
 
 
 # --- the generation request is byte-identical ------------------------------------------

@@ -16,7 +16,8 @@ from pdd.fingerprint import Generator, compute_fingerprint
 from pdd.prompt import parse_prompt
 from pdd.pytest_plugin import GeneratedFinder
 from pdd.testrun import classify
-from pdd.uses import import_name, used_interfaces
+from pdd.targets.python import import_name
+from pdd.uses import used_interfaces
 
 PATH = "prompts/mylib/greet.prompt"
 

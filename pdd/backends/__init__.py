@@ -26,7 +26,7 @@ from pdd.errors import ConfigError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pdd.backends.api import Backend, Completion, Request
+    from pdd.backends.api import Backend
     from pdd.config import Config
 
 _API = ("Request", "Completion", "Backend")

@@ -50,7 +50,6 @@ def notes_refs(existing: "list[str] | set[str]", ref: str = NOTES_REF) -> list[s
     return [r for r in existing if r == ref] + sorted(r for r in existing if ref == NOTES_REF and is_tracking_ref(r))
 
 
-_NUM = (int, float)
 _OPT_STR = (str, type(None))
 _OPT_INT = (int, type(None))
 _OPT_NUM = (int, float, type(None))

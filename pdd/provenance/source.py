@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pdd.errors import UsageError
-from pdd.git import BlobReader, git, rev_exists, run  # noqa: F401  (rev_exists: used by callers of this module)
+from pdd.git import BlobReader, git, run
 from pdd.provenance.record import (FETCH_NOTES, NOTES_REF, TRACKING_PREFIX, NoteRecord, notes_refs, parse_note,
                                    records_for_path)
 
@@ -398,7 +398,6 @@ class Notes:
             self.reader.close()
 
 
-NotesReader = Notes  # the old name (pdd.gitsource.NotesReader)
 
 
 
