@@ -253,7 +253,6 @@ def main() -> int:
         one_objects = staged_objects(repo, one)
         tree = tree_objects(repo)
 
-        rows = []
         # Interleaved (command, floor) pairs: a load change hits both alike.
         hook1, hook1_floor, check, check_floor = [], [], [], []
         for _ in range(args.runs):
