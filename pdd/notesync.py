@@ -85,7 +85,7 @@ def sync(root: Path, remote: str = "origin") -> list[str]:
             if merged.returncode != 0:
                 raise SyncError(f"git notes merge failed: {merged.stderr.strip()}")
         if not rev_exists(root, NOTES_REF):
-            done.append("no notes here or on the remote yet: nothing to push")
+            done.append("no notes here or on the remote yet: nothing to push (`pdd build` writes them)")
             return done
         pushed = _git(root, "push", "-q", remote, f"{NOTES_REF}:{NOTES_REF}")
         if pushed.returncode == 0:

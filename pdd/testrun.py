@@ -100,7 +100,8 @@ class TestResult:
     def start_problem(self) -> str:
         """``the test run could not start: ...`` with the first lines of pytest's error
         (lines of pytest's own banner and blank lines skipped)."""
-        lines = [ln for ln in self.output.splitlines() if ln.strip() and not set(ln.strip()) <= set("=_-")]
+        lines = [ln for ln in self.output.splitlines()
+                 if ln.strip() and not set(ln.strip()) <= set("=_-") and ln.strip() != self.hint]
         head = "\n".join("  " + ln for ln in lines[:_START_LINES])
         return f"the test run could not start (pytest exit {self.returncode}):\n{head}" + \
             (f"\n  {self.hint}" if self.hint else "")
@@ -251,7 +252,10 @@ def plugin_hint(output: str, report: dict | None, autoload: bool = False) -> str
              if sign in output and (not autoload or sign == "Error importing plugin")]
     if not seen:
         return ""
-    how = ("check the names in tests.plugins" if autoload else
+    importing = any(sign == "Error importing plugin" and sign in output for sign, _ in _PLUGIN_SIGNS)
+    how = ("check the names in tests.plugins in .pdd/config.yaml: pytest could not import one (a misspelt "
+           "entry-point or module name, or a plugin not installed in the test command's environment)"
+           if autoload or importing else
            "pdd runs pytest with plugin autoload off: name the plugin in tests.plugins in .pdd/config.yaml, "
            "e.g. `plugins: [anyio]` under `tests:` (an entry-point or module name; `python -m pytest "
            "--trace-config` lists them), or set tests.plugins: autoload")

@@ -231,3 +231,16 @@ def test_the_plugin_recognises_what_a_missing_plugin_looks_like(text, problem):
     from pdd.pytest_plugin import plugin_problem
 
     assert plugin_problem(text) == problem
+
+
+def test_the_could_not_start_message_names_the_plugin_hint_once():
+    from pdd.testrun import TestResult, plugin_hint
+
+    output = "ERROR: Error importing plugin \"anyoi\": No module named 'anyoi'\n"
+    hint = plugin_hint(output, None)
+    assert "could not import" in hint and "misspelt" in hint, hint
+    assert "name the plugin in tests.plugins" not in hint  # it is named there already
+    result = TestResult("error", output + f"\n{hint}\n", 4, 0.1, hint=hint)
+    message = result.start_problem()
+    assert message.count(hint) == 1, message
+    assert "Error importing plugin" in message
