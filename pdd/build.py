@@ -251,12 +251,12 @@ class Builder:
         self.budget = effective_budget(options.budget, self.config.max_usd_per_build)
         self.caller = caller if caller is not None else ModelCaller(project, options.record, self.budget)
         self.reviewer: Any = None  # pdd.policy.Reviewer when `review:` is configured (see plan)
-        self.notes = NotesWriter(project.repo)
+        self._blob_lock = threading.Lock()  # pygit2 object writes: the workers' blobs and the notes commits
+        self.notes = NotesWriter(project.repo, odb_lock=self._blob_lock)
         self.cancel = threading.Event()
         self._accepting = threading.Condition()  # guards _accepts: accepts in progress (see _accept)
         self._accepts = 0
         self._packages_lock = threading.Lock()
-        self._blob_lock = threading.Lock()
         self._read_notes()
         self.known_fresh: set[str] = set()
         self._rendered: dict[str, Any] = {}  # module -> its pdd.render.Rendered from plan (rendered once per build)

@@ -68,8 +68,12 @@ class NotesWriter:
     Thread-safe. ``add`` may be called from worker threads; ``flush`` writes.
     """
 
-    def __init__(self, repo: "pygit2.Repository", ref: str = NOTES_REF, message: str = "Notes added by 'pdd build'") -> None:
+    def __init__(self, repo: "pygit2.Repository", ref: str = NOTES_REF, message: str = "Notes added by 'pdd build'",
+                 *, odb_lock: "threading.Lock | None" = None) -> None:
         self.repo = repo
+        #: held around this writer's pygit2 object writes; a caller that writes objects
+        #: to the same repository from other threads passes its own lock here
+        self.odb_lock = odb_lock if odb_lock is not None else threading.Lock()
         self.ref = ref
         self.message = message
         self._pending: dict[str, list[str]] = {}
@@ -120,14 +124,15 @@ class NotesWriter:
         old_commit = notes_commit(repo, self.ref)
         old_tree = old_commit.tree if old_commit is not None else None
         blobs: dict[str, pygit2.Oid] = {}
-        for blob_hex, lines in pending.items():
-            existing = ""
-            if old_tree is not None:
-                existing = _note_text_in_tree(repo, old_tree, blob_hex)
-            blobs[blob_hex] = repo.create_blob(merge_note_text(existing, lines).encode("utf-8"))
-        tree_id = _update_tree(repo, old_tree, blobs)
         sig = self._signature()
-        commit_id = repo.create_commit(None, sig, sig, self.message, tree_id, [old_commit.id] if old_commit else [])
+        with self.odb_lock:  # pygit2 object writes, one thread at a time (not the update-ref below)
+            for blob_hex, lines in pending.items():
+                existing = ""
+                if old_tree is not None:
+                    existing = _note_text_in_tree(repo, old_tree, blob_hex)
+                blobs[blob_hex] = repo.create_blob(merge_note_text(existing, lines).encode("utf-8"))
+            tree_id = _update_tree(repo, old_tree, blobs)
+            commit_id = repo.create_commit(None, sig, sig, self.message, tree_id, [old_commit.id] if old_commit else [])
         proc = run(repo.workdir or repo.path, "update-ref", "-m", self.message, self.ref, str(commit_id),
                    str(old_commit.id) if old_commit else _ZERO, text=True)
         if proc.returncode == 0:

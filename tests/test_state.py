@@ -177,6 +177,26 @@ def test_the_fast_path_finds_the_newest_matching_record(mod):
         notes.close()
 
 
+def test_a_renamed_prompt_is_stale_not_fresh_by_its_old_note(mod):
+    """A prompt moved to another path (same blob, same output) is another module: its
+    fingerprint covers the module name, so the old note's manifest must not make it fresh
+    (review finding: status and explain said fresh and showed the old fingerprint)."""
+    git(mod.root, "mv", PROMPT, "prompts/n.prompt")
+    moved = dataclasses.replace(mod.spec, path="prompts/n.prompt", name="n")  # as with `output: generated/m.py`
+    assert moved.output == OUT
+    note(mod.root, OUT, mod.record)
+    snap = snapshot(mod.root, "index")
+    try:
+        assert matching_record(moved, snap, [mod.record], mod.gen.to_json(), {}, {}) == (None, False)
+    finally:
+        snap.reader.close()
+    renamed = dataclasses.replace(mod, spec=moved)
+    for kind in ("index", "files"):
+        st, calls = judged(renamed, kind, want_fingerprint=True)
+        assert st.state == "stale" and calls == 1, (kind, st)
+        assert st.fingerprint != mod.fp
+
+
 def test_every_state_has_one_literal_and_a_status_hint():
     states = typing.get_args(State)
     assert len(states) == len(set(states)) == 10

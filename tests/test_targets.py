@@ -255,3 +255,8 @@ def test_other_model_requests_render_exactly_as_before():
         fix_messages(spec, "---\n---\n# x\n", "x = 1\n", "Failing", "E assert"),
     ]
     assert _digest(rendered) == OTHER_REQUESTS_DIGEST
+
+
+def test_a_module_part_with_a_trailing_newline_is_refused():
+    """``$`` matches before a final newline; a part is matched whole (review finding)."""
+    assert PY.is_module_part("calc") and not PY.is_module_part("calc\n") and not PY.is_module_part("calc\nx")

@@ -86,7 +86,7 @@ def matching_record(spec: "PromptSpec", source: "Source", records: list[NoteReco
                     deps: dict[str, str], uses: dict[str, str]) -> tuple[NoteRecord | None, bool]:
     """The fast path: ``(record, same_generator)`` for the newest-first record whose input
     manifest (prompt blob, included fragments' blobs, dependency and ``uses`` digests)
-    equals the current inputs in ``source``; ``same_generator`` if its generator is also
+    equals the current inputs in ``source`` and whose prompt is ``spec``'s path; ``same_generator`` if its generator is also
     ``generator`` (:meth:`pdd.fingerprint.Generator.to_json`). ``(None, False)`` if none
     does (a record with computed includes never matches: it must be rendered).
     Raises :class:`OSError` if a working-tree file is unreadable."""
@@ -96,7 +96,8 @@ def matching_record(spec: "PromptSpec", source: "Source", records: list[NoteReco
         if not isinstance(inputs, dict):
             continue
         includes = inputs.get("includes")
-        if (not isinstance(inputs.get("generator"), dict) or inputs.get("deps") != deps
+        if (r.prompt != spec.path  # a renamed prompt is another module: its fingerprint differs
+                or not isinstance(inputs.get("generator"), dict) or inputs.get("deps") != deps
                 or (inputs.get("uses") or {}) != uses or not isinstance(includes, dict)):
             continue
         if source.matches(spec.path, r.prompt_blob) and all(source.matches(p, b) for p, b in includes.items()):

@@ -49,7 +49,7 @@ STYLE_TEXT = """\
 - Raise specific exceptions with messages that say what was wrong.
 """
 
-_PART = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PART = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # --- layout ---------------------------------------------------------------------
@@ -77,7 +77,7 @@ def import_name(path: str) -> str:
 
 def is_module_part(part: str) -> bool:
     """Whether ``part`` is a Python identifier that is not a keyword."""
-    return bool(_PART.match(part)) and not keyword.iskeyword(part)
+    return bool(_PART.fullmatch(part)) and not keyword.iskeyword(part)
 
 
 def test_path(tests_dir: str, stem: str) -> str:
