@@ -190,6 +190,12 @@ def add_open_questions(text: str, questions: list[str]) -> tuple[str, list[str]]
     return "\n".join(out) + "\n", new
 
 
+#: Output cap (tokens) of a critique answer: a numbered list of questions needs far
+#: less than a module, and a small local model at temperature 0 can otherwise loop
+#: until the generator's ``max_tokens`` (8,192 at ~5 tokens/s: half an hour).
+CRITIQUE_MAX_TOKENS = 1024
+
+
 def run_critique(project, name: str) -> Critique:
     """Ask the configured model about module ``name``. Raises :class:`pdd.errors.PddError`
     (input errors: exit 2; backend failures: exit 3)."""
@@ -210,7 +216,8 @@ def run_critique(project, name: str) -> Critique:
         except DependencyUnavailable:
             deps.append((dep.module, ""))
     gen = generator_for(spec, project.config)
-    request = request_for(gen, critique_messages(spec.module, spec.path, rendered.text, deps), name)
+    request = request_for(gen, critique_messages(spec.module, spec.path, rendered.text, deps), name,
+                          max_tokens=min(gen.max_tokens, CRITIQUE_MAX_TOKENS))
     from pdd.runs import now_iso, write_model_run
 
     started = now_iso()

@@ -38,15 +38,18 @@ if TYPE_CHECKING:
 
 
 def request_for(generator: "Generator", messages: Iterable[dict[str, str]], module: str, *,
-                model: str | None = None, temperature: float | None = None, seed: int | None = None) -> Request:
+                model: str | None = None, temperature: float | None = None, seed: int | None = None,
+                max_tokens: int | None = None) -> Request:
     """The :class:`Request` of ``messages`` for module ``module`` (its name, e.g.
     ``billing/invoice``) under ``generator``: its model (or ``model``, a ladder's rung),
-    its temperature (or ``temperature``, e.g. a retry's), its ``max_tokens``, and
+    its temperature (or ``temperature``, e.g. a retry's), its ``max_tokens`` (or
+    ``max_tokens``, a lower cap for an answer that is not a module), and
     ``seed`` (``None``: not sent). The one place a request is made from a generator,
     so that its bytes (and the cache and replay keys) never drift between commands."""
     return Request(messages=tuple(messages), model=generator.model if model is None else model,
                    temperature=generator.temperature if temperature is None else temperature,
-                   max_tokens=generator.max_tokens, module=module, seed=seed)
+                   max_tokens=generator.max_tokens if max_tokens is None else max_tokens,
+                   module=module, seed=seed)
 
 
 class ModelCaller:

@@ -10,6 +10,8 @@ import io
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DUMMY_API_KEY, FAKE_MODEL, FAST_BEHAVIOR_TESTS, git, note_records, write_prompt, write_test
 from pdd.build import BuildCancelled, BuildOptions, Builder
@@ -161,3 +163,28 @@ def test_the_backend_is_built_before_the_workers_only_when_a_module_needs_it(pro
     built.clear()
     report = _builder(project).run()  # everything fresh now: no backend, no SDK import
     assert [r.status for r in report.results] == ["fresh"] and built == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(base=st.floats(0, 1), repeats=st.integers(0, 5), attempt=st.integers(1, 8),
+       module=st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20))
+def test_retry_sampling_varies_every_retry_reproducibly(base, repeats, attempt, module):
+    from pdd.build import MAX_RETRY_TEMPERATURE, retry_sampling
+
+    temperature, seed = retry_sampling(base, repeats, module, attempt)
+    assert retry_sampling(base, repeats, module, attempt) == (temperature, seed)  # recorded, so reproducible
+    if attempt == 1:  # the first request is exactly as configured: cache keys and recordings unchanged
+        assert (temperature, seed) == (base, None)
+        return
+    assert 0 <= seed < 2**31
+    assert temperature == min(MAX_RETRY_TEMPERATURE, base + 0.5 * (attempt - 1 + repeats))
+    assert temperature > base or base >= MAX_RETRY_TEMPERATURE  # a retry never samples as coldly as attempt 1
+    assert retry_sampling(base, repeats, module + "x", attempt)[1] != seed or attempt == 1  # a seed per module
+
+
+def test_retry_sampling_example():
+    from pdd.build import retry_sampling
+
+    assert [retry_sampling(0.0, 0, "m", a)[0] for a in (1, 2, 3)] == [0.0, 0.5, 1.0]
+    assert retry_sampling(0.0, 1, "m", 2)[0] == 1.0  # attempt 2 after a repeat: two steps
+    assert len({retry_sampling(0.0, 0, "m", a)[1] for a in (2, 3, 4)}) == 3  # a seed per attempt

@@ -146,6 +146,8 @@ def test_critique_prints_and_writes_open_questions(git_repo, run_pdd, fake_serve
     assert fake_server.request_count == 1
     sent = request_text(fake_server.last_request)
     assert "Halve integers." in sent and "do not write code" in sent.lower() or "You do not write code" in sent
+    # a list of questions is capped well below a module's max_tokens (a small model can loop otherwise)
+    assert fake_server.last_request["body"]["max_tokens"] == 1024
 
     # Same prompt again: answered from the cache, no request.
     proc = run_pdd(git_repo, "critique", "calc/half", "--write")

@@ -95,15 +95,17 @@ def test_repeated_failing_answer_is_not_retested_and_the_next_request_varies(git
     assert entry["attempts"] == 3 and entry["status"] == "built"
     assert entry["test_runs"] == 2  # the repeated answer (attempt 2) was not tested
     assert entry["repeated_answers"] == 1
-    # attempt 2 was an ordinary retry: same temperature, no seed
-    assert second["temperature"] == first["temperature"] == 0 and "seed" not in second and "seed" not in first
-    # attempt 3 followed the repeat: it says so, and samples differently with a recorded seed
-    assert third["temperature"] == pytest.approx(0.3) and isinstance(third["seed"], int)
+    # attempt 1 as configured; every retry samples hotter with a recorded seed
+    assert first["temperature"] == 0 and "seed" not in first
+    assert second["temperature"] == pytest.approx(0.5) and isinstance(second["seed"], int)
+    # attempt 3 followed the repeat: it says so, and samples hotter still (capped at 1.0)
+    assert third["temperature"] == pytest.approx(1.0) and isinstance(third["seed"], int)
+    assert third["seed"] != second["seed"]
     assert "IDENTICAL" in request_text({"body": third}) and "IDENTICAL" not in request_text({"body": second})
     assert "test_slugify_lowercases_and_joins" in request_text({"body": third})
     log = entry["request_log"]
     assert [e["attempt"] for e in log] == [1, 2, 3]
-    assert log[2]["seed"] == third["seed"] and log[2]["temperature"] == pytest.approx(0.3)
+    assert log[2]["seed"] == third["seed"] and log[2]["temperature"] == pytest.approx(1.0)
 
 
 def test_without_the_hash_check_the_same_answer_would_be_tested_again(git_repo, answers, run_pdd, fake_server):
@@ -113,7 +115,9 @@ def test_without_the_hash_check_the_same_answer_would_be_tested_again(git_repo, 
     ok(run_pdd(git_repo, "build", "--attempts", "3"))
     entry = last_run(git_repo)["modules"][SLUG]
     assert entry["test_runs"] == 3 and entry["repeated_answers"] == 0
-    assert all("seed" not in r["body"] for r in requests_for(fake_server, SLUG))
+    bodies = [r["body"] for r in requests_for(fake_server, SLUG)]
+    assert [b["temperature"] for b in bodies] == pytest.approx([0, 0.5, 1.0])  # no repeat: the per-retry step only
+    assert "seed" not in bodies[0] and all(isinstance(b["seed"], int) for b in bodies[1:])
 
 
 def test_retry_request_is_bounded_not_the_whole_conversation(git_repo, answers, run_pdd, fake_server):
@@ -138,7 +142,7 @@ def test_gave_up_message_counts_the_repeats(git_repo, answers, run_pdd, fake_ser
     assert entry["test_runs"] == 1 and entry["repeated_answers"] == 2 and entry["requests"] == 3
     assert "2 answer(s) repeated a failing one and were not re-tested" in proc.stderr
     temps = [r["body"]["temperature"] for r in requests_for(fake_server, SLUG)]
-    assert temps == pytest.approx([0, 0, 0.3])  # attempt 2 was the first repeat; attempt 3 varies
+    assert temps == pytest.approx([0, 0.5, 1.0])  # each retry hotter; the repeat at attempt 2 adds a step (capped)
 
 
 # -- concise feedback -------------------------------------------------------------------------------------------
