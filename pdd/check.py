@@ -36,11 +36,12 @@ from pdd.config import CONFIG_RELPATH, Config, parse_config
 from pdd.git import BlobReader, git, rev_exists
 from pdd.prompt import (GENERATED_DIR, INIT_TEXT, PROMPT_SUFFIX, TARGET, PromptSpec, default_output, is_fragment, parse_prompt,
                         untested_problem)
-from pdd.provenance.record import FETCH_NOTES, NOTES_REF
+from pdd.provenance.record import FETCH_NOTES, NOTES_REF, records_for_path
 from pdd.provenance.source import GITLINK_PREFIX, Notes, Snapshot, git_blob_id, snapshot, staged_changes
 from pdd.yamlcache import YamlCache
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pdd.provenance.record import NoteRecord
     from pdd.provenance.state import ModuleState
 
 INIT_BLOB = git_blob_id(INIT_TEXT.encode("utf-8"))
@@ -68,6 +69,8 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     checked: int = 0
     mode: str = "working tree"
+    # The newest note record naming each checked module's file, by output path (not in to_json).
+    records: "dict[str, NoteRecord]" = field(default_factory=dict, repr=False)
 
     @property
     def errors(self) -> list[Problem]:
@@ -252,6 +255,10 @@ class Checker:
                 result.problems.append(Problem(init, "missing", f"{init}, made by pdd for {spec.output}, is missing",
                                                f"pdd build {spec.name} && git add {init}", module=spec.name))
         st = self.judge(spec, specs) if blob is not None and self.notes.exists else None
+        if st is not None and st.blob is not None:
+            named = records_for_path(self.notes.records(st.blob), spec.output)  # parsed once, by judge
+            if named:
+                result.records[spec.output] = named[-1]
         if blob is None:
             result.problems.append(Problem(spec.output, "missing", f"{spec.path} has no generated module {spec.output}",
                                            f"pdd build {spec.name} && git add {spec.output}", module=spec.name))

@@ -212,7 +212,7 @@ def check(
         from pdd.served import format_tree_spend, served_changes, tree_spend
 
         info_project = open_project(root)
-        payload["served_changes"] = served_changes(info_project) if rev is None else []
+        payload["served_changes"] = served_changes(info_project, result.records) if rev is None else []
         info += [c["message"] for c in payload["served_changes"]]
         if spend:
             payload["spend"] = tree_spend(info_project, rev or "HEAD")

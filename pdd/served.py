@@ -55,12 +55,16 @@ def _current_notes(project: Any) -> dict[str, NoteRecord]:
     return out
 
 
-def served_changes(project: Any) -> list[dict[str, str]]:
+def served_changes(project: Any, current: "dict[str, NoteRecord] | None" = None) -> list[dict[str, str]]:
     """``[{"path", "requested", "recorded", "latest", "message"}]`` for each current file whose
-    note records a served model other than the newest one seen for the same requested model."""
+    note records a served model other than the newest one seen for the same requested model.
+
+    ``current``: the newest note record of each module's file by output path, when the
+    caller has read them already (``pdd check``: :attr:`pdd.check.CheckResult.records`);
+    ``None``: read here, from the files in git's index."""
     from pdd.runs import load_runs
 
-    notes = _current_notes(project)
+    notes = _current_notes(project) if current is None else current
     seen: dict[str, tuple[str, str]] = {}  # requested -> (time, served)
 
     def observe(when: str, requested: Any, served: Any) -> None:

@@ -62,6 +62,10 @@ RECORD_FIELDS: dict[str, tuple[type, ...]] = {
 }
 INPUTS_FIELDS: dict[str, tuple[type, ...]] = {"includes": (dict, type(None)), "deps": (dict, type(None)),
                                                "generator": (dict, type(None))}
+# (key, exact type) pairs of a valid record's known keys: one set comparison decides a
+# valid line whose keys are all known, in C (most lines); others take the general check.
+_VALID_PAIRS = frozenset((k, t) for k, types in RECORD_FIELDS.items() for t in types)
+_FIELD_NAMES = frozenset(RECORD_FIELDS)
 _TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number", "dict": "an object", "NoneType": "null"}
 
 
@@ -82,10 +86,11 @@ def record_problem(obj: Any) -> str | None:
             return f"{name!r} must be {want}, got {json.dumps(value)[:60]}"
         return None
 
-    # One pass over the line's keys, exact types (JSON values are of exact types): a valid
-    # record, all but always, is decided without the general check, which (in the order of
+    # Exact types (JSON values are of exact types): a valid record, all but always, is
+    # decided by one set difference, without the general check, which (in the order of
     # RECORD_FIELDS, so the first bad key is named) also rejects booleans.
-    if not all(type(v) in RECORD_FIELDS.get(k, (type(v),)) for k, v in obj.items()):
+    rest = set(zip(obj, map(type, obj.values()))) - _VALID_PAIRS  # unknown keys, and known ones of a wrong type
+    if not _FIELD_NAMES.isdisjoint(k for k, _ in rest):
         for name, types in RECORD_FIELDS.items():
             if name in obj and (why := bad(name, obj[name], types)):
                 return why
