@@ -295,6 +295,12 @@ class Builder:
         from pdd.provenance.state import matching_record
 
         order = topological_order(specs, wanted)
+        if len(order) > 16 and self.have_notes:  # the notes of the current files in one batch read, not one each
+            from pdd.provenance.source import git_blob_id
+
+            source = self._source()
+            self.notes_index.prefetch([git_blob_id(data) for n in order if n not in forced
+                                       and (data := source.read(specs[n].output)) is not None])
         for name in order:
             spec = specs[name]
             if name not in forced and all(d in self.known_fresh for d in spec.depends):

@@ -9,17 +9,24 @@ on the way) and refused unless it lies under the repository's resolved root.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 from pdd.errors import InputError, UsageError
 
 
+@functools.lru_cache(maxsize=16)
+def _real_root(root: str) -> str:
+    """The resolved repository root, once per process (a prompt listing asks per file)."""
+    return os.path.realpath(root)
+
+
 def escapes(root: Path, path: "Path | str") -> bool:
     """True if ``path`` (absolute, or relative to ``root``), with every symlink on the
     way followed, is not ``root`` itself or under it. A path that does not exist yet
     is judged by its deepest existing folder."""
-    real_root = os.path.realpath(root)
+    real_root = _real_root(os.fspath(root))
     real = os.path.realpath(os.path.join(root, path))
     return os.path.commonpath([real_root, real]) != real_root
 
