@@ -252,7 +252,7 @@ class Builder:
         self.caller = caller if caller is not None else ModelCaller(project, options.record, self.budget)
         self.reviewer: Any = None  # pdd.policy.Reviewer when `review:` is configured (see plan)
         self._blob_lock = threading.Lock()  # pygit2 object writes: the workers' blobs and the notes commits
-        self.notes = NotesWriter(project.repo, odb_lock=self._blob_lock)
+        self.notes = NotesWriter(lambda: project.repo, odb_lock=self._blob_lock)  # pygit2 on the first note
         self.cancel = threading.Event()
         self._accepting = threading.Condition()  # guards _accepts: accepts in progress (see _accept)
         self._accepts = 0

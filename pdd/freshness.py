@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
 def worktree_source(project: Project, notes: Notes | None = None) -> WorktreeSource:
     """The working tree of ``project`` as a :class:`pdd.provenance.source.Source`, hashing
     with the repository's filters through its pygit2 repository."""
-    return WorktreeSource(project.root, notes, project.repo)
+    return WorktreeSource(project.root, notes, lambda: project.repo)  # pygit2 only when a filtered hash is needed
 
 
 def worktree_blob_id(project: Project, rel: str) -> str:

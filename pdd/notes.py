@@ -26,6 +26,8 @@ from pdd.git import run
 from pdd.provenance.record import NOTES_REF, NoteRecord, merge_note_text
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pygit2
 
 _ZERO = "0" * 40
@@ -68,9 +70,11 @@ class NotesWriter:
     Thread-safe. ``add`` may be called from worker threads; ``flush`` writes.
     """
 
-    def __init__(self, repo: "pygit2.Repository", ref: str = NOTES_REF, message: str = "Notes added by 'pdd build'",
-                 *, odb_lock: "threading.Lock | None" = None) -> None:
-        self.repo = repo
+    def __init__(self, repo: "pygit2.Repository | Callable[[], pygit2.Repository]", ref: str = NOTES_REF,
+                 message: str = "Notes added by 'pdd build'", *, odb_lock: "threading.Lock | None" = None) -> None:
+        # A callable is called on the first write: a build with nothing to note (a no-op)
+        # never imports pygit2.
+        self._repo = repo
         #: held around this writer's pygit2 object writes; a caller that writes objects
         #: to the same repository from other threads passes its own lock here
         self.odb_lock = odb_lock if odb_lock is not None else threading.Lock()
@@ -79,6 +83,13 @@ class NotesWriter:
         self._pending: dict[str, list[str]] = {}
         self._lock = threading.Lock()  # guards _pending
         self._commit_lock = threading.Lock()  # one notes commit at a time
+
+    @property
+    def repo(self) -> "pygit2.Repository":
+        """The repository written to (opened now if it was given as a callable)."""
+        if callable(self._repo):
+            self._repo = self._repo()
+        return self._repo
 
     def add(self, blob_hex: str, record: NoteRecord) -> None:
         """Queue ``record`` for blob ``blob_hex`` (written as :meth:`NoteRecord.to_line`)."""

@@ -39,6 +39,8 @@ EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 GITLINK_PREFIX = "gitlink:"  # snapshot value of a submodule entry (not a blob id)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from collections.abc import Callable
+
     import pygit2
 
 
@@ -403,7 +405,8 @@ class Notes:
 
 class WorktreeSource:
     """The working tree, file by file from disk (see the module docstring), with the
-    notes of :class:`Notes`. ``repo``: an open ``pygit2.Repository`` to hash with the
+    notes of :class:`Notes`. ``repo``: an open ``pygit2.Repository`` (or a callable
+    returning one, called when a filtered hash is first needed) to hash with the
     repository's end-of-line filters in-process; without it, or for a path with a
     ``filter`` attribute (a clean filter driver, which libgit2 does not run), ``git
     hash-object`` (a subprocess) does.
@@ -411,10 +414,18 @@ class WorktreeSource:
 
     kind = "worktree"
 
-    def __init__(self, root: Path, notes: "Notes | None" = None, repo: "pygit2.Repository | None" = None) -> None:
+    def __init__(self, root: Path, notes: "Notes | None" = None,
+                 repo: "pygit2.Repository | Callable[[], pygit2.Repository] | None" = None) -> None:
         self.root = root
         self.notes = notes
-        self.repo = repo
+        self._repo = repo
+
+    @property
+    def repo(self) -> "pygit2.Repository | None":
+        """The repository hashing with filters, opened on first use (``None``: none given)."""
+        if callable(self._repo):
+            self._repo = self._repo()
+        return self._repo
 
     def read(self, path: str) -> bytes | None:
         """Bytes of working-tree file ``path``, or ``None`` if absent (or a folder)."""
