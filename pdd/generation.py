@@ -83,17 +83,32 @@ def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: s
     the concise feedback (see :func:`concise_feedback`) -- not the whole conversation.
 
     ``repeated``: the model's last answer was byte-identical (same code hash) to an
-    earlier failing one; the message says so and asks for a different approach.
+    earlier failing one. Then the failing code is *not* sent back: a small model asked
+    to correct code in its context tends to copy it verbatim even when sampling hot
+    (measured with Qwen2.5-Coder-1.5B: identical answers at temperature 1.0). The
+    request is the specification plus the failures, asking for a new implementation.
     """
-    intro = ("Your last answer was IDENTICAL to an earlier answer that already failed. "
-             "Do not repeat it: change the code so that the failures below are fixed.\n\n" if repeated else "")
+    if repeated:
+        return [
+            *initial,
+            {
+                "role": "user",
+                "content": (
+                    "Your earlier answers to this specification were IDENTICAL and failed the behavior tests "
+                    "(the tests are correct):\n\n" + feedback.rstrip("\n") + "\n\n"
+                    "Write a NEW implementation from the specification above, taking a different approach "
+                    "where the failures show the old one was wrong. "
+                    f"Answer with the complete module in one {TARGET.FENCE_TAG} code block."
+                ),
+            },
+        ]
     return [
         *initial,
         {"role": "assistant", "content": f"```{TARGET.FENCE_TAG}\n{code.rstrip()}\n```"},
         {
             "role": "user",
             "content": (
-                intro + "The module above failed its behavior tests (the tests are correct).\n\n"
+                "The module above failed its behavior tests (the tests are correct).\n\n"
                 + feedback.rstrip("\n") + "\n\n"
                 "Fix exactly these failures and keep everything else the specification asks for. "
                 f"Answer with the corrected complete module in one {TARGET.FENCE_TAG} code block."
