@@ -585,7 +585,7 @@ class Builder:
         messages, the last failing code and concise failures; see
         :func:`pdd.generation.bounded_retry_messages`). An answer whose code is
         byte-identical to a failing earlier one is not tested again; the next request
-        says so; every retry samples hotter, with a recorded seed (:func:`retry_sampling`). A backend failure
+        says so and, to the same model, omits that code; every retry samples hotter, with a recorded seed (:func:`retry_sampling`). A backend failure
         ends the module with its requests counted (exit 3), not the build."""
         import hashlib
 
@@ -597,6 +597,7 @@ class Builder:
         req_ids = requirement_ids(spec.body)
         last_problem = ""
         failed: dict[str, str] = {}  # sha256 of failing code -> its concise feedback
+        repeat: tuple[str, str, str] | None = None  # (model, code, feedback) of an answer that repeated a failing one
         progress = self._progress_callback(spec.name)
         ladder = ladder_of(gen)
         result.ladder = list(ladder) if len(ladder) > 1 else None
@@ -604,6 +605,9 @@ class Builder:
             result.attempts, result.rung, result.model = attempt, rung, model
             if self.cancel.is_set():
                 raise BuildCancelled("interrupted")
+            if repeat is not None:  # the same model is not shown its repeated code (it copies it); a new rung is
+                messages = bounded_retry_messages(initial, repeat[1], repeat[2], repeated=repeat[0] == model)
+                repeat = None
             temperature, seed = retry_sampling(gen.temperature, result.repeated_answers, spec.name, attempt)
             request = request_for(gen, messages, spec.name, model=model, temperature=temperature, seed=seed)
             context = {"attempt": attempt, "rung": rung, "model": model, "temperature": temperature, "seed": seed}
@@ -632,7 +636,7 @@ class Builder:
             code_hash = hashlib.sha256(code.encode("utf-8")).hexdigest()
             if code_hash in failed:  # the same failing code again: not worth another test run
                 result.repeated_answers += 1
-                messages = bounded_retry_messages(initial, code, failed[code_hash], repeated=True)
+                repeat = (model, code, failed[code_hash])  # the next request is made when its model is known
                 continue
             verdict = pipeline.trial(code)
             problem = verdict.problem if verdict.status == "syntax-error" else None
