@@ -608,7 +608,10 @@ class Builder:
             if repeat is not None:  # the same model is not shown its repeated code (it copies it); a new rung is
                 messages = bounded_retry_messages(initial, repeat[1], repeat[2], repeated=repeat[0] == model)
                 repeat = None
-            temperature, seed = retry_sampling(gen.temperature, result.repeated_answers, spec.name, attempt)
+            in_rung = (attempt - 1) % self.attempts + 1  # a new rung's first request samples as configured
+            if in_rung == 1:
+                rung_repeats = result.repeated_answers
+            temperature, seed = retry_sampling(gen.temperature, result.repeated_answers - rung_repeats, spec.name, in_rung)
             request = request_for(gen, messages, spec.name, model=model, temperature=temperature, seed=seed)
             context = {"attempt": attempt, "rung": rung, "model": model, "temperature": temperature, "seed": seed}
             try:
@@ -778,10 +781,11 @@ MAX_RETRY_TEMPERATURE = 1.0
 
 
 def retry_sampling(base: float, repeats: int, module: str, attempt: int) -> tuple[float, int | None]:
-    """``(temperature, seed)`` of an attempt (from 1). Attempt 1: the configured
+    """``(temperature, seed)`` of an attempt (from 1, counted within a ladder's rung:
+    a new rung's first request samples as configured). Attempt 1: the configured
     temperature and no seed (so first requests, and their cache keys and
     recordings, are unchanged). A retry: ``min(1.0, base + 0.5 * (attempt - 1 +
-    repeats))``, where ``repeats`` counts answers identical to a failing one so far,
+    repeats))`` (a configured temperature above 1.0 is kept), where ``repeats`` counts answers identical to a failing one so far,
     and a seed derived from the module and attempt (the first 4 bytes of SHA-256 of
     ``"module:attempt"``, as an int below 2**31), so the varied request is itself
     reproducible on a server that honours ``seed``, and recorded. At temperature 0
@@ -793,7 +797,7 @@ def retry_sampling(base: float, repeats: int, module: str, attempt: int) -> tupl
 
     seed = int.from_bytes(hashlib.sha256(f"{module}:{attempt}".encode()).digest()[:4], "big") % 2**31
     step = TEMPERATURE_STEP * (attempt - 1 + max(repeats, 0))
-    return min(MAX_RETRY_TEMPERATURE, max(base, 0.0) + step), seed
+    return max(base, min(MAX_RETRY_TEMPERATURE, max(base, 0.0) + step)), seed  # never colder than configured
 
 
 def build(project: Project, options: BuildOptions, reporter: Reporter) -> BuildReport:

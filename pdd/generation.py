@@ -88,12 +88,13 @@ def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: s
     (measured with Qwen2.5-Coder-1.5B: identical answers at temperature 1.0). The
     request is the specification plus the failures, asking for a new implementation.
     """
-    if repeated:
+    if repeated:  # one user turn (spec, then failures): some chat templates require alternating roles
+        spec = initial[-1]
         return [
-            *initial,
+            *initial[:-1],
             {
-                "role": "user",
-                "content": (
+                "role": spec["role"],
+                "content": spec["content"].rstrip("\n") + "\n\n" + (
                     "Your earlier answers to this specification were IDENTICAL and failed the behavior tests "
                     "(the tests are correct):\n\n" + feedback.rstrip("\n") + "\n\n"
                     "Write a NEW implementation from the specification above, taking a different approach "

@@ -26,7 +26,8 @@ def escapes(root: Path, path: "Path | str") -> bool:
     """True if ``path`` (absolute, or relative to ``root``), with every symlink on the
     way followed, is not ``root`` itself or under it. A path that does not exist yet
     is judged by its deepest existing folder."""
-    real_root = _real_root(os.fspath(root))
+    root_s = os.fspath(root)
+    real_root = _real_root(root_s) if os.path.isabs(root_s) else os.path.realpath(root_s)  # a relative one follows chdir
     real = os.path.realpath(os.path.join(root, path))
     return os.path.commonpath([real_root, real]) != real_root
 

@@ -177,7 +177,7 @@ def test_retry_sampling_varies_every_retry_reproducibly(base, repeats, attempt, 
         assert (temperature, seed) == (base, None)
         return
     assert 0 <= seed < 2**31
-    assert temperature == min(MAX_RETRY_TEMPERATURE, base + 0.5 * (attempt - 1 + repeats))
+    assert temperature == max(base, min(MAX_RETRY_TEMPERATURE, base + 0.5 * (attempt - 1 + repeats)))
     assert temperature > base or base >= MAX_RETRY_TEMPERATURE  # a retry never samples as coldly as attempt 1
     assert retry_sampling(base, repeats, module + "x", attempt)[1] != seed or attempt == 1  # a seed per module
 
@@ -187,4 +187,5 @@ def test_retry_sampling_example():
 
     assert [retry_sampling(0.0, 0, "m", a)[0] for a in (1, 2, 3)] == [0.0, 0.5, 1.0]
     assert retry_sampling(0.0, 1, "m", 2)[0] == 1.0  # attempt 2 after a repeat: two steps
+    assert retry_sampling(1.5, 0, "m", 2)[0] == 1.5  # never colder than configured
     assert len({retry_sampling(0.0, 0, "m", a)[1] for a in (2, 3, 4)}) == 3  # a seed per attempt
