@@ -127,16 +127,22 @@ MAX_FAILURES = 5
 
 
 def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> str:
-    """A short account of failing pytest output, for a small model: per failing test
-    (at most :data:`MAX_FAILURES`) its name, the failing source line (pytest's ``>``
-    line) and the ``E`` lines (the assertion, expected vs actual), then the
-    specification lines that look relevant (requirement ids the failing tests cite,
-    else list items sharing words with the test names). Output that is not pytest's
-    (a syntax error, a collection error) is kept as its last ``limit`` characters.
+    """A short account of failing pytest output, for a small model. Per failing test
+    (at most :data:`MAX_FAILURES`): its name; the test's own failing line (pytest's
+    ``>`` line in the test's frame, with the ``with``/``for`` line it sits in); where
+    the error was raised when that is in the code under test (the function, its
+    arguments as pytest shows them, e.g. ``decode(s = '15z1q')``, and the ``>``
+    line there); and the ``E`` lines (the exception, or the assertion with expected
+    vs actual). Then the specification lines that look relevant (requirement ids the
+    failing tests cite, else list items sharing words with the test names). Output
+    that is not pytest's (a syntax error, a collection error) is kept as its last
+    ``limit`` characters.
 
     ``output``: pytest's combined output (``-q``, long tracebacks, the default ``-rfE``
-    summary); ``spec_text``: the rendered prompt. Returns at most about ``limit``
-    characters.
+    summary; the format of ``_pytest._code.code.ReprEntry``: a frame's arguments,
+    its source with the failing line marked ``>``, the ``E`` lines, then
+    ``path:line: ``; frames separated by ``_ _ _`` lines); ``spec_text``: the rendered
+    prompt. Returns at most about ``limit`` characters.
     """
     lines = output.splitlines()
     sections: dict[str, list[str]] = {}
@@ -163,13 +169,12 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
     for name in names[:MAX_FAILURES]:
         short = name.rsplit("::", 1)[-1]
         body = sections.get(short) or next((v for k, v in sections.items() if k.endswith(short)), [])
-        src = [ln for ln in body if ln.startswith(">")][-1:]
-        errs = [ln for ln in body if ln.startswith("E ")][:8]
         reqs += _REQ.findall("\n".join(body))
         words |= set(_WORD.findall(short.lower())) - {"test", "tests"}
         msg = next((m.group(2) for m in summary if m.group(1) == name and m.group(2)), "")
-        item = [f"- {name}" + (f": {msg}" if msg and not errs else "")]
-        item += ["    " + ln.rstrip() for ln in src + errs]
+        details = _failure_details(body)
+        item = [f"- {name}" + (f": {msg}" if msg and not any(d.startswith("E ") for d in details) else "")]
+        item += ["    " + ln for ln in details]
         parts.append("\n".join(item))
     if len(names) > MAX_FAILURES:
         parts.append(f"- ... and {len(names) - MAX_FAILURES} more failing test(s)")
@@ -178,6 +183,55 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
     if spec_lines:
         text += "\n\nRelevant lines of the specification:\n" + "\n".join(spec_lines)
     return text if len(text) <= limit else text[:limit] + "\n[... cut ...]"
+
+
+_FRAME_SEP = re.compile(r"^(?:_ )+_\s*$")
+_LOCATION = re.compile(r"^(\S[^:]*):(\d+): ?\S*$")
+_ARG = re.compile(r"^([A-Za-z_]\w*) = (.*)$")
+_DEF = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(")
+_MAX_VALUE = 160
+
+
+def _failure_details(body: list[str]) -> list[str]:
+    """The lines :func:`concise_feedback` keeps of one failure's traceback ``body``
+    (see there): the test frame's ``>`` line (with its opener), then, if the error
+    was raised in another frame, ``raised in F(args) at path:line`` and that frame's
+    ``>`` line, then the ``E`` lines (at most 8)."""
+    frames: list[list[str]] = [[]]
+    for ln in body:
+        if _FRAME_SEP.match(ln):
+            frames.append([])
+        else:
+            frames[-1].append(ln)
+    frames = [f for f in frames if any(ln.startswith(">") for ln in f)] or frames
+    out: list[str] = []
+    first, last = frames[0], frames[-1]
+    marked = [i for i, ln in enumerate(first) if ln.startswith(">")]
+    if marked:
+        i = marked[-1]
+        opener = next((ln for ln in reversed(first[:i]) if ln.strip()), "")
+        if opener.rstrip().endswith(":") and not _DEF.match(opener) and not opener.lstrip().startswith("@"):
+            out.append(" " + opener.rstrip())
+        out.append(first[i].rstrip())
+    if last is not first:
+        loc = next((m for m in (_LOCATION.match(ln.strip()) for ln in reversed(last)) if m), None)
+        func = next((m.group(1) for m in map(_DEF.match, last) if m), None)
+        args = []
+        for ln in last:
+            m = _ARG.match(ln)
+            if not m:
+                if ln.strip():
+                    break
+                continue
+            value = m.group(2) if len(m.group(2)) <= _MAX_VALUE else m.group(2)[:_MAX_VALUE] + "..."
+            args.append(f"{m.group(1)}={value}")
+        where = f"raised in {func}({', '.join(args)})" if func else "raised"
+        if loc:
+            where += f" at {loc.group(1)}:{loc.group(2)}"
+        out.append(where + ":")
+        out += [ln.rstrip() for ln in last if ln.startswith(">")][-1:]
+    out += [ln.rstrip() for ln in last if ln.startswith("E ")][:8]
+    return out
 
 
 def _relevant_spec_lines(spec_text: str, reqs: list[str], words: set[str]) -> list[str]:

@@ -381,4 +381,9 @@ def _communicate(proc: "subprocess.Popen[str]", timeout: float, cancel: "threadi
 
 
 def _clean(out: str, overlay: Path, root: Path) -> str:
-    return out.replace(str(overlay) + os.sep, "").replace(str(overlay), ".").replace(str(root) + os.sep, "")
+    """``out`` with the overlay's and the root's paths made repository-relative:
+    absolute, and as pytest prints a file outside its rootdir (``../pdd-tests-…/``),
+    so that no scratch name (different every run) reaches a model's feedback."""
+    rel = os.path.relpath(overlay, root)
+    out = out.replace(str(overlay) + os.sep, "").replace(rel + os.sep, "")
+    return out.replace(str(overlay), ".").replace(str(root) + os.sep, "")

@@ -185,6 +185,66 @@ def test_concise_feedback_names_the_test_the_assertion_and_the_spec_line(tmp_pat
     assert len(text) < len(output)
 
 
+def test_concise_feedback_shows_the_test_line_and_where_the_code_raised_with_its_arguments(tmp_path):
+    # An error raised inside the code under test: the test's own line (and the `with`
+    # it sits in) and the call that raised, with the argument pytest shows, are what a
+    # small model needs (measured on the corpus item rle: without them it sees only
+    # `count = int(s[i])`, not that decode was called with '15z1q').
+    write_file(tmp_path, "rle.py", """\
+        def decode(s):
+            return s[1] * int(s[0])
+        """)
+    write_file(tmp_path, "test_rle.py", """\
+        import pytest
+        from rle import decode
+
+        def test_malformed():
+            for bad in ("a3", "3"):
+                with pytest.raises(ValueError):
+                    decode(bad)
+
+        def test_counts_of_several_digits():
+            assert decode("12x") == "x" * 12
+        """)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_rle.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1
+    text = concise_feedback(proc.stdout + proc.stderr, "")
+    malformed, digits = text.split("- test_rle.py::")[1:3]
+    assert "with pytest.raises(ValueError):" in malformed and ">" in malformed and "decode(bad)" in malformed
+    assert "raised in decode(s='3') at rle.py:2:" in malformed
+    assert "return s[1] * int(s[0])" in malformed and "E       IndexError: string index out of range" in malformed
+    # an assertion in the test itself: expected vs actual, no "raised in" line
+    assert "assert decode(\"12x\") == \"x\" * 12" in digits and "raised in" not in digits
+    assert "AssertionError" in digits or "assert '" in digits
+
+
+def test_a_test_run_reports_no_scratch_folder_names(tmp_path, monkeypatch):
+    # pytest prints a file outside its rootdir relative to it when that is shorter
+    # (`../pdd-tests-…/…`, seen with a repository in /tmp); the overlay's name differs
+    # every run, so left in, it would make every retry request (and so the answers of a
+    # seeded model) differ between two identical builds.
+    import tempfile
+
+    from pdd.testrun import run_tests
+
+    (tmp_path / "t").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "t"))  # the overlay beside the repository
+    root = tmp_path / "r"
+    write_file(root, "behavior_tests/test_m.py", """\
+        from generated.m import f
+
+        def test_f():
+            assert f(1) == 2
+        """)
+    result = run_tests(root, ["behavior_tests/test_m.py"], output="generated/m.py",
+                       code="def f(x):\n    return int('x')\n", sandbox="none")
+    assert result.status == "failed", result.output
+    assert "generated/m.py:2" in result.output
+    assert "pdd-tests-" not in result.output
+    assert "raised in f(x=1) at generated/m.py:2:" in concise_feedback(result.output, "")
+
+
 def test_concise_feedback_keeps_non_pytest_output_as_its_tail():
     problem = "generated/x.py line 3: SyntaxError: invalid syntax"
     assert concise_feedback(problem, "") == problem
