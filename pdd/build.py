@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from pdd import __version__, targets
 from pdd.atomicfile import write_atomic
 from pdd.backends import Completion
+from pdd.backends.api import truncation_note
 from pdd.candidate import NoCodeError, Pipeline
 from pdd.errors import EXIT_BACKEND, EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, BackendError, InputError, PddError, UsageError
 from pdd.freshness import DependencyUnavailable, ModuleInputs, module_inputs, worktree_source, worktree_uses
@@ -630,10 +631,11 @@ class Builder:
                     {"outcome": "ok", "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out}],
                     **context)
                 result.add_usage(completion)
+            cut = truncation_note(completion, request.max_tokens)  # a cut-off answer: say so, to the user and the model
             try:
                 code = pipeline.extract(completion.text)
             except NoCodeError as exc:
-                last_problem = str(exc)
+                last_problem = f"{exc}\n({cut})" if cut else str(exc)
                 messages = bounded_retry_messages(initial, completion.text, last_problem)
                 continue
             code_hash = hashlib.sha256(code.encode("utf-8")).hexdigest()
@@ -643,6 +645,8 @@ class Builder:
                 continue
             verdict = pipeline.trial(code)
             problem = verdict.problem if verdict.status == "syntax-error" else None
+            if problem is not None and cut:
+                problem += f"\n({cut})"
             outcome = verdict.outcome
             if outcome is not None:
                 result.test_runs += 1

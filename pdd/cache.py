@@ -42,6 +42,8 @@ class GenerationCache:
             extra: dict[str, Any] = {"backend_info": info} if isinstance(info, dict) else {}
             if isinstance(data.get("system_fingerprint"), str):
                 extra["system_fingerprint"] = data["system_fingerprint"]
+            if data.get("truncated") is True:
+                extra["truncated"] = True
             return Completion(text=text, tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
                               cost_usd=data.get("cost_usd"), model=data.get("model"), extra=extra)
         except (OSError, ValueError, KeyError, TypeError):

@@ -78,9 +78,11 @@ def critique(
     if as_json:
         print(json.dumps({"module": result.name, "prompt": result.prompt_path, "model": result.model,
                           "cached": result.cached, "questions": result.questions, "written": added,
-                          "spend": result.spend}, indent=2))
+                          "spend": result.spend, "truncated": result.truncated or None}, indent=2))
         return
     print(f"pdd critique: {format_spend(result.spend or {})}", file=sys.stderr)
+    if result.truncated:
+        print(f"pdd critique: warning: {result.truncated}", file=sys.stderr)
     source = f"model {result.model}" + (", cached answer" if result.cached else "")
     if not result.questions:
         print(f"{result.prompt_path}: no open questions ({source})")

@@ -59,6 +59,7 @@ class Critique:
     cached: bool
     model: str
     spend: dict | None = None  # requests, tokens, cost (pdd.runs.Spend.entry)
+    truncated: str = ""  # why the answer is incomplete (cut off at max_tokens), else ""
 
 
 def critique_messages(module: str, prompt_path: str, prompt_text: str, deps: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -224,9 +225,16 @@ def run_critique(project, name: str) -> Critique:
     caller = ModelCaller(project, record=False)
     completion, cached = caller(request)
     questions = parse_questions(completion.text)
+    from pdd.backends.api import truncation_note
+
+    truncated = truncation_note(completion, request.max_tokens) and \
+        f"the answer was cut off at max_tokens ({request.max_tokens} tokens)"
+    if truncated and questions:  # the last one stops mid-sentence
+        questions = questions[:-1]
+        truncated += "; its last, unfinished question is left out"
     write_model_run(project.root, "critique", name, "reviewed", caller.spend, started=started, model=gen.model,
                     backend=project.config.backend, questions=len(questions))
-    return Critique(name, spec.path, questions, completion.text, cached, gen.model, caller.spend.entry())
+    return Critique(name, spec.path, questions, completion.text, cached, gen.model, caller.spend.entry(), truncated)
 
 
 def write_open_questions(project, critique: Critique) -> list[str]:

@@ -131,6 +131,7 @@ class Reply:
     stall_after: Optional[int] = None
     model: Optional[str] = None  # the model the success body names (default: the requested one)
     system_fingerprint: Optional[str] = None  # Chat Completions ``system_fingerprint``
+    truncated: bool = False  # the answer stopped at max_tokens: finish_reason "length" / stop_reason "max_tokens"
 
     @property
     def is_error(self) -> bool:
@@ -433,7 +434,7 @@ def _openai_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, Any
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": reply.text, "refusal": None},
-                "finish_reason": "stop",
+                "finish_reason": "length" if reply.truncated else "stop",
                 "logprobs": None,
             }
         ],
@@ -458,7 +459,7 @@ def _anthropic_success_body(request: Dict[str, Any], reply: Reply) -> Dict[str, 
         "role": "assistant",
         "model": reply.model or body.get("model") or "fake-model",
         "content": [{"type": "text", "text": reply.text}],
-        "stop_reason": "end_turn",
+        "stop_reason": "max_tokens" if reply.truncated else "end_turn",
         "stop_sequence": None,
         "usage": {
             "input_tokens": prompt,
@@ -555,7 +556,7 @@ def _anthropic_stream(request: Dict[str, Any], reply: Reply) -> bytes:
         events.append(("content_block_delta", {"type": "content_block_delta", "index": 0,
                                                "delta": {"type": "text_delta", "text": piece}}))
     events += [("content_block_stop", {"type": "content_block_stop", "index": 0}),
-               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+               ("message_delta", {"type": "message_delta", "delta": {"stop_reason": body["stop_reason"], "stop_sequence": None},
                                   "usage": {"output_tokens": usage["output_tokens"]}}),
                ("message_stop", {"type": "message_stop"})]
     return _sse(events)
@@ -795,7 +796,8 @@ class _Handler(BaseHTTPRequestHandler):
         events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": p} if i == 0
                                         else {"content": p}, "finish_reason": None, "logprobs": None}]}
                   for i, p in enumerate(pieces)]
-        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None}]})
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": full["choices"][0]["finish_reason"],
+                                            "logprobs": None}]})
         if (request["body"].get("stream_options") or {}).get("include_usage"):
             events.append({**base, "choices": [], "usage": full["usage"]})
         try:

@@ -65,6 +65,24 @@ def sdk_backend(kind: str, server: FakeModelServer, **settings):
 KINDS = ["openai", "anthropic"]
 
 
+@pytest.mark.parametrize("kind,stream", [("openai", True), ("openai", False), ("anthropic", None)])
+def test_an_answer_cut_off_at_max_tokens_is_marked_truncated_and_the_cache_keeps_it(env, tmp_path, kind, stream):
+    from pdd.backends.api import truncation_note
+    from pdd.cache import GenerationCache
+
+    settings = {"stream": stream} if stream is not None else {}
+    script = ScriptedResponder([Reply(text="```python\ndef f():\n    return [1, 2,", truncated=True), "done"])
+    with FakeModelServer(script) as srv:
+        backend = sdk_backend(kind, srv, max_retries=0, timeout=10, **settings)
+        cut, whole = backend.complete(request()), backend.complete(request())
+    assert cut.extra.get("truncated") is True and "truncated" not in whole.extra
+    assert truncation_note(cut, 256).startswith("the answer was cut off at max_tokens (256 tokens)")
+    assert truncation_note(whole, 256) == ""
+    cache = GenerationCache(tmp_path)
+    cache.put("k" * 64, cut)
+    assert cache.get("k" * 64).extra.get("truncated") is True
+
+
 # -- retries, Retry-After, giving up (the SDKs' max_retries) ---------------------------------------------------------
 
 

@@ -187,6 +187,27 @@ def test_critique_prints_and_writes_open_questions(git_repo, run_pdd, fake_serve
     assert (git_repo / "prompts/calc/half.prompt").read_text() == text2
 
 
+def test_a_critique_cut_off_at_max_tokens_says_so_and_drops_the_unfinished_question(git_repo, run_pdd, answers):
+    # A small local model can loop until the 1024-token cap: the list it gave is shown,
+    # but not as if it were complete, and not its last question, which stops mid-sentence.
+    _project(git_repo)
+    answers["calc/half"] = Reply(text="1. Is a negative `x` allowed?\n2. What does `half` return for odd numb",
+                                 truncated=True)
+    for cached in (False, True):  # the cached answer keeps the mark
+        proc = run_pdd(git_repo, "critique", "calc/half")
+        assert proc.returncode == 0, proc.stderr
+        assert "warning: the answer was cut off at max_tokens (1024 tokens); its last, unfinished question is left out" \
+            in proc.stderr
+        assert "1 open question(s)" in proc.stdout and "odd numb" not in proc.stdout
+        assert ("cached answer" in proc.stdout) is cached
+    data = json.loads(run_pdd(git_repo, "critique", "calc/half", "--json").stdout)
+    assert data["questions"] == ["Is a negative `x` allowed?"] and "cut off" in data["truncated"]
+    answers["calc/half"] = lambda request: CRITIQUE_ANSWER
+    (git_repo / "prompts/calc/half.prompt").write_text(SPEC + "\nMore.\n")  # a new request, a whole answer
+    proc = run_pdd(git_repo, "critique", "calc/half", "--json")
+    assert json.loads(proc.stdout)["truncated"] is None and "warning" not in proc.stderr
+
+
 def test_critique_errors(git_repo, run_pdd, answers):
     _project(git_repo)
     proc = run_pdd(git_repo, "critique", "calc/nothing")

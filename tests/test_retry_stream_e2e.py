@@ -138,6 +138,25 @@ def test_retry_request_is_bounded_not_the_whole_conversation(git_repo, answers, 
     assert len(json.dumps(third)) < len(json.dumps(first)) + 2500
 
 
+def test_an_answer_cut_off_at_max_tokens_is_named_to_the_user_and_to_the_model(git_repo, answers, run_pdd, fake_server):
+    # A small model that rambles stops at max_tokens mid-module: the open fence runs to the
+    # end, the code does not compile. "SyntaxError" alone would send the user (and the
+    # model) after a bug that is not there.
+    slug_project(git_repo)
+    cut = "```python\ndef slugify(text: str) -> str:\n    return \"-\".join(text.lower().split(\n"
+    answers[SLUG] = [Reply(text=cut, truncated=True), GOOD]
+    ok(run_pdd(git_repo, "build", "--attempts", "2"))
+    retry = request_text(requests_for(fake_server, SLUG)[1])
+    assert "the answer was cut off at max_tokens (8192 tokens) before it ended" in retry
+    answers[SLUG] = [Reply(text=cut, truncated=True)]
+    proc = ok(run_pdd(git_repo, "build", "--force", "--attempts", "1"), 1)
+    assert "cut off at max_tokens (8192 tokens)" in proc.stderr
+    answers[SLUG] = [Reply(text=cut)]  # the same text, not cut by the server: no such claim
+    write_prompt(git_repo, SLUG, SLUG_PROMPT + "- [R3] Spaces at the ends are dropped.\n")  # a new request
+    proc = ok(run_pdd(git_repo, "build", "--attempts", "1"), 1)
+    assert "cut off" not in proc.stderr and "SyntaxError" in proc.stderr
+
+
 def test_gave_up_message_counts_the_repeats(git_repo, answers, run_pdd, fake_server):
     slug_project(git_repo)
     answers[SLUG] = [BUGGY]  # always the same

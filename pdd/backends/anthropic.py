@@ -114,7 +114,8 @@ class AnthropicBackend:
         return Completion(text=text, tokens_in=tokens_in, tokens_out=tokens_out,
                           model=response.model if isinstance(getattr(response, "model", None), str) and response.model
                           else request.model,
-                          extra={"stop_reason": getattr(response, "stop_reason", None)})
+                          extra={"stop_reason": getattr(response, "stop_reason", None),
+                                 **({"truncated": True} if getattr(response, "stop_reason", None) == "max_tokens" else {})})
 
 
 def _sum_tokens(usage: Any, first: str, *more: str) -> int | None:

@@ -43,6 +43,9 @@ class Completion:
     ``extra["backend_info"]``, when a backend sets it, is a small JSON-ready dict saying how the
     answer was obtained (e.g. the ``command`` backend's preset and program); it is kept in the
     generation cache and recorded in the provenance note as ``backend_info``.
+    ``extra["truncated"]`` is ``True`` when the provider says the answer stopped at the
+    request's ``max_tokens`` (OpenAI ``finish_reason: "length"``, Anthropic
+    ``stop_reason: "max_tokens"``): the text is cut off (see :func:`truncation_note`).
     """
 
     text: str
@@ -60,7 +63,18 @@ class Completion:
             data["backend_info"] = self.extra["backend_info"]
         if isinstance(self.extra.get("system_fingerprint"), str):
             data["system_fingerprint"] = self.extra["system_fingerprint"]
+        if self.extra.get("truncated") is True:
+            data["truncated"] = True
         return data
+
+
+def truncation_note(completion: "Completion", max_tokens: int) -> str:
+    """``""``, or, for an answer cut off at ``max_tokens`` (``extra["truncated"]``), a
+    sentence saying so, for the user and for the model's retry feedback."""
+    if completion.extra.get("truncated") is not True:
+        return ""
+    return (f"the answer was cut off at max_tokens ({max_tokens} tokens) before it ended: "
+            "answer with the code only, without explanations")
 
 
 class Backend(Protocol):

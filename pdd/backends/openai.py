@@ -141,8 +141,11 @@ class OpenAIBackend:
         entry["tokens_out"] = getattr(usage, "completion_tokens", None)
         text = checked_answer(f"openai backend: {what}", response.choices[0].message.content,
                               (entry["tokens_in"], entry["tokens_out"]))
+        extra_out = _fingerprint_extra(response)
+        if getattr(response.choices[0], "finish_reason", None) == "length":
+            extra_out["truncated"] = True
         return Completion(text=text, tokens_in=entry["tokens_in"], tokens_out=entry["tokens_out"],
-                          model=_served_model(response, request), extra=_fingerprint_extra(response))
+                          model=_served_model(response, request), extra=extra_out)
 
     def _streamed(self, request: Request, progress: Callable[[int], None] | None, entry: dict[str, Any],
                   extra: dict[str, Any]) -> Completion:
@@ -162,6 +165,7 @@ class OpenAIBackend:
         model = None
         usage = None
         served_config = None
+        finish = None
         try:
             for chunk in stream:
                 model = getattr(chunk, "model", None) or model
@@ -169,6 +173,7 @@ class OpenAIBackend:
                 usage = getattr(chunk, "usage", None) or usage
                 choices = getattr(chunk, "choices", None) or []
                 piece = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
+                finish = (getattr(choices[0], "finish_reason", None) if choices else None) or finish
                 if piece is not None and not isinstance(piece, str):
                     checked_answer(f"openai backend: {what}", piece)  # raises: the content is not text
                 if piece:
@@ -195,9 +200,12 @@ class OpenAIBackend:
         text = checked_answer(f"openai backend: {what}", "".join(parts), (entry["tokens_in"], entry["tokens_out"]))
         if entry["tokens_out"] is None:
             entry["tokens_out"] = chunks  # no usage chunk: about one token a chunk
+        extra_out = dict(served_config or {})
+        if finish == "length":
+            extra_out["truncated"] = True
         return Completion(text=text, tokens_in=entry["tokens_in"], tokens_out=entry["tokens_out"],
                           model=model if isinstance(model, str) and model else request.model,
-                          extra=served_config or {})
+                          extra=extra_out)
 
 
 def _fingerprint_extra(response: Any) -> dict[str, Any]:
