@@ -284,8 +284,8 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
     """The hook's narrow plan: read only the staged modules' prompts and outputs and
     their direct dependencies' — never the whole prompts folder — so the work is
     proportional to what is staged. ``None`` when a full check is needed instead (a
-    configuration or fragment change, a deleted prompt, or a staged generated file
-    whose prompt is not at the default path)."""
+    configuration or fragment change, a deleted prompt, a deleted file that may be a
+    behavior test, or a staged generated file whose prompt is not at the default path)."""
     prompts_dir = config.prompts_dir.rstrip("/")
     names: set[str] = set()
     init_paths: set[str] = set()
@@ -308,6 +308,8 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
                 names.add(p[len(GENERATED_DIR) + 1:-len(TARGET.SUFFIX)])
             elif status != "D":
                 return None  # not a module: let the full check report it
+        elif status == "D" and p.endswith(TARGET.SUFFIX):
+            return None  # a deleted file may be a module's behavior test (`tests:` names any path): who is untested now
     # Prompts are read by index path (``:path``) through the one cat-file process;
     # blob ids then come from a single ``ls-files`` over just the paths involved.
     from pdd.provenance.source import _decode
@@ -415,7 +417,8 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
         trace = trace or config.trace_required
         tests_staged = trace and changes is not None and any(p.startswith(config.tests_dir.rstrip("/") + "/") for p in changes)
         if changes is not None:
-            relevant = [p for p in changes if p.startswith((GENERATED_DIR + "/", prompts_dir + "/")) or p == CONFIG_RELPATH]
+            relevant = [p for p, st in changes.items() if p.startswith((GENERATED_DIR + "/", prompts_dir + "/"))
+                        or p == CONFIG_RELPATH or st == "D" and p.endswith(TARGET.SUFFIX)]  # maybe a module's test
             if not relevant and not tests_staged:
                 return result  # nothing pdd cares about is staged
         # A staged test file may be any module's: its citations need every prompt.
@@ -452,7 +455,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
                     package = p[:-len(TARGET.PACKAGE_FILE)]  # the modules of that package lost their package file
                     touched.update(n for n, s in specs.items() if s.output.startswith(package))
                 for n, s in specs.items():
-                    if s.path == p:
+                    if s.path == p or status == "D" and p in s.tests:  # its prompt, or a test file it lists, is gone
                         touched.add(n)
             todo = set(specs) if everything else _dependents(specs, touched)
             gen_paths = {p for p in changes if p.startswith(GENERATED_DIR + "/") and p in snap.blobs}

@@ -167,3 +167,25 @@ def test_fetched_notes_are_merged_with_local_notes_of_the_same_blob(git_repo, an
         assert proc.returncode == 0 and "stale" not in proc.stdout, proc.stdout
     build = run_pdd(git_repo, "build", "--no-tests")
     assert build.returncode == 0 and "1 fresh" in build.stderr
+
+
+def test_hook_refuses_deleting_the_behavior_tests_a_module_lists(git_repo, answers, run_pdd, fake_server):
+    # The module is untouched, only its test file is staged (deleted): the narrow
+    # staged check alone would never look at the module, which is now untested.
+    from conftest import write_test
+
+    write_prompt(git_repo, "calc/add", "# Adder\n## Goal\nadd.\n", tests=["tests/test_calc_add.py"])
+    (git_repo / "tests").mkdir()
+    (git_repo / "tests/test_calc_add.py").write_text(
+        "from generated.calc.add import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n")
+    write_test(git_repo, "other", "def test_other():\n    assert True\n")
+    answers["calc/add"] = CODE
+    assert run_pdd(git_repo, "build").returncode == 0
+    commit_all(git_repo, "add", env=ENV)
+    git(git_repo, "rm", "-q", "behavior_tests/test_other.py")  # lists no module: allowed
+    proc = _commit(git_repo, fake_server, "drop an unrelated test")
+    assert proc.returncode == 0, proc.stderr
+    git(git_repo, "rm", "-q", "tests/test_calc_add.py")
+    proc = _commit(git_repo, fake_server, "drop the test")
+    assert proc.returncode != 0, proc.stderr
+    assert "untested" in proc.stderr and "tests/test_calc_add.py" in proc.stderr
