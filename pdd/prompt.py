@@ -155,9 +155,13 @@ def _plainly_valid(output: str) -> bool:
 
 
 def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
-    """Return (front matter YAML or None, its first line number, body with blanked front matter)."""
+    """Return (front matter YAML or None, its first line number, body with blanked front matter).
+    Raises :class:`InputError` for a front matter left open, or one whose opening
+    ``---`` is missing (its keys would silently be read as prose)."""
     lines = text.splitlines(keepends=True)
     if not lines or lines[0].rstrip("\r\n") != _FENCE:
+        if lines and _KEY_LINE.match(lines[0]):
+            _refuse_unopened(path, lines)
         return None, 0, text
     for i in range(1, len(lines)):
         if lines[i].rstrip("\r\n") == _FENCE:
@@ -165,6 +169,24 @@ def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
             body = "\n" * (i + 1) + "".join(lines[i + 1:])
             return yaml_text, 2, body
     raise InputError(path, 1, "front matter opened with '---' is never closed", hint="add a line '---' after the front matter")
+
+
+_KEY_LINE = re.compile(r"^(?:" + "|".join(FRONT_MATTER_KEYS) + r")\s*:")
+_YAML_LINE = re.compile(r"^(?:[A-Za-z_][\w-]*\s*:.*|\s+.*|\s*-\s.*|\s*#.*|\s*)$")
+
+
+def _refuse_unopened(path: str, lines: list[str]) -> None:
+    """Raise :class:`InputError` if ``lines`` start with front-matter keys (line 1 is
+    one of :data:`FRONT_MATTER_KEYS`) up to a ``---`` line, i.e. a front matter whose
+    opening ``---`` is missing; return otherwise (prose that starts ``model: ...``)."""
+    for i, line in enumerate(lines[1:40], start=2):
+        stripped = line.rstrip("\r\n")
+        if stripped == _FENCE:
+            raise InputError(path, 1, f"front matter without its opening '---' (it ends at line {i}): "
+                             "its keys would be read as prose",
+                             hint="add a line '---' before line 1")
+        if not _YAML_LINE.match(stripped):
+            return
 
 
 def _as_str_list(path: str, line: int, key: str, value: Any) -> tuple[str, ...]:

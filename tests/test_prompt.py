@@ -203,6 +203,16 @@ def test_unclosed_front_matter():
     assert err.hint
 
 
+def test_front_matter_without_its_opening_fence_is_refused_not_read_as_prose():
+    # Without the check, `depends` and `tests` would be ignored (body text), silently.
+    err = parse_error("depends: [calc/add]\ntests:\n  - behavior_tests/test_x.py\n---\n# Goal\nx\n")
+    assert err.line == 1 and "without its opening '---'" in err.message and "line 4" in err.message
+    assert err.hint == "add a line '---' before line 1"
+    # prose that happens to start like a key, then a thematic break later: a prompt
+    spec = parse_prompt("model: the one we use is small.\n\nIt rounds down.\n\n---\n", path="prompts/m.prompt", name="m")
+    assert spec.depends == () and spec.model is None
+
+
 def test_front_matter_only_opening_line():
     err = parse_error("---\n")
     assert err.line == 1
