@@ -597,6 +597,7 @@ class Builder:
                             sandbox=self.sandbox() if self.options.run_tests else None, cancel=self.cancel)
         req_ids = requirement_ids(spec.body)
         last_problem = ""
+        last_cut: int | None = None  # max_tokens of the last answer, if the server cut it off there
         failed: dict[str, str] = {}  # sha256 of failing code -> its concise feedback
         repeat: tuple[str, str, str] | None = None  # (model, code, feedback) of an answer that repeated a failing one
         progress = self._progress_callback(spec.name)
@@ -631,12 +632,13 @@ class Builder:
                     {"outcome": "ok", "tokens_in": completion.tokens_in, "tokens_out": completion.tokens_out}],
                     **context)
                 result.add_usage(completion)
-            cut = truncation_note(completion, request.max_tokens)  # a cut-off answer: say so, to the user and the model
+            cut = truncation_note(completion, request.max_tokens)  # a cut-off answer: said to the model and the user
+            last_cut = request.max_tokens if cut else None
             try:
                 code = pipeline.extract(completion.text)
             except NoCodeError as exc:
-                last_problem = f"{exc}\n({cut})" if cut else str(exc)
-                messages = bounded_retry_messages(initial, completion.text, last_problem)
+                last_problem = str(exc)
+                messages = bounded_retry_messages(initial, completion.text, f"{exc}\n({cut})" if cut else last_problem)
                 continue
             code_hash = hashlib.sha256(code.encode("utf-8")).hexdigest()
             if code_hash in failed:  # the same failing code again: not worth another test run
@@ -645,8 +647,6 @@ class Builder:
                 continue
             verdict = pipeline.trial(code)
             problem = verdict.problem if verdict.status == "syntax-error" else None
-            if problem is not None and cut:
-                problem += f"\n({cut})"
             outcome = verdict.outcome
             if outcome is not None:
                 result.test_runs += 1
@@ -669,7 +669,7 @@ class Builder:
                 self._accept(spec, inputs, code, completion, current, genuine, result)
                 return
             last_problem = problem
-            failed[code_hash] = concise_feedback(problem, inputs.rendered)
+            failed[code_hash] = concise_feedback(problem, inputs.rendered) + (f"\n\n({cut})" if cut else "")
             messages = bounded_retry_messages(initial, code, failed[code_hash])
         result.status = "failed"
         first_line = next((ln for ln in reversed(last_problem.strip().splitlines()) if ln.strip()), last_problem)
@@ -679,6 +679,9 @@ class Builder:
                         f"{spec.output} was left as it was")
         if result.repeated_answers:
             result.error += f" ({result.repeated_answers} answer(s) repeated a failing one and were not re-tested)"
+        if last_cut is not None:
+            result.error += (f"; the last answer was cut off at max_tokens ({last_cut} tokens): raise max_tokens "
+                             "in .pdd/config.yaml, or make the module smaller")
         result.detail = last_problem
 
     def _progress_callback(self, name: str) -> Any:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from pdd.atomicfile import write_atomic
 from pdd.backends import Completion, Request
@@ -36,16 +35,7 @@ class GenerationCache:
     def get(self, key: str) -> Completion | None:
         """The cached completion for ``key``, or ``None``."""
         try:
-            data: dict[str, Any] = json.loads(self._path(key).read_text(encoding="utf-8"))
-            text = data["text"]
-            info = data.get("backend_info")
-            extra: dict[str, Any] = {"backend_info": info} if isinstance(info, dict) else {}
-            if isinstance(data.get("system_fingerprint"), str):
-                extra["system_fingerprint"] = data["system_fingerprint"]
-            if data.get("truncated") is True:
-                extra["truncated"] = True
-            return Completion(text=text, tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
-                              cost_usd=data.get("cost_usd"), model=data.get("model"), extra=extra)
+            return Completion.from_json(json.loads(self._path(key).read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError):
             return None
 

@@ -77,6 +77,14 @@ def critique_messages(module: str, prompt_path: str, prompt_text: str, deps: lis
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(parts) + "\n"}]
 
 
+def _ends_inside_last_item(answer: str, questions: list[str]) -> bool:
+    """True if the last non-blank line of ``answer`` belongs to the last of its
+    ``questions`` (:func:`parse_questions`): without that line the list reads
+    differently. False when the answer ends in closing prose or a code block."""
+    lines = answer.rstrip().splitlines()
+    return parse_questions("\n".join(lines[:-1])) != questions
+
+
 def parse_questions(answer: str) -> list[str]:
     """The items of the numbered list in ``answer`` (its bulleted items if it has no
     numbered list), each on one line.
@@ -229,7 +237,7 @@ def run_critique(project, name: str) -> Critique:
 
     truncated = truncation_note(completion, request.max_tokens) and \
         f"the answer was cut off at max_tokens ({request.max_tokens} tokens)"
-    if truncated and questions:  # the last one stops mid-sentence
+    if truncated and questions and _ends_inside_last_item(completion.text, questions):
         questions = questions[:-1]
         truncated += "; its last, unfinished question is left out"
     write_model_run(project.root, "critique", name, "reviewed", caller.spend, started=started, model=gen.model,

@@ -118,7 +118,7 @@ def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: s
     ]
 
 
-_FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - (.*))?$")
+_FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S.*?)(?: - (.*))?$")  # a parametrize id may hold spaces
 _SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
 _REQ = re.compile(r"""req\(\s*["']([A-Za-z][\w.-]*)["']""")
 _SPEC_ID = re.compile(r"^\s*[-*]\s*\[([A-Za-z][\w.-]*)\]")
@@ -131,9 +131,10 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
     (at most :data:`MAX_FAILURES`): its name; the test's own failing line (pytest's
     ``>`` line in the test's frame, with the ``with``/``for`` line it sits in); where
     the error was raised when that is in the code under test (the function, its
-    arguments as pytest shows them, e.g. ``decode(s = '15z1q')``, and the ``>``
+    arguments as pytest shows them but ``self``, e.g. ``decode(s='15z1q')``, and the ``>``
     line there); and the ``E`` lines (the exception, or the assertion with expected
-    vs actual). Then the specification lines that look relevant (requirement ids the
+    vs actual), and the first ``E`` line of each chained exception. Then the
+    specification lines that look relevant (requirement ids the
     failing tests cite, else list items sharing words with the test names). Output
     that is not pytest's (a syntax error, a collection error) is kept as its last
     ``limit`` characters.
@@ -160,7 +161,7 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
             sections[current].append(ln)
     summary = [m for m in (_FAILED_LINE.match(ln.strip()) for ln in lines) if m]
     if not summary and not sections:
-        text = output.strip()
+        text = stable_text(output.strip())
         return text if len(text) <= limit else "[... cut ...]\n" + text[-limit:]
     parts: list[str] = []
     reqs: list[str] = []
@@ -178,7 +179,7 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
         parts.append("\n".join(item))
     if len(names) > MAX_FAILURES:
         parts.append(f"- ... and {len(names) - MAX_FAILURES} more failing test(s)")
-    text = "Failing tests:\n" + "\n".join(parts)
+    text = stable_text("Failing tests:\n" + "\n".join(parts))
     spec_lines = _relevant_spec_lines(spec_text, reqs, words)
     if spec_lines:
         text += "\n\nRelevant lines of the specification:\n" + "\n".join(spec_lines)
@@ -189,23 +190,54 @@ _FRAME_SEP = re.compile(r"^(?:_ )+_\s*$")
 _LOCATION = re.compile(r"^(\S[^:]*):(\d+): ?\S*$")
 _ARG = re.compile(r"^([A-Za-z_]\w*) = (.*)$")
 _DEF = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(")
+_CHAIN = ("The above exception was the direct cause of the following exception:",
+          "During handling of the above exception, another exception occurred:")
 _MAX_VALUE = 160
+# Text that differs between two runs of the same code (object addresses, pytest's
+# numbered tmp_path folders, tempfile's random names): a seeded retry must be the same
+# request every time, so these never reach the model as they are.
+_UNSTABLE = ((re.compile(r" at 0x[0-9a-fA-F]+"), " at 0x..."),
+             (re.compile(r"pytest-of-[^/\s'\"]+/pytest-\d+"), "pytest-of-.../pytest-N"),
+             (re.compile(r"\btmp[a-z0-9_]{8}\b"), "tmpXXXXXXXX"))
 
 
-def _failure_details(body: list[str]) -> list[str]:
-    """The lines :func:`concise_feedback` keeps of one failure's traceback ``body``
-    (see there): the test frame's ``>`` line (with its opener), then, if the error
-    was raised in another frame, ``raised in F(args) at path:line`` and that frame's
-    ``>`` line, then the ``E`` lines (at most 8)."""
+def stable_text(text: str) -> str:
+    """``text`` with what differs between two runs of the same code replaced
+    (object addresses, pytest's ``pytest-of-USER/pytest-N`` folders, ``tempfile``
+    names): the feedback of a retry request must be byte-identical run to run."""
+    for pattern, repl in _UNSTABLE:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def _frames(lines: list[str]) -> list[list[str]]:
+    """The chunks of traceback entries of ``lines`` (split at pytest's ``_ _ _``
+    lines) that mark a source line with ``>`` or hold short entries (else all)."""
     frames: list[list[str]] = [[]]
-    for ln in body:
+    for ln in lines:
         if _FRAME_SEP.match(ln):
             frames.append([])
         else:
             frames[-1].append(ln)
-    frames = [f for f in frames if any(ln.startswith(">") for ln in f)] or frames
+    return [f for f in frames if any(ln.startswith(">") or _SHORT_ENTRY.match(ln.strip()) for ln in f)] or frames
+
+
+def _failure_details(body: list[str]) -> list[str]:
+    """The lines :func:`concise_feedback` keeps of one failure's traceback ``body``
+    (see there): the test frame's ``>`` line (with its ``with``/``for`` opener), then,
+    if the error was raised in another frame of the repository (a relative path; not
+    the standard library), ``raised in F(args) at path:line`` and that frame's ``>``
+    line, then the ``E`` lines (at most 8), then the first ``E`` line of each chained
+    exception (``raise ... from``, or raised while handling another)."""
+    segments: list[list[str]] = [[]]
+    for ln in body:
+        if ln.strip() in _CHAIN:
+            segments.append([])
+        else:
+            segments[-1].append(ln)
+    frames = _frames(segments[-1])  # the exception the test saw; earlier segments are its causes
     out: list[str] = []
-    first, last = frames[0], frames[-1]
+    first = frames[0]
     marked = [i for i, ln in enumerate(first) if ln.startswith(">")]
     if marked:
         i = marked[-1]
@@ -213,25 +245,59 @@ def _failure_details(body: list[str]) -> list[str]:
         if opener.rstrip().endswith(":") and not _DEF.match(opener) and not opener.lstrip().startswith("@"):
             out.append(" " + opener.rstrip())
         out.append(first[i].rstrip())
-    if last is not first:
-        loc = next((m for m in (_LOCATION.match(ln.strip()) for ln in reversed(last)) if m), None)
-        func = next((m.group(1) for m in map(_DEF.match, last) if m), None)
+    errors = [ln.rstrip() for ln in frames[-1] if ln.startswith("E ")][:8]
+    entries = [e for f in frames[1:] for e in _entries(f) if not e[0].startswith("/")]  # the repository's, not stdlib
+    if entries:
+        path, line, func, args, src = entries[-1]
+        call = f"{func}({', '.join(args)})" if args is not None else func
+        out.append(f"raised in {call} at {path}:{line}:")
+        out += [src] if src else []
+    out += errors
+    for cause in segments[:-1]:
+        first_error = next((ln.strip() for f in reversed(_frames(cause)) for ln in f if ln.startswith("E ")), None)
+        if first_error:
+            out.append("(chained from: " + first_error[1:].strip() + ")")
+    return out
+
+
+_SHORT_ENTRY = re.compile(r"^(\S[^:]*):(\d+): in (\S+)$")
+
+
+def _entries(frame: list[str]) -> list[tuple[str, str, str, list[str] | None, str]]:
+    """``(path, line, function, arguments or None, source line)`` of the traceback
+    entries in one ``_ _ _``-separated chunk: a long entry (pytest shows the
+    arguments, the source and the ``>`` line, then ``path:line: ...``) or a run of
+    short ones (``path:line: in function`` then the source line)."""
+    if any(ln.startswith(">") for ln in frame):
+        loc = _location(frame)
+        if loc is None:
+            return []
+        func = next((m.group(1) for m in map(_DEF.match, frame) if m), "?")
         args = []
-        for ln in last:
+        for ln in frame:
             m = _ARG.match(ln)
             if not m:
                 if ln.strip():
                     break
                 continue
+            if m.group(1) in ("self", "cls"):
+                continue
             value = m.group(2) if len(m.group(2)) <= _MAX_VALUE else m.group(2)[:_MAX_VALUE] + "..."
             args.append(f"{m.group(1)}={value}")
-        where = f"raised in {func}({', '.join(args)})" if func else "raised"
-        if loc:
-            where += f" at {loc.group(1)}:{loc.group(2)}"
-        out.append(where + ":")
-        out += [ln.rstrip() for ln in last if ln.startswith(">")][-1:]
-    out += [ln.rstrip() for ln in last if ln.startswith("E ")][:8]
+        return [(loc[0], loc[1], func, args, next((ln.rstrip() for ln in reversed(frame) if ln.startswith(">")), ""))]
+    out = []
+    for i, ln in enumerate(frame):
+        m = _SHORT_ENTRY.match(ln.strip())
+        if m:
+            src = next((s.strip() for s in frame[i + 1:i + 2] if s.strip() and not _SHORT_ENTRY.match(s.strip())), "")
+            out.append((m.group(1), m.group(2), m.group(3), None, ">   " + src if src else ""))
     return out
+
+
+def _location(frame: list[str]) -> tuple[str, str] | None:
+    """``(path, line)`` of a traceback entry's ``path:line: ...`` line, or ``None``."""
+    m = next((m for m in (_LOCATION.match(ln.strip()) for ln in reversed(frame)) if m), None)
+    return (m.group(1), m.group(2)) if m else None
 
 
 def _relevant_spec_lines(spec_text: str, reqs: list[str], words: set[str]) -> list[str]:

@@ -172,21 +172,24 @@ def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
 
 
 _KEY_LINE = re.compile(r"^(?:" + "|".join(FRONT_MATTER_KEYS) + r")\s*:")
-_YAML_LINE = re.compile(r"^(?:[A-Za-z_][\w-]*\s*:.*|\s+.*|\s*-\s.*|\s*#.*|\s*)$")
 
 
 def _refuse_unopened(path: str, lines: list[str]) -> None:
-    """Raise :class:`InputError` if ``lines`` start with front-matter keys (line 1 is
-    one of :data:`FRONT_MATTER_KEYS`) up to a ``---`` line, i.e. a front matter whose
-    opening ``---`` is missing; return otherwise (prose that starts ``model: ...``)."""
-    for i, line in enumerate(lines[1:40], start=2):
-        stripped = line.rstrip("\r\n")
-        if stripped == _FENCE:
-            raise InputError(path, 1, f"front matter without its opening '---' (it ends at line {i}): "
-                             "its keys would be read as prose",
-                             hint="add a line '---' before line 1")
-        if not _YAML_LINE.match(stripped):
-            return
+    """Raise :class:`InputError` if the lines before the first ``---`` line (within
+    40) are a YAML mapping of front-matter keys only (:data:`FRONT_MATTER_KEYS`): a
+    front matter whose opening ``---`` is missing. Return otherwise (prose that
+    starts like ``model: ...``, then headings or a list, is a prompt)."""
+    end = next((i for i, ln in enumerate(lines[1:40], start=1) if ln.rstrip("\r\n") == _FENCE), None)
+    if end is None:
+        return
+    try:
+        data = _load_front_matter(path, "".join(lines[:end]), 1, None)
+    except InputError:
+        return  # not YAML: prose
+    if isinstance(data, dict) and data and all(isinstance(k, str) and k in FRONT_MATTER_KEYS for k in data):
+        raise InputError(path, 1, f"front matter without its opening '---' (it ends at line {end + 1}): "
+                         "its keys would be read as prose",
+                         hint="add a line '---' before line 1")
 
 
 def _as_str_list(path: str, line: int, key: str, value: Any) -> tuple[str, ...]:

@@ -202,6 +202,12 @@ def test_a_critique_cut_off_at_max_tokens_says_so_and_drops_the_unfinished_quest
         assert ("cached answer" in proc.stdout) is cached
     data = json.loads(run_pdd(git_repo, "critique", "calc/half", "--json").stdout)
     assert data["questions"] == ["Is a negative `x` allowed?"] and "cut off" in data["truncated"]
+    # cut off in its closing prose: every question is whole, none is dropped
+    (git_repo / "prompts/calc/half.prompt").write_text(SPEC + "\nPlease.\n")
+    answers["calc/half"] = Reply(text="1. Is a negative `x` allowed?\n2. What does `half` return for odd numbers?\n\n"
+                                      "Overall the specification is clear, although I would also", truncated=True)
+    data = json.loads(run_pdd(git_repo, "critique", "calc/half", "--json").stdout)
+    assert len(data["questions"]) == 2 and data["truncated"] == "the answer was cut off at max_tokens (1024 tokens)"
     answers["calc/half"] = lambda request: CRITIQUE_ANSWER
     (git_repo / "prompts/calc/half.prompt").write_text(SPEC + "\nMore.\n")  # a new request, a whole answer
     proc = run_pdd(git_repo, "critique", "calc/half", "--json")

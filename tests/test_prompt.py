@@ -211,6 +211,10 @@ def test_front_matter_without_its_opening_fence_is_refused_not_read_as_prose():
     # prose that happens to start like a key, then a thematic break later: a prompt
     spec = parse_prompt("model: the one we use is small.\n\nIt rounds down.\n\n---\n", path="prompts/m.prompt", name="m")
     assert spec.depends == () and spec.model is None
+    # a key-like first line, then headings and a list (not a YAML mapping of front-matter keys): prose
+    spec = parse_prompt("output: one slug per title, in the input order.\n\n# Requirements\n- [R1] Lowercase.\n"
+                        "- [R2] Note: spaces become dashes.\n\n---\nMore.\n", path="prompts/m.prompt", name="m")
+    assert spec.output == "generated/m.py"
 
 
 def test_front_matter_only_opening_line():

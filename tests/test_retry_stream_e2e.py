@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -145,12 +146,27 @@ def test_an_answer_cut_off_at_max_tokens_is_named_to_the_user_and_to_the_model(g
     slug_project(git_repo)
     cut = "```python\ndef slugify(text: str) -> str:\n    return \"-\".join(text.lower().split(\n"
     answers[SLUG] = [Reply(text=cut, truncated=True), GOOD]
-    ok(run_pdd(git_repo, "build", "--attempts", "2"))
+    ok(run_pdd(git_repo, "build", "--attempts", "2", "--record"))
     retry = request_text(requests_for(fake_server, SLUG)[1])
     assert "the answer was cut off at max_tokens (8192 tokens) before it ended" in retry
+    # a recording keeps the mark: the replayed build sends the same retry (else: a replay miss)
+    shutil.rmtree(git_repo / ".pdd" / "cache")
+    ok(run_pdd(git_repo, "build", "--force", "--attempts", "2", env={"PDD_BACKEND": "replay"}))
     answers[SLUG] = [Reply(text=cut, truncated=True)]
     proc = ok(run_pdd(git_repo, "build", "--force", "--attempts", "1"), 1)
-    assert "cut off at max_tokens (8192 tokens)" in proc.stderr
+    # the user sees the error, then the cut-off and what to do; not the instruction meant for the model
+    gave_up = proc.stderr.split("gave up after 1 attempt(s): ", 1)[1].split("\n", 1)[0]
+    assert "SyntaxError" in gave_up and "answer with the code only" not in gave_up
+    assert "the last answer was cut off at max_tokens (8192 tokens): raise max_tokens in .pdd/config.yaml" \
+        in proc.stderr
+    # code cut at a line end compiles, then fails its tests: the feedback still says why
+    whole_lines = "```python\nimport re\n\n\ndef _words(text):\n    return text.split()\n"
+    answers[SLUG] = [Reply(text=whole_lines, truncated=True), GOOD]
+    write_prompt(git_repo, SLUG, SLUG_PROMPT + "- [R4] Tabs count as spaces.\n")  # not the cached first answer
+    before = len(requests_for(fake_server, SLUG))
+    ok(run_pdd(git_repo, "build", "--attempts", "2"))
+    retry = request_text(requests_for(fake_server, SLUG)[before + 1])
+    assert "cannot import name 'slugify'" in retry and "cut off at max_tokens (8192 tokens)" in retry
     answers[SLUG] = [Reply(text=cut)]  # the same text, not cut by the server: no such claim
     write_prompt(git_repo, SLUG, SLUG_PROMPT + "- [R3] Spaces at the ends are dropped.\n")  # a new request
     proc = ok(run_pdd(git_repo, "build", "--attempts", "1"), 1)
@@ -236,6 +252,90 @@ def test_concise_feedback_shows_the_test_line_and_where_the_code_raised_with_its
     # an assertion in the test itself: expected vs actual, no "raised in" line
     assert "assert decode(\"12x\") == \"x\" * 12" in digits and "raised in" not in digits
     assert "AssertionError" in digits or "assert '" in digits
+
+
+def _pytest_output(tmp_path: Path, module: str, tests: str) -> str:
+    write_file(tmp_path, "mod.py", module)
+    write_file(tmp_path, "test_mod.py", tests)
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_mod.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stdout
+    return proc.stdout + proc.stderr
+
+
+def test_concise_feedback_is_the_same_text_run_to_run(tmp_path):
+    # A method's `self` (an object address), a tmp_path argument (pytest-N numbered) and
+    # a stdlib frame's absolute path differ between runs; left in, a seeded retry would be
+    # a new request every time (found by review: `self=<... object at 0x7fc7ba064ad0>`).
+    module = """\
+        import json
+
+        class Stack:
+            def __init__(self):
+                self.items = []
+
+            def pop(self):
+                return self.items[-1]
+
+        def load(path):
+            return json.loads(path.read_text())
+        """
+    tests = """\
+        from mod import Stack, load
+
+        def test_pop_empty():
+            assert Stack().pop() is None
+
+        def test_load(tmp_path):
+            p = tmp_path / "x.json"
+            p.write_text("{bad")
+            assert load(p) == {}
+        """
+    texts = [concise_feedback(_pytest_output(tmp_path / str(i), module, tests), "") for i in range(2)]
+    assert texts[0] == texts[1]
+    text = texts[0]
+    assert "0x" not in text.replace("0x...", "") and "self=" not in text
+    assert "raised in pop() at mod.py:8:" in text and "IndexError: list index out of range" in text
+    # the error surfaced in the standard library: the frame shown is the project's own call
+    # (pytest shows that middle frame in its short style: no arguments)
+    assert "raised in load at mod.py:11:" in text and "return json.loads(path.read_text())" in text
+    assert "decoder.py" not in text and "JSONDecodeError" in text
+
+
+def test_concise_feedback_of_a_chained_exception_keeps_the_test_line_and_the_cause(tmp_path):
+    module = """\
+        def helper(x):
+            return int(x)
+
+        def deep(x):
+            try:
+                return helper(x)
+            except ValueError:
+                raise KeyError(x)
+        """
+    tests = """\
+        from mod import deep
+
+        def test_deep():
+            assert deep("q") == 1
+        """
+    text = concise_feedback(_pytest_output(tmp_path, module, tests), "")
+    assert 'assert deep("q") == 1' in text  # the test's own line, not the code's `try:`
+    assert "raised in deep(x='q') at mod.py:8:" in text and "KeyError: 'q'" in text
+    assert "(chained from: ValueError: invalid literal for int() with base 10: 'q')" in text
+
+
+def test_concise_feedback_keeps_a_parametrized_test_whose_id_has_spaces(tmp_path):
+    tests = """\
+        import pytest
+        from mod import f
+
+        @pytest.mark.parametrize("x", ["a b"])
+        def test_f(x):
+            assert f(x) == 1
+        """
+    text = concise_feedback(_pytest_output(tmp_path, "def f(x):\n    return 0\n", tests), "")
+    assert "test_mod.py::test_f[a b]" in text and "assert 0 == 1" in text
 
 
 def test_a_test_run_reports_no_scratch_folder_names(tmp_path, monkeypatch):

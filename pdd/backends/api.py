@@ -67,6 +67,20 @@ class Completion:
             data["truncated"] = True
         return data
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Completion":
+        """The completion :meth:`to_json` wrote (the generation cache, recordings).
+        Raises ``KeyError``/``TypeError`` if ``data`` has no ``text``."""
+        extra: dict[str, Any] = {}
+        if isinstance(data.get("backend_info"), dict):
+            extra["backend_info"] = data["backend_info"]
+        if isinstance(data.get("system_fingerprint"), str):
+            extra["system_fingerprint"] = data["system_fingerprint"]
+        if data.get("truncated") is True:
+            extra["truncated"] = True
+        return cls(text=data["text"], tokens_in=data.get("tokens_in"), tokens_out=data.get("tokens_out"),
+                   cost_usd=data.get("cost_usd"), model=data.get("model"), extra=extra)
+
 
 def truncation_note(completion: "Completion", max_tokens: int) -> str:
     """``""``, or, for an answer cut off at ``max_tokens`` (``extra["truncated"]``), a

@@ -54,9 +54,7 @@ class ReplayBackend:
         path = self.directory / f"{key}.json"
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-            c = data["completion"]
-            return Completion(text=c["text"], tokens_in=c.get("tokens_in"), tokens_out=c.get("tokens_out"),
-                              cost_usd=c.get("cost_usd"), model=c.get("model"))
+            return Completion.from_json(data["completion"])
         except FileNotFoundError:
             what = request.module or "this request"
             how = ("point pdd at a model to generate it: PDD_BACKEND=openai PDD_MODEL=<model> (with OPENAI_API_KEY "
