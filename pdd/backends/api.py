@@ -70,7 +70,9 @@ class Completion:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Completion":
         """The completion :meth:`to_json` wrote (the generation cache, recordings).
-        Raises ``KeyError``/``TypeError`` if ``data`` has no ``text``."""
+        Raises ``TypeError`` if ``data`` is not a JSON object, ``KeyError`` if it has no ``text``."""
+        if not isinstance(data, dict):
+            raise TypeError(f"a completion is a JSON object, not {type(data).__name__}")
         extra: dict[str, Any] = {}
         if isinstance(data.get("backend_info"), dict):
             extra["backend_info"] = data["backend_info"]
