@@ -59,7 +59,10 @@ def test_bench_with_reference_answers_passes_everything_and_is_reproducible(tmp_
 def test_bench_reports_a_wrong_answer_as_failing(tmp_path):
     wrong = fence("def parse_cents(text):\n    return 0\n\ndef format_cents(c):\n    return '0.00'\n")
     with FakeModelServer(lambda req: wrong) as srv:
-        proc, data = run_bench(srv.openai_base_url, tmp_path, "--items", "money", "--runs", "1", "--attempts", "2")
+        proc, data = run_bench(srv.openai_base_url, tmp_path, "--items", "money", "--runs", "1", "--attempts", "2",
+                               "--max-tokens", "2048")
+        assert {r["body"]["max_tokens"] for r in srv.requests} == {2048}  # a looping model stops sooner
+    assert data["max_tokens"] == 2048
     (row,) = data["summary"]["rows"]
     assert row["pass@1"] is False and row["pass@2"] is False and row["status"] == "failed"
     assert row["requests"] == 2 and row["test_runs"] == 1 and row["repeated"] == 1  # the same wrong answer twice

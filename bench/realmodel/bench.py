@@ -63,7 +63,8 @@ def _pdd(repo: Path, env: Dict[str, str], *args: str, timeout: float) -> subproc
                           text=True, timeout=timeout)
 
 
-def make_project(root: Path, env: Dict[str, str], items: List[str], request_timeout: float) -> Path:
+def make_project(root: Path, env: Dict[str, str], items: List[str], request_timeout: float,
+                 max_tokens: int | None = None) -> Path:
     """A fresh git repository with ``pdd init`` and the corpus items (and their dependencies)."""
     repo = root / "project"
     repo.mkdir(parents=True)
@@ -79,8 +80,12 @@ def make_project(root: Path, env: Dict[str, str], items: List[str], request_time
             shutil.copyfile(src, dst)
     cfg = repo / ".pdd" / "config.yaml"
     text = cfg.read_text(encoding="utf-8")
-    cfg.write_text(text.replace("  timeout: 120                # seconds per request",
-                                f"  timeout: {request_timeout:g}", 1), encoding="utf-8")
+    text = text.replace("  timeout: 120                # seconds per request", f"  timeout: {request_timeout:g}", 1)
+    if max_tokens is not None:
+        text = text.replace("\nmax_tokens: 8192\n", f"\nmax_tokens: {max_tokens}\n", 1)
+        if f"\nmax_tokens: {max_tokens}\n" not in text:
+            raise SystemExit("the config written by pdd init has no `max_tokens: 8192` line to set")
+    cfg.write_text(text, encoding="utf-8")
     return repo
 
 
@@ -96,11 +101,12 @@ def with_dependencies(items: List[str]) -> List[str]:
     return out
 
 
-def run_once(url: str, model: str, items: List[str], attempts: int, request_timeout: float) -> Dict[str, Any]:
+def run_once(url: str, model: str, items: List[str], attempts: int, request_timeout: float,
+             max_tokens: int | None = None) -> Dict[str, Any]:
     """One build of ``items`` in a fresh repository; per-module results and file bytes."""
     env = _env(url, model)
     with tempfile.TemporaryDirectory(prefix="pdd-realmodel-bench-") as tmp:
-        repo = make_project(Path(tmp), env, with_dependencies(items), request_timeout)
+        repo = make_project(Path(tmp), env, with_dependencies(items), request_timeout, max_tokens)
         t0 = time.monotonic()
         proc = _pdd(repo, env, "build", "--attempts", str(attempts), "--jobs", "1", "--json", timeout=6 * 3600)
         seconds = time.monotonic() - t0
@@ -172,25 +178,29 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=2, help="runs to compare for reproducibility")
     ap.add_argument("--items", default=",".join(LEVELS), help="comma-separated corpus items (default: all 12)")
     ap.add_argument("--timeout", type=float, default=300, help="openai.timeout: seconds between streamed chunks")
-    ap.add_argument("--out", help="write the runs and the summary as JSON here")
+    ap.add_argument("--max-tokens", type=int, default=None,
+                    help="max_tokens of every request (default: the project's, 8192); a small model that loops "
+                         "runs to it, at a few tokens/s")
+    ap.add_argument("--out", help="write the runs and the summary as JSON here (after every run)")
     args = ap.parse_args(argv)
     items = [i.strip() for i in args.items.split(",") if i.strip()]
     unknown = [i for i in items if i not in LEVELS]
-    if unknown or args.attempts < 1 or args.runs < 1:
+    if unknown or args.attempts < 1 or args.runs < 1 or (args.max_tokens is not None and args.max_tokens < 1):
         print(f"error: unknown corpus item(s) {unknown}; known: {', '.join(LEVELS)}" if unknown
-              else "error: --attempts and --runs must be at least 1", file=sys.stderr)
+              else "error: --attempts, --runs and --max-tokens must be at least 1", file=sys.stderr)
         return 2
     runs = []
     for i in range(args.runs):
         print(f"[bench] run {i + 1}/{args.runs}: {len(items)} module(s) with {args.model}", file=sys.stderr, flush=True)
-        runs.append(run_once(args.url, args.model, items, args.attempts, args.timeout))
+        runs.append(run_once(args.url, args.model, items, args.attempts, args.timeout, args.max_tokens))
         print(f"[bench] run {i + 1} took {runs[-1]['seconds']:.0f} s (pdd exit {runs[-1]['exit_code']})",
               file=sys.stderr, flush=True)
-    summary = summarise(runs, items, args.attempts)
-    print_table(summary, args.attempts, args.runs)
-    if args.out:
-        Path(args.out).write_text(json.dumps({"model": args.model, "attempts": args.attempts, "runs": runs,
-                                              "summary": summary}, indent=1), encoding="utf-8")
+        summary = summarise(runs, items, args.attempts)  # after every run: a stopped bench keeps what it measured
+        print_table(summary, args.attempts, len(runs))
+        if args.out:
+            Path(args.out).write_text(json.dumps({"model": args.model, "attempts": args.attempts,
+                                                  "max_tokens": args.max_tokens, "runs": runs, "summary": summary},
+                                                 indent=1), encoding="utf-8")
     return 0
 
 
