@@ -196,15 +196,18 @@ _MAX_VALUE = 160
 # Text that differs between two runs of the same code (object addresses, pytest's
 # numbered tmp_path folders, tempfile's random names): a seeded retry must be the same
 # request every time, so these never reach the model as they are.
-_UNSTABLE = ((re.compile(r" at 0x[0-9a-fA-F]+"), " at 0x..."),
+_UNSTABLE = ((re.compile(r" at 0x[0-9a-fA-F]{4,}>"), " at 0x...>"),  # <Stack object at 0x7f...>
+             (re.compile(r"\.\.\.x?[0-9a-fA-F]{4,}>"), "...>"),  # pytest's shortened repr: <generator ob...x7f...>
              (re.compile(r"pytest-of-[^/\s'\"]+/pytest-\d+"), "pytest-of-.../pytest-N"),
-             (re.compile(r"\btmp[a-z0-9_]{8}\b"), "tmpXXXXXXXX"))
+             (re.compile(r"(?<=/)tmp[a-z0-9_]{8}(?=[/'\"\s]|$)", re.MULTILINE), "tmpXXXXXXXX"))  # a folder, not a name
 
 
 def stable_text(text: str) -> str:
     """``text`` with what differs between two runs of the same code replaced
-    (object addresses, pytest's ``pytest-of-USER/pytest-N`` folders, ``tempfile``
-    names): the feedback of a retry request must be byte-identical run to run."""
+    (object addresses in reprs, also as pytest shortens them; pytest's
+    ``pytest-of-USER/pytest-N`` folders; ``tempfile`` folder names): the feedback of
+    a retry request must be byte-identical run to run. (A set's order is fixed by the
+    test run's ``PYTHONHASHSEED``, :mod:`pdd.testrun`.)"""
     for pattern, repl in _UNSTABLE:
         text = pattern.sub(repl, text)
     return text
@@ -246,7 +249,7 @@ def _failure_details(body: list[str]) -> list[str]:
             out.append(" " + opener.rstrip())
         out.append(first[i].rstrip())
     errors = [ln.rstrip() for ln in frames[-1] if ln.startswith("E ")][:8]
-    entries = [e for f in frames[1:] for e in _entries(f) if not e[0].startswith("/")]  # the repository's, not stdlib
+    entries = [e for f in frames[1:] for e in _entries(f) if _in_project(e[0])]
     if entries:
         path, line, func, args, src = entries[-1]
         call = f"{func}({', '.join(args)})" if args is not None else func
@@ -272,18 +275,19 @@ def _entries(frame: list[str]) -> list[tuple[str, str, str, list[str] | None, st
         loc = _location(frame)
         if loc is None:
             return []
-        func = next((m.group(1) for m in map(_DEF.match, frame) if m), "?")
+        func = next((m.group(1) for m in map(_DEF.match, (ln.lstrip(">") for ln in frame)) if m), "?")
         args = []
         for ln in frame:
-            m = _ARG.match(ln)
-            if not m:
+            if not _ARG.match(ln):
                 if ln.strip():
                     break
                 continue
-            if m.group(1) in ("self", "cls"):
-                continue
-            value = m.group(2) if len(m.group(2)) <= _MAX_VALUE else m.group(2)[:_MAX_VALUE] + "..."
-            args.append(f"{m.group(1)}={value}")
+            for part in _ARG_SPLIT.split(ln):  # pytest puts short arguments on one line: `self = <...>, k = 'x'`
+                m = _ARG.match(part)
+                if m is None or m.group(1) in ("self", "cls"):
+                    continue
+                value = m.group(2) if len(m.group(2)) <= _MAX_VALUE else m.group(2)[:_MAX_VALUE] + "..."
+                args.append(f"{m.group(1)}={value}")
         return [(loc[0], loc[1], func, args, next((ln.rstrip() for ln in reversed(frame) if ln.startswith(">")), ""))]
     out = []
     for i, ln in enumerate(frame):
@@ -292,6 +296,16 @@ def _entries(frame: list[str]) -> list[tuple[str, str, str, list[str] | None, st
             src = next((s.strip() for s in frame[i + 1:i + 2] if s.strip() and not _SHORT_ENTRY.match(s.strip())), "")
             out.append((m.group(1), m.group(2), m.group(3), None, ">   " + src if src else ""))
     return out
+
+
+def _in_project(path: str) -> bool:
+    """True for a traceback path inside the repository: relative (pytest prints paths
+    under its rootdir relative), not above it (``../``, e.g. a uv-managed Python) and
+    not an installed package (``site-packages``, a ``.venv``)."""
+    return not path.startswith(("/", "../")) and "site-packages/" not in path and not path.startswith(".venv/")
+
+
+_ARG_SPLIT = re.compile(r", (?=[A-Za-z_]\w* = )")
 
 
 def _location(frame: list[str]) -> tuple[str, str] | None:

@@ -172,21 +172,27 @@ def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
 
 
 _KEY_LINE = re.compile(r"^(?:" + "|".join(FRONT_MATTER_KEYS) + r")\s*:")
+_IDENT_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
+_KEYISH_LINE = re.compile(r"^(?:[A-Za-z_][\w-]*\s*:.*|[ \t]+\S.*|\s*)$")  # key: value, indented, blank
 
 
 def _refuse_unopened(path: str, lines: list[str]) -> None:
     """Raise :class:`InputError` if the lines before the first ``---`` line (within
-    40) are a YAML mapping of front-matter keys only (:data:`FRONT_MATTER_KEYS`): a
-    front matter whose opening ``---`` is missing. Return otherwise (prose that
-    starts like ``model: ...``, then headings or a list, is a prompt)."""
+    40), line 1 being a front-matter key (:data:`FRONT_MATTER_KEYS`), are a front
+    matter whose opening ``---`` is missing: a YAML mapping whose keys are all
+    identifiers (a typo such as ``depnds`` included: it is reported once the ``---``
+    is added), or, when they are not valid YAML (a typo in a value, a duplicate key),
+    ``key: value`` and indented lines only. Return otherwise: prose that starts like
+    ``model: ...`` and goes on with headings, lists or sentences is a prompt."""
     end = next((i for i, ln in enumerate(lines[1:40], start=1) if ln.rstrip("\r\n") == _FENCE), None)
     if end is None:
         return
     try:
         data = _load_front_matter(path, "".join(lines[:end]), 1, None)
-    except InputError:
-        return  # not YAML: prose
-    if isinstance(data, dict) and data and all(isinstance(k, str) and k in FRONT_MATTER_KEYS for k in data):
+        looks_like = isinstance(data, dict) and all(isinstance(k, str) and _IDENT_KEY.match(k) for k in data)
+    except InputError:  # not YAML: front matter with a mistake, or prose
+        looks_like = all(_KEYISH_LINE.match(ln.rstrip("\r\n")) for ln in lines[:end])
+    if looks_like:
         raise InputError(path, 1, f"front matter without its opening '---' (it ends at line {end + 1}): "
                          "its keys would be read as prose",
                          hint="add a line '---' before line 1")

@@ -110,7 +110,7 @@ class TestResult:
 def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None = None) -> dict[str, str]:
     """The test process's variables before :func:`pdd.sandbox.launch` applies its
     allow-list (the one place that decides what model-written code sees): no
-    bytecode files, and (with ``root``) pdd's plugin activated: ``generated.*`` from
+    bytecode files, ``PYTHONHASHSEED=0`` unless set, and (with ``root``) pdd's plugin activated: ``generated.*`` from
     ``overlay`` first, then ``root``; the plugin's report written into ``overlay``.
     pdd's own plugin variables inherited from a caller are dropped first."""
     from pdd.pytest_plugin import CANDIDATE_VAR, PRELOAD_VAR, REPORT_VAR, ROOTS_VAR
@@ -122,6 +122,9 @@ def _scrubbed_env(overlay: Path, root: Path | None = None, candidate: str | None
         # custom tests.command such as `pytest`): tests import the project's own modules.
         env["PYTHONPATH"] = os.pathsep.join([str(root)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # One hash seed (unless the caller sets one): a set's order in a failure message, and
+    # so a retry's feedback, is then the same every run (seeded retries repeat).
+    env.setdefault("PYTHONHASHSEED", "0")
     if root is not None:
         env[ROOTS_VAR] = os.pathsep.join([str(overlay), str(root)] if candidate else [str(root)])
         env[REPORT_VAR] = str(overlay / _REPORT)

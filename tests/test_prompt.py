@@ -215,6 +215,10 @@ def test_front_matter_without_its_opening_fence_is_refused_not_read_as_prose():
     spec = parse_prompt("output: one slug per title, in the input order.\n\n# Requirements\n- [R1] Lowercase.\n"
                         "- [R2] Note: spaces become dashes.\n\n---\nMore.\n", path="prompts/m.prompt", name="m")
     assert spec.output == "generated/m.py"
+    # ... but front matter with a mistake in it is still front matter (review: a typo is when the error matters)
+    for text in ("model: small\ndepnds: [a]\n---\n# T\n", "depends: [a, b\noutput: generated/x.py\n---\n# T\n",
+                 "model: a\nmodel: b\n---\n# T\n"):
+        assert "without its opening '---'" in parse_error(text).message, text
 
 
 def test_front_matter_only_opening_line():

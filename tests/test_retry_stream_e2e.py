@@ -302,6 +302,90 @@ def test_concise_feedback_is_the_same_text_run_to_run(tmp_path):
     assert "decoder.py" not in text and "JSONDecodeError" in text
 
 
+def test_concise_feedback_is_stable_for_reprs_and_sets_and_keeps_real_names(tmp_path, monkeypatch):
+    # Second review: a shortened repr keeps part of its address; a set's order follows
+    # the hash seed; `tmp_results` is a name, not a tempfile folder; `at 0x1f` in a
+    # message is data; a method's arguments share one line with `self`.
+    from pdd.testrun import run_tests
+
+    code = """\
+        class Box:
+            def get(self, k):
+                return self.items[k]
+
+        def gen():
+            yield 1
+
+        def letters():
+            return {"a", "b", "c", "dd", frozenset({"e"})}
+
+        def offset():
+            raise ValueError("invalid byte at 0x1f")
+
+        def total():
+            return tmp_results
+        """
+    tests = """\
+        from generated.m import Box, gen, letters, offset, total
+
+        def test_gen():
+            assert gen() == [1]
+
+        def test_letters():
+            assert letters() == {"a"}
+
+        def test_offset():
+            offset()
+
+        def test_total():
+            assert total() == 3
+
+        def test_get():
+            assert Box().get("x") == 1
+        """
+    texts = []
+    for i in range(2):
+        root = tmp_path / f"r{i}"
+        write_file(root, "behavior_tests/test_m.py", tests)
+        result = run_tests(root, ["behavior_tests/test_m.py"], output="generated/m.py",
+                           code=textwrap.dedent(code), sandbox="none")
+        texts.append(concise_feedback(result.output, ""))
+    assert texts[0] == texts[1], "\n---\n".join(texts)
+    text = texts[0]
+    assert "invalid byte at 0x1f" in text and "tmp_results" in text
+    assert "raised in get(k='x') at generated/m.py:3:" in text
+
+
+def test_concise_feedback_names_the_projects_frame_not_an_installed_packages(tmp_path):
+    output = """\
+=================================== FAILURES ===================================
+___________________________________ test_a ____________________________________
+
+    def test_a():
+>       assert a("x") == 1
+
+behavior_tests/test_m.py:4: 
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+generated/m.py:3: in a
+    return parse(s)
+.venv/lib/python3.11/site-packages/vlib.py:2: in parse
+    return int(s)
+_ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ 
+
+s = 'x'
+
+    def helper(s):
+>       return int(s)
+E       ValueError: invalid literal for int() with base 10: 'x'
+
+../site/extlib.py:2: ValueError
+=========================== short test summary info ============================
+FAILED behavior_tests/test_m.py::test_a - ValueError: invalid literal for int()...
+"""
+    text = concise_feedback(output, "")
+    assert "raised in a at generated/m.py:3:" in text and "vlib" not in text and "extlib" not in text
+
+
 def test_concise_feedback_of_a_chained_exception_keeps_the_test_line_and_the_cause(tmp_path):
     module = """\
         def helper(x):
