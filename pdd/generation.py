@@ -228,8 +228,8 @@ def _frames(lines: list[str]) -> list[list[str]]:
 def _failure_details(body: list[str]) -> list[str]:
     """The lines :func:`concise_feedback` keeps of one failure's traceback ``body``
     (see there): the test frame's ``>`` line (with its ``with``/``for`` opener), then,
-    if the error was raised in another frame of the repository (a relative path; not
-    the standard library), ``raised in F(args) at path:line`` and that frame's ``>``
+    if the error was raised in another frame of the project (:func:`_in_project`; not
+    the standard library or an installed package), ``raised in F(args) at path:line`` and that frame's ``>``
     line, then the ``E`` lines (at most 8), then the first ``E`` line of each chained
     exception (``raise ... from``, or raised while handling another)."""
     segments: list[list[str]] = [[]]
