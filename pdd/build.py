@@ -633,7 +633,7 @@ class Builder:
                     **context)
                 result.add_usage(completion)
             cut = truncation_note(completion, request.max_tokens)  # a cut-off answer: said to the model and the user
-            last_cut = request.max_tokens if cut else None
+            last_cut = request.max_tokens if completion.truncated else None
             try:
                 code = pipeline.extract(completion.text)
             except NoCodeError as exc:

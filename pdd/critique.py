@@ -233,10 +233,7 @@ def run_critique(project, name: str) -> Critique:
     caller = ModelCaller(project, record=False)
     completion, cached = caller(request)
     questions = parse_questions(completion.text)
-    from pdd.backends.api import truncation_note
-
-    truncated = truncation_note(completion, request.max_tokens) and \
-        f"the answer was cut off at max_tokens ({request.max_tokens} tokens)"
+    truncated = f"the answer was cut off at max_tokens ({request.max_tokens} tokens)" if completion.truncated else ""
     if truncated and questions and _ends_inside_last_item(completion.text, questions):
         questions = questions[:-1]
         truncated += "; its last, unfinished question is left out"

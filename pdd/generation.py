@@ -40,6 +40,13 @@ Rules:
 
 _MAX_FEEDBACK_CHARS = 8000
 _TIMING = re.compile(r" in \d+(?:\.\d+)?s(?: \(\d+:\d+:\d+\))?")
+# Text that differs between two runs of the same code (object addresses, pytest's
+# numbered tmp_path folders, tempfile's random names): a seeded retry must be the same
+# request every time, so these never reach the model as they are.
+_UNSTABLE = ((re.compile(r" at 0x[0-9a-fA-F]{4,}>"), " at 0x...>"),  # <Stack object at 0x7f...>
+             (re.compile(r"\.\.\.x?[0-9a-fA-F]{4,}>"), "...>"),  # pytest's shortened repr: <generator ob...x7f...>
+             (re.compile(r"pytest-of-[^/\s'\"]+/pytest-\d+"), "pytest-of-.../pytest-N"),
+             (re.compile(r"(?<=/)tmp[a-z0-9_]{8}(?=[/'\"\s]|$)", re.MULTILINE), "tmpXXXXXXXX"))  # a folder, not a name
 
 
 @dataclass(frozen=True)
@@ -66,11 +73,17 @@ def initial_messages(module: str, output: str, prompt_text: str, deps: list[Depe
 
 
 def normalise_test_output(output: str, replacements: dict[str, str]) -> str:
-    """Make test output stable across runs: replace scratch paths, drop timings,
-    keep the last ``_MAX_FEEDBACK_CHARS`` characters."""
+    """Make test output stable across runs, so that a retry's request is byte-identical
+    run to run: replace scratch paths (``replacements``), drop timings, replace what
+    differs between two runs of the same code (object addresses in reprs, also as
+    pytest shortens them; pytest's ``pytest-of-USER/pytest-N`` folders; ``tempfile``
+    folder names; a set's order is fixed by the run's ``PYTHONHASHSEED``,
+    :mod:`pdd.testrun`), keep the last ``_MAX_FEEDBACK_CHARS`` characters."""
     for old, new in replacements.items():
         output = output.replace(old, new)
     output = _TIMING.sub("", output)
+    for pattern, repl in _UNSTABLE:
+        output = pattern.sub(repl, output)
     if len(output) > _MAX_FEEDBACK_CHARS:
         output = "[... earlier output cut ...]\n" + output[-_MAX_FEEDBACK_CHARS:]
     return output
@@ -139,7 +152,8 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
     that is not pytest's (a syntax error, a collection error) is kept as its last
     ``limit`` characters.
 
-    ``output``: pytest's combined output (``-q``, long tracebacks, the default ``-rfE``
+    ``output``: pytest's combined output after :func:`normalise_test_output` (which
+    makes it the same text run to run) (``-q``, long tracebacks, the default ``-rfE``
     summary; the format of ``_pytest._code.code.ReprEntry``: a frame's arguments,
     its source with the failing line marked ``>``, the ``E`` lines, then
     ``path:line: ``; frames separated by ``_ _ _`` lines); ``spec_text``: the rendered
@@ -161,7 +175,7 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
             sections[current].append(ln)
     summary = [m for m in (_FAILED_LINE.match(ln.strip()) for ln in lines) if m]
     if not summary and not sections:
-        text = stable_text(output.strip())
+        text = output.strip()
         return text if len(text) <= limit else "[... cut ...]\n" + text[-limit:]
     parts: list[str] = []
     reqs: list[str] = []
@@ -179,7 +193,7 @@ def concise_feedback(output: str, spec_text: str = "", *, limit: int = 2500) -> 
         parts.append("\n".join(item))
     if len(names) > MAX_FAILURES:
         parts.append(f"- ... and {len(names) - MAX_FAILURES} more failing test(s)")
-    text = stable_text("Failing tests:\n" + "\n".join(parts))
+    text = "Failing tests:\n" + "\n".join(parts)
     spec_lines = _relevant_spec_lines(spec_text, reqs, words)
     if spec_lines:
         text += "\n\nRelevant lines of the specification:\n" + "\n".join(spec_lines)
@@ -193,26 +207,6 @@ _DEF = re.compile(r"^\s*(?:async\s+)?def\s+(\w+)\s*\(")
 _CHAIN = ("The above exception was the direct cause of the following exception:",
           "During handling of the above exception, another exception occurred:")
 _MAX_VALUE = 160
-# Text that differs between two runs of the same code (object addresses, pytest's
-# numbered tmp_path folders, tempfile's random names): a seeded retry must be the same
-# request every time, so these never reach the model as they are.
-_UNSTABLE = ((re.compile(r" at 0x[0-9a-fA-F]{4,}>"), " at 0x...>"),  # <Stack object at 0x7f...>
-             (re.compile(r"\.\.\.x?[0-9a-fA-F]{4,}>"), "...>"),  # pytest's shortened repr: <generator ob...x7f...>
-             (re.compile(r"pytest-of-[^/\s'\"]+/pytest-\d+"), "pytest-of-.../pytest-N"),
-             (re.compile(r"(?<=/)tmp[a-z0-9_]{8}(?=[/'\"\s]|$)", re.MULTILINE), "tmpXXXXXXXX"))  # a folder, not a name
-
-
-def stable_text(text: str) -> str:
-    """``text`` with what differs between two runs of the same code replaced
-    (object addresses in reprs, also as pytest shortens them; pytest's
-    ``pytest-of-USER/pytest-N`` folders; ``tempfile`` folder names): the feedback of
-    a retry request must be byte-identical run to run. (A set's order is fixed by the
-    test run's ``PYTHONHASHSEED``, :mod:`pdd.testrun`.)"""
-    for pattern, repl in _UNSTABLE:
-        text = pattern.sub(repl, text)
-    return text
-
-
 def _frames(lines: list[str]) -> list[list[str]]:
     """The chunks of traceback entries of ``lines`` (split at pytest's ``_ _ _``
     lines) that mark a source line with ``>`` or hold short entries (else all)."""

@@ -63,9 +63,14 @@ class Completion:
             data["backend_info"] = self.extra["backend_info"]
         if isinstance(self.extra.get("system_fingerprint"), str):
             data["system_fingerprint"] = self.extra["system_fingerprint"]
-        if self.extra.get("truncated") is True:
+        if self.truncated:
             data["truncated"] = True
         return data
+
+    @property
+    def truncated(self) -> bool:
+        """True if the provider cut the answer off at ``max_tokens`` (``extra["truncated"]``)."""
+        return self.extra.get("truncated") is True
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Completion":
@@ -87,7 +92,7 @@ class Completion:
 def truncation_note(completion: "Completion", max_tokens: int) -> str:
     """``""``, or, for an answer cut off at ``max_tokens`` (``extra["truncated"]``), a
     sentence saying so, for the user and for the model's retry feedback."""
-    if completion.extra.get("truncated") is not True:
+    if not completion.truncated:
         return ""
     return (f"the answer was cut off at max_tokens ({max_tokens} tokens) before it ended: "
             "answer with the code only, without explanations")
