@@ -308,8 +308,8 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
                 names.add(p[len(GENERATED_DIR) + 1:-len(TARGET.SUFFIX)])
             elif status != "D":
                 return None  # not a module: let the full check report it
-        elif status == "D" and p.endswith(TARGET.SUFFIX):
-            return None  # a deleted file may be a module's behavior test (`tests:` names any path): who is untested now
+        elif _may_be_a_deleted_test(p, status):
+            return None  # who is untested now: only every prompt's `tests:` says
     # Prompts are read by index path (``:path``) through the one cat-file process;
     # blob ids then come from a single ``ls-files`` over just the paths involved.
     from pdd.provenance.source import _decode
@@ -347,6 +347,12 @@ def _staged_plan(root: Path, changes: dict[str, str], config: Config, reader: Bl
     snap = snapshot(root, "index", _folders(paths), reader)
     snap.blobs = {p: b for p, b in snap.blobs.items() if p in paths}
     return snap, specs, names, {p for p in init_paths if p in snap.blobs}
+
+
+def _may_be_a_deleted_test(path: str, status: str) -> bool:
+    """True for a staged deletion of a file with the target's suffix: it may be a
+    module's behavior test (``tests:`` names any path), which leaves that module untested."""
+    return status == "D" and path.endswith(TARGET.SUFFIX)
 
 
 def _folders(paths: "set[str]") -> list[str]:
@@ -418,7 +424,7 @@ def run_check(root: Path, *, staged: bool = False, rev: str | None = None,
         tests_staged = trace and changes is not None and any(p.startswith(config.tests_dir.rstrip("/") + "/") for p in changes)
         if changes is not None:
             relevant = [p for p, st in changes.items() if p.startswith((GENERATED_DIR + "/", prompts_dir + "/"))
-                        or p == CONFIG_RELPATH or st == "D" and p.endswith(TARGET.SUFFIX)]  # maybe a module's test
+                        or p == CONFIG_RELPATH or _may_be_a_deleted_test(p, st)]
             if not relevant and not tests_staged:
                 return result  # nothing pdd cares about is staged
         # A staged test file may be any module's: its citations need every prompt.

@@ -172,8 +172,9 @@ def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
 
 
 _KEY_LINE = re.compile(r"^(?:" + "|".join(FRONT_MATTER_KEYS) + r")\s*:")
-_IDENT_KEY = re.compile(r"^[A-Za-z_][\w-]*$")
-_KEYISH_LINE = re.compile(r"^(?:[A-Za-z_][\w-]*\s*:.*|[ \t]+\S.*|\s*)$")  # key: value, indented, blank
+# Compiled on first use (re's cache), not at import: only a prompt whose line 1 is a key needs them.
+_IDENT_KEY = r"^[A-Za-z_][\w-]*$"
+_KEYISH_LINE = r"^(?:[A-Za-z_][\w-]*\s*:.*|[ \t]+\S.*|\s*)$"  # key: value, indented, blank
 
 
 def _refuse_unopened(path: str, lines: list[str]) -> None:
@@ -189,9 +190,9 @@ def _refuse_unopened(path: str, lines: list[str]) -> None:
         return
     try:
         data = _load_front_matter(path, "".join(lines[:end]), 1, None)
-        looks_like = isinstance(data, dict) and all(isinstance(k, str) and _IDENT_KEY.match(k) for k in data)
+        looks_like = isinstance(data, dict) and all(isinstance(k, str) and re.match(_IDENT_KEY, k) for k in data)
     except InputError:  # not YAML: front matter with a mistake, or prose
-        looks_like = all(_KEYISH_LINE.match(ln.rstrip("\r\n")) for ln in lines[:end])
+        looks_like = all(re.match(_KEYISH_LINE, ln.rstrip("\r\n")) for ln in lines[:end])
     if looks_like:
         raise InputError(path, 1, f"front matter without its opening '---' (it ends at line {end + 1}): "
                          "its keys would be read as prose",
