@@ -633,6 +633,7 @@ class Builder:
                     **context)
                 result.add_usage(completion)
             cut = truncation_note(completion, request.max_tokens)  # a cut-off answer: said to the model and the user
+            said_cut = f"\n\n({cut})" if cut else ""  # of this answer only, never stored with a code's feedback
             last_cut = request.max_tokens if completion.truncated else None
             try:
                 code = pipeline.extract(completion.text)
@@ -643,7 +644,7 @@ class Builder:
             code_hash = hashlib.sha256(code.encode("utf-8")).hexdigest()
             if code_hash in failed:  # the same failing code again: not worth another test run
                 result.repeated_answers += 1
-                repeat = (model, code, failed[code_hash])  # the next request is made when its model is known
+                repeat = (model, code, failed[code_hash] + said_cut)  # the next request is made when its model is known
                 continue
             verdict = pipeline.trial(code)
             problem = verdict.problem if verdict.status == "syntax-error" else None
@@ -669,8 +670,8 @@ class Builder:
                 self._accept(spec, inputs, code, completion, current, genuine, result)
                 return
             last_problem = problem
-            failed[code_hash] = concise_feedback(problem, inputs.rendered) + (f"\n\n({cut})" if cut else "")
-            messages = bounded_retry_messages(initial, code, failed[code_hash])
+            failed[code_hash] = concise_feedback(problem, inputs.rendered)
+            messages = bounded_retry_messages(initial, code, failed[code_hash] + said_cut)
         result.status = "failed"
         first_line = next((ln for ln in reversed(last_problem.strip().splitlines()) if ln.strip()), last_problem)
         result.error = (f"gave up after {result.attempts} attempt(s)"

@@ -131,7 +131,9 @@ def bounded_retry_messages(initial: list[dict[str, str]], code: str, feedback: s
     ]
 
 
-_FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S.*?)(?: - (.*))?$")  # a parametrize id may hold spaces
+# pytest's summary line names a test file or node id (a parametrize id may hold spaces);
+# a line the code printed ("ERROR could not parse ...") is not a failing test.
+_FAILED_LINE = re.compile(r"^(?:FAILED|ERROR) (\S+?\.py(?:::\S.*?)?)(?: - (.*))?$")
 _SECTION = re.compile(r"^_{3,} (.+?) _{3,}$")
 _REQ = re.compile(r"""req\(\s*["']([A-Za-z][\w.-]*)["']""")
 _SPEC_ID = re.compile(r"^\s*[-*]\s*\[([A-Za-z][\w.-]*)\]")

@@ -172,8 +172,7 @@ def _split_front_matter(path: str, text: str) -> tuple[str | None, int, str]:
 
 
 _KEY_LINE = re.compile(r"^(?:" + "|".join(FRONT_MATTER_KEYS) + r")\s*:")
-# Compiled on first use (re's cache), not at import: only a prompt whose line 1 is a key needs them.
-_IDENT_KEY = r"^[A-Za-z_][\w-]*$"
+# Compiled on first use (re's cache), not at import: only a prompt whose line 1 is a key needs it.
 _KEYISH_LINE = r"^(?:[A-Za-z_][\w-]*\s*:.*|[ \t]+\S.*|\s*)$"  # key: value, indented, blank
 
 
@@ -181,8 +180,8 @@ def _refuse_unopened(path: str, lines: list[str]) -> None:
     """Raise :class:`InputError` if the lines before the first ``---`` line (within
     40), line 1 being a front-matter key (:data:`FRONT_MATTER_KEYS`), are a front
     matter whose opening ``---`` is missing: a YAML mapping whose keys are all
-    identifiers (a typo such as ``depnds`` included: it is reported once the ``---``
-    is added), or, when they are not valid YAML (a typo in a value, a duplicate key),
+    front-matter keys or close to one (``difflib``, ratio 0.75: a typo such as
+    ``depnds`` is reported once the ``---`` is added), or, when they are not valid YAML (a typo in a value, a duplicate key),
     ``key: value`` and indented lines only. Return otherwise: prose that starts like
     ``model: ...`` and goes on with headings, lists or sentences is a prompt."""
     end = next((i for i, ln in enumerate(lines[1:40], start=1) if ln.rstrip("\r\n") == _FENCE), None)
@@ -190,7 +189,11 @@ def _refuse_unopened(path: str, lines: list[str]) -> None:
         return
     try:
         data = _load_front_matter(path, "".join(lines[:end]), 1, None)
-        looks_like = isinstance(data, dict) and all(isinstance(k, str) and re.match(_IDENT_KEY, k) for k in data)
+        from difflib import get_close_matches  # a typo of a key (`depnds`) is still a key; `Note:` is prose
+
+        looks_like = isinstance(data, dict) and all(
+            isinstance(k, str) and get_close_matches(k, FRONT_MATTER_KEYS, 1, 0.75)
+            for k in data)
     except InputError:  # not YAML: front matter with a mistake, or prose
         looks_like = all(re.match(_KEYISH_LINE, ln.rstrip("\r\n")) for ln in lines[:end])
     if looks_like:

@@ -84,7 +84,8 @@ def test_cache_unknown_fields_none(tmp_path):
     assert got.tokens_in is None and got.cost_usd is None and got.model is None
 
 
-@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"no_text": 1}', "null", '"text"', "\x00\x01"])
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", '{"no_text": 1}', "null", '"text"', "\x00\x01",
+                                     '{"text": null}', '{"text": "x = 1", "tokens_in": "lots"}'])
 def test_corrupt_entry_is_a_miss_and_is_overwritten(tmp_path, content):
     cache = GenerationCache(tmp_path)
     key = cache_key("openai", REQ)

@@ -219,6 +219,9 @@ def test_front_matter_without_its_opening_fence_is_refused_not_read_as_prose():
     for text in ("model: small\ndepnds: [a]\n---\n# T\n", "depends: [a, b\noutput: generated/x.py\n---\n# T\n",
                  "model: a\nmodel: b\n---\n# T\n"):
         assert "without its opening '---'" in parse_error(text).message, text
+    # a key-like first line, then a sentence with a colon that is no front-matter key: prose (final review)
+    assert parse_prompt("model: the small one is fine.\nNote: it rounds down.\n---\n", path="prompts/m.prompt",
+                        name="m").model is None
 
 
 def test_front_matter_only_opening_line():

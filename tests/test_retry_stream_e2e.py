@@ -159,6 +159,12 @@ def test_an_answer_cut_off_at_max_tokens_is_named_to_the_user_and_to_the_model(g
     assert "SyntaxError" in gave_up and "answer with the code only" not in gave_up
     assert "the last answer was cut off at max_tokens (8192 tokens): raise max_tokens in .pdd/config.yaml" \
         in proc.stderr
+    # cut off before any code (prose only): the retry says so too
+    answers[SLUG] = [Reply(text="Sure! Here is how I would approach slugify. First, we", truncated=True), GOOD]
+    write_prompt(git_repo, SLUG, SLUG_PROMPT + "- [R5] Digits are kept.\n")
+    before = len(requests_for(fake_server, SLUG))
+    ok(run_pdd(git_repo, "build", "--attempts", "2"))
+    assert "cut off at max_tokens (8192 tokens)" in request_text(requests_for(fake_server, SLUG)[before + 1])
     # code cut at a line end compiles, then fails its tests: the feedback still says why
     whole_lines = "```python\nimport re\n\n\ndef _words(text):\n    return text.split()\n"
     answers[SLUG] = [Reply(text=whole_lines, truncated=True), GOOD]
@@ -385,6 +391,30 @@ FAILED behavior_tests/test_m.py::test_a - ValueError: invalid literal for int().
 """
     text = concise_feedback(output, "")
     assert "raised in a at generated/m.py:3:" in text and "vlib" not in text and "extlib" not in text
+
+
+def test_normalised_test_output_replaces_each_kind_of_run_to_run_difference():
+    # each pattern on its own (final review: deleting any one left the other tests passing)
+    out = ("E   assert <mod.Box object at 0x7f3a2b1c0d90> == 1\n"
+           "E   assert <generator ob...x7fc87399b1c0> == [1]\n"
+           "E   FileNotFoundError: '/tmp/pytest-of-root/pytest-16/test_load0/x.json'\n"
+           "E   FileNotFoundError: '/tmp/tmpab12_x9z/data.json'\n"
+           "E   ValueError: invalid byte at 0x1f; tmp_results is 3\n")
+    assert normalise_test_output(out, {}) == (
+        "E   assert <mod.Box object at 0x...> == 1\n"
+        "E   assert <generator ob...> == [1]\n"
+        "E   FileNotFoundError: '/tmp/pytest-of-.../pytest-N/test_load0/x.json'\n"
+        "E   FileNotFoundError: '/tmp/tmpXXXXXXXX/data.json'\n"
+        "E   ValueError: invalid byte at 0x1f; tmp_results is 3\n")
+
+
+def test_concise_feedback_ignores_lines_the_code_printed_that_look_like_a_summary(tmp_path):
+    # "ERROR could not parse item 0" printed by the code is not a failing test: the real
+    # failure must not be pushed out of the 5 kept (final review)
+    module = "def f(x):\n    for i in range(6):\n        print(f'ERROR could not parse item {i}')\n    return 0\n"
+    tests = "from mod import f\n\ndef test_real_failure():\n    assert f(1) == 1\n"
+    text = concise_feedback(_pytest_output(tmp_path, module, tests), "")
+    assert "test_mod.py::test_real_failure" in text and "assert 0 == 1" in text and "could not parse" not in text
 
 
 def test_concise_feedback_of_a_chained_exception_keeps_the_test_line_and_the_cause(tmp_path):

@@ -75,9 +75,14 @@ class Completion:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Completion":
         """The completion :meth:`to_json` wrote (the generation cache, recordings).
-        Raises ``TypeError`` if ``data`` is not a JSON object, ``KeyError`` if it has no ``text``."""
+        Raises ``TypeError`` if ``data`` is not a JSON object, its ``text`` not a string
+        (absent included) or its token counts not integers."""
         if not isinstance(data, dict):
             raise TypeError(f"a completion is a JSON object, not {type(data).__name__}")
+        if not isinstance(data.get("text"), str) or not all(
+                data.get(k) is None or isinstance(data[k], int) and not isinstance(data[k], bool)
+                for k in ("tokens_in", "tokens_out")):
+            raise TypeError("a completion's text is a string and its token counts integers")
         extra: dict[str, Any] = {}
         if isinstance(data.get("backend_info"), dict):
             extra["backend_info"] = data["backend_info"]
